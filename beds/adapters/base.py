@@ -1,0 +1,104 @@
+"""What every adapter offers (the `Adapter` protocol) and what implementers share.
+
+Layer: adapters. Only `adapters/*.py` import database drivers and their exception types; every
+driver error is translated into a `beds.errors` RequestError at this boundary, exactly once.
+Adapters never accept SQL text: they build statements from names that came from a validated
+template (checked against IDENT_RE) and bind every value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from beds.config import DatasourceSettings
+from beds.errors import ConfigError
+from beds.protocol import Result
+from beds.templates.model import Op, Template
+
+
+@dataclass(slots=True)
+class Call:
+    """One validated op invocation, ready for an adapter."""
+
+    args: list[Any] = field(default_factory=list)         # IN values in declared order
+    filters: list[tuple[str, Any]] = field(default_factory=list)  # view equality filters
+    limit: int = 0
+    offset: int = 0
+    timeout: float | None = None                           # statement time limit, seconds
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of `beds templates check`."""
+
+    where: str      # "templates/film.toml: ops.in_stock"
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        level = "warning" if self.warning else "error"
+        return f"{self.where}: {level}: {self.message}"
+
+
+class Adapter(Protocol):
+    settings: DatasourceSettings
+
+    async def open(self) -> None:
+        """Create the pool. Must not fail when the database is down: calls then fail with
+        DB_UNAVAILABLE until it is back."""
+
+    async def close(self) -> None: ...
+
+    def prepare(self, template: Template, op: Op) -> Any:
+        """Build the statement for one op, once, at start-up."""
+
+    async def run(self, prepared: Any, call: Call) -> Result: ...
+
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        """Compare templates with the live database (`beds templates check`)."""
+
+    async def apply_schema(self, files: list[Path]) -> list[str]:
+        """Apply the engine's schema files in order, idempotently (`beds schema apply`)."""
+
+    async def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Dsn:
+    scheme: str
+    user: str | None
+    password: str | None
+    host: str
+    port: int | None
+    database: str
+    options: dict[str, str]
+
+
+def parse_dsn(settings: DatasourceSettings, dsn: str | None = None) -> Dsn:
+    """`scheme://user:password@host:port/database?opt=value` with errors naming the key."""
+    text = settings.dsn if dsn is None else dsn
+    key = f"datasources.{settings.name}.{'dsn' if dsn is None else 'admin_dsn'}"
+    parts = urlsplit(text)
+    if not parts.scheme or parts.hostname is None and "unix_socket" not in parts.query:
+        raise ConfigError(f"{key}: expected scheme://user:password@host:port/database")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{key}: the port is not a number") from None
+    return Dsn(
+        scheme=parts.scheme,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        host=parts.hostname or "localhost",
+        port=port,
+        database=parts.path.lstrip("/"),
+        options={k: v[-1] for k, v in parse_qs(parts.query).items()},
+    )
+
+
+def quote_ident(name: str, quote: str) -> str:
+    """Identifiers reach SQL only after IDENT_RE; quoting is a second fence, not the first."""
+    return f"{quote}{name}{quote}"

@@ -1,0 +1,255 @@
+"""MariaDB / MySQL adapter on aiomysql: CALL procedures, SELECT functions, page through views.
+
+Layer: adapters. The only runtime module that imports aiomysql / pymysql. Driver errors are
+translated here, once (see `_translate`). DBA tooling (templates check, schema apply) lives in
+`mysql_admin`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomysql
+import pymysql
+
+from beds.adapters.base import Call, Dsn, Problem, parse_dsn, quote_ident
+from beds.config import DatasourceSettings, OpKind
+from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
+from beds.protocol import Result
+from beds.templates.model import Op, OpTarget, Template
+
+# Connection lost / refused / server going away / too many connections / lock wait / deadlock:
+# worth retrying later, the request itself is fine.
+_UNAVAILABLE = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 2055})
+_CONNECTION_LOST = frozenset({1053, 1927, 2006, 2013, 2055})
+_TIMED_OUT = frozenset({1969, 3024})   # MariaDB max_statement_time, MySQL max_execution_time
+_DUPLICATE_KEY = 1062
+
+
+@dataclass(frozen=True)
+class MysqlStatement:
+    target: OpTarget
+    sql: str                      # CALL / SELECT with %s placeholders
+    out_sql: str | None           # SELECT @beds_o0 AS `name`, ... after a CALL with OUT params
+    out_names: tuple[str, ...]
+    write: bool
+    order_sql: str = ""           # views: " ORDER BY ..."
+
+
+class MysqlAdapter:
+    def __init__(self, settings: DatasourceSettings) -> None:
+        self.settings = settings
+        self.dsn: Dsn = parse_dsn(settings)
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def connect_kwargs(self, dsn: Dsn | None = None) -> dict[str, Any]:
+        d = dsn or self.dsn
+        kwargs: dict[str, Any] = {
+            "host": d.host, "port": d.port or 3306, "user": d.user or "root",
+            "password": d.password or "", "charset": "utf8mb4",
+            "connect_timeout": self.settings.connect_timeout,
+            # Reads must see fresh data, not a snapshot held open by a pooled connection;
+            # writes open their own transaction.
+            "autocommit": True,
+        }
+        if d.database:
+            kwargs["db"] = d.database
+        if "unix_socket" in d.options:
+            kwargs["unix_socket"] = d.options["unix_socket"]
+        return kwargs
+
+    async def open(self) -> None:
+        # minsize=0: creating the pool never connects, so a node starts while the database is
+        # down and answers DB_UNAVAILABLE until it is back.
+        self._pool = await aiomysql.create_pool(
+            minsize=0, maxsize=self.settings.pool_max, pool_recycle=3600,
+            **self.connect_kwargs(),
+        )
+        warm = [self._warm() for _ in range(self.settings.pool_min)]
+        await asyncio.gather(*warm, return_exceptions=True)
+
+    async def _warm(self) -> None:
+        conn = await self._pool.acquire()
+        self._pool.release(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+            self._pool = None
+
+    async def ping(self) -> bool:
+        try:
+            await self.run(MysqlStatement(OpTarget.FUNCTION, "SELECT 1 AS value", None, (),
+                                          False), Call())
+        except RequestError:
+            return False
+        return True
+
+    # -- DBA tooling (imported only when used) -----------------------------------------------
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        from beds.adapters.mysql_admin import check_templates
+        return await check_templates(self, templates)
+
+    async def apply_schema(self, files: list[Path]) -> list[str]:
+        from beds.adapters.mysql_admin import apply_schema
+        return await apply_schema(self, files)
+
+    # -- statements, built once per op ----------------------------------------------------
+    def prepare(self, template: Template, op: Op) -> MysqlStatement:
+        name = quote_ident(op.object_name, "`")
+        if op.target is OpTarget.PROCEDURE:
+            holders = ["%s"] * len(op.params) + [f"@beds_o{i}" for i in range(len(op.out))]
+            out_sql = None
+            if op.out:
+                out_sql = "SELECT " + ", ".join(
+                    f"@beds_o{i} AS {quote_ident(n, '`')}" for i, n in enumerate(op.out))
+            return MysqlStatement(op.target, f"CALL {name}({', '.join(holders)})", out_sql,
+                                  op.out, op.kind is not OpKind.READ)
+        if op.target is OpTarget.FUNCTION:
+            holders = ", ".join(["%s"] * len(op.params))
+            return MysqlStatement(op.target, f"SELECT {name}({holders}) AS `value`", None, (),
+                                  op.kind is not OpKind.READ)
+        order = ", ".join(quote_ident(o.column, "`") + (" DESC" if o.descending else "")
+                          for o in op.order_by)
+        return MysqlStatement(op.target, f"SELECT * FROM {name}", None, (), False,
+                              f" ORDER BY {order}" if order else "")
+
+    # -- the call -------------------------------------------------------------------------
+    async def run(self, prepared: MysqlStatement, call: Call) -> Result:
+        sql, args = self._statement(prepared, call)
+        if call.timeout:
+            # The server stops the statement itself: a client-side timeout alone would leave a
+            # write running to commit after the caller gave up.
+            sql = f"SET STATEMENT max_statement_time={call.timeout:.3f} FOR {sql}"
+        # A pooled connection may have died while idle (server restart): a read is safe to
+        # run again once on a fresh connection; a write is not.
+        attempts = 1 if prepared.write else 2
+        for attempt in range(attempts):
+            try:
+                return await self._run_once(prepared, sql, args, call.timeout)
+            except _StaleConnection as stale:
+                if attempt + 1 == attempts:
+                    raise stale.error from None
+        raise AssertionError("unreachable")
+
+    def _statement(self, prepared: MysqlStatement, call: Call) -> tuple[str, list[Any]]:
+        if prepared.target is not OpTarget.VIEW:
+            return prepared.sql, call.args
+        sql = prepared.sql
+        args: list[Any] = []
+        if call.filters:
+            sql += " WHERE " + " AND ".join(f"{quote_ident(c, '`')} = %s" for c, _ in call.filters)
+            args = [v for _, v in call.filters]
+        sql += prepared.order_sql + " LIMIT %s OFFSET %s"
+        args += [call.limit, call.offset]
+        return sql, args
+
+    async def _run_once(self, prepared: MysqlStatement, sql: str, args: list[Any],
+                        timeout: float | None) -> Result:
+        conn = await self._acquire()
+        broken = False
+        try:
+            if prepared.write:
+                await conn.begin()
+            wait = (timeout + 2.0) if timeout else None
+            result = await asyncio.wait_for(self._execute(conn, prepared, sql, args), wait)
+            if prepared.write:
+                await conn.commit()
+            return result
+        except (pymysql.Error, OSError, asyncio.TimeoutError) as exc:
+            broken = _is_connection_error(exc)
+            error = _translate(exc, timeout)
+            if broken and not isinstance(exc, asyncio.TimeoutError):
+                raise _StaleConnection(error) from exc
+            raise error from exc
+        finally:
+            if broken:
+                conn.close()
+            elif prepared.write and conn.get_transaction_status():
+                await _quiet_rollback(conn)
+            self._pool.release(conn)
+
+    async def _acquire(self) -> Any:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    await self.open()
+        try:
+            return await self._pool.acquire()
+        except (pymysql.Error, OSError, asyncio.TimeoutError) as exc:
+            raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
+                                f"{_reason(exc)}") from exc
+
+    @staticmethod
+    async def _execute(conn: Any, prepared: MysqlStatement, sql: str,
+                       args: list[Any]) -> Result:
+        async with conn.cursor() as cur:
+            await cur.execute(sql, args)
+            sets: list[list[dict[str, Any]]] = []
+            while True:
+                if cur.description:
+                    names = [d[0] for d in cur.description]
+                    sets.append([dict(zip(names, row, strict=True))
+                                 for row in await cur.fetchall()])
+                if not await cur.nextset():
+                    break
+            out = None
+            if prepared.out_sql is not None:
+                await cur.execute(prepared.out_sql)
+                row = await cur.fetchone()
+                out = dict(zip(prepared.out_names, row, strict=True))
+        rows = sets[0] if sets else []
+        return Result(rows=rows, out=out, sets=sets if len(sets) > 1 else None)
+
+
+class _StaleConnection(Exception):
+    def __init__(self, error: RequestError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _quiet_rollback(conn: Any) -> None:
+    try:
+        await conn.rollback()
+    except (pymysql.Error, OSError):
+        conn.close()
+
+
+def _errno(exc: BaseException) -> int | None:
+    if isinstance(exc, pymysql.Error) and exc.args and isinstance(exc.args[0], int):
+        return int(exc.args[0])
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, pymysql.Error) and len(exc.args) > 1:
+        return f"{exc.args[1]} (errno {exc.args[0]})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # After a timeout the server may still send a result on that socket: never reuse it.
+    return (isinstance(exc, OSError | asyncio.TimeoutError | pymysql.InterfaceError)
+            or _errno(exc) in _CONNECTION_LOST)
+
+
+def _translate(exc: BaseException, timeout: float | None) -> RequestError:
+    """The one place a MariaDB/MySQL error becomes a BEDS error."""
+    errno = _errno(exc)
+    if errno in _TIMED_OUT or isinstance(exc, asyncio.TimeoutError):
+        return DeadlineExceeded(f"the statement was stopped at its time limit of {timeout}s; "
+                                "a write may or may not have committed")
+    if errno == _DUPLICATE_KEY:
+        return Conflict(f"duplicate key: {exc.args[1]}", errno=errno)
+    if errno in _UNAVAILABLE or errno is None or isinstance(exc, pymysql.InterfaceError):
+        return DbUnavailable(f"database unavailable: {_reason(exc)}", errno=errno)
+    return DbError(f"database error: {exc.args[1]}", errno=errno)
+
+
+__all__ = ["MysqlAdapter", "MysqlStatement", "Problem"]

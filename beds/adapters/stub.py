@@ -1,0 +1,48 @@
+"""StubAdapter: an in-memory stand-in for unit tests of dispatch. Never used by a node.
+
+It records every call and answers from a table of canned results keyed by object name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from beds.adapters.base import Call, Problem
+from beds.config import DatasourceSettings
+from beds.errors import RequestError
+from beds.protocol import Result
+from beds.templates.model import Op, Template
+
+
+class StubAdapter:
+    def __init__(self, settings: DatasourceSettings) -> None:
+        self.settings = settings
+        self.results: dict[str, Result | RequestError] = {}
+        self.calls: list[tuple[str, Call]] = []
+        self.opened = False
+
+    async def open(self) -> None:
+        self.opened = True
+
+    async def close(self) -> None:
+        self.opened = False
+
+    def prepare(self, template: Template, op: Op) -> str:
+        return op.object_name
+
+    async def run(self, prepared: Any, call: Call) -> Result:
+        self.calls.append((prepared, call))
+        answer = self.results.get(prepared, Result(rows=[]))
+        if isinstance(answer, RequestError):
+            raise answer
+        return answer
+
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        return []
+
+    async def apply_schema(self, files: list[Path]) -> list[str]:
+        return [str(f) for f in files]
+
+    async def ping(self) -> bool:
+        return self.opened

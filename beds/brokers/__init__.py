@@ -1,0 +1,5 @@
+"""Brokers: supervised asyncio consumers on RabbitMQ queues.
+
+link (one AMQP connection, re-opened on demand), topology (exchanges, queues, bindings, DLX),
+consumer (one message: decode -> dispatch -> reply -> ack), pool (supervision and restarts).
+"""

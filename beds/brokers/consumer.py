@@ -1,0 +1,176 @@
+"""One broker instance: a channel consuming one queue, one message at a time per delivery task.
+
+Layer: application (hot path). Per message: decode -> dispatch -> reply -> ack, and one log line.
+A request is acked only after its reply was published and confirmed; poison is rejected without
+requeue (-> dead-letter exchange). Nothing a caller sends can end this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiormq.abc import AbstractChannel, DeliveredMessage
+
+from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
+from beds.config import BrokerSettings
+from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
+from beds.factory import Dispatcher
+from beds.log import get_logger
+from beds.protocol import decode_request, encode_error, encode_ok
+
+log = get_logger("beds.request")
+_errlog = get_logger("beds.consumer")
+
+
+class ChannelLost(Exception):
+    """The channel or its connection closed under a running consumer."""
+
+
+@dataclass
+class Shared:
+    """What every consumer of a node shares."""
+
+    node: str
+    dispatcher: Dispatcher
+    link: AmqpLink
+    publisher: ReplyPublisher
+    max_message_bytes: int
+    max_reply_bytes: int
+    log_requests: bool
+    grace_seconds: float          # how long a stopping consumer waits for in-flight work
+
+
+class Consumer:
+    def __init__(self, broker: BrokerSettings, instance: int, shared: Shared) -> None:
+        self.broker = broker
+        self.instance = instance
+        self.shared = shared
+        self.name = f"{broker.name}#{instance}"
+        self.inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.consuming = asyncio.Event()
+        self.handled = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`; then drain and return. Raises ChannelLost if the channel dies."""
+        channel = await self.shared.link.channel()
+        try:
+            await channel.basic_qos(prefetch_count=self.broker.prefetch)
+            ok = await channel.basic_consume(self.broker.queue, self._on_message, no_ack=False)
+        except AMQP_ERRORS as exc:
+            raise ChannelLost(f"{self.name}: could not start consuming: {exc}") from exc
+        self.consuming.set()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            self.consuming.clear()
+        if channel.is_closed:
+            reason = _close_reason(channel)
+            raise ChannelLost(f"{self.name}: channel closed: {reason}")
+        await self._drain(channel, ok.consumer_tag)
+
+    async def _drain(self, channel: AbstractChannel, consumer_tag: str | None) -> None:
+        try:
+            if consumer_tag:
+                await channel.basic_cancel(consumer_tag)   # stop intake first
+            await asyncio.wait_for(self._idle.wait(), self.shared.grace_seconds)
+        except asyncio.TimeoutError:
+            _errlog.warning("consumer.drain_timeout", broker=self.broker.name,
+                            instance=self.instance, unfinished=self.inflight)
+        except AMQP_ERRORS:
+            pass   # the channel died while draining: its unacked messages are requeued
+        finally:
+            if not channel.is_closed:
+                # Unacked deliveries go back to the queue for another node.
+                await channel.close()
+
+    async def _on_message(self, message: DeliveredMessage) -> None:
+        self.inflight += 1
+        self._idle.clear()
+        try:
+            await self._handle(message)
+        finally:
+            self.inflight -= 1
+            self.handled += 1
+            if not self.inflight:
+                self._idle.set()
+
+    async def _handle(self, message: DeliveredMessage) -> None:
+        started = time.perf_counter()
+        props = message.header.properties
+        channel = message.channel
+        tag = message.delivery.delivery_tag
+        meta: dict[str, Any] = {"template": None, "op": None, "node": self.shared.node,
+                                "broker": self.broker.name}
+        rows = 0
+        try:
+            request = decode_request(message.body, self.shared.max_message_bytes)
+            meta["template"], meta["op"] = request.template, request.op
+            _route, result = await self.shared.dispatcher.dispatch(request, self.broker.name)
+            rows = len(result.rows)
+            meta["rows"] = rows
+            meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            body = encode_ok(result, meta)
+            if len(body) > self.shared.max_reply_bytes:
+                raise ReplyTooLarge(
+                    f"reply: {len(body)} bytes exceeds the limit of "
+                    f"{self.shared.max_reply_bytes} bytes; ask for a smaller page (limit)")
+            outcome, disposition = "ok", Disposition.ACK
+        except RequestError as exc:
+            body, outcome, disposition = self._error(exc, meta, started)
+        except Exception as exc:   # a bug in BEDS: keep serving, keep the message for a human
+            _errlog.exception("request.internal_error", broker=self.broker.name,
+                              correlation_id=props.correlation_id)
+            error = Internal(f"internal error on node {self.shared.node} "
+                             f"({type(exc).__name__}); the request was dead-lettered")
+            body, outcome, disposition = self._error(error, meta, started)
+
+        replied = await self._reply(props.reply_to, body, props.correlation_id)
+        try:
+            if not replied:
+                # The caller did not get an answer: keep the request for another attempt.
+                await channel.basic_nack(tag, requeue=True)
+                outcome = "requeued"
+            elif disposition is Disposition.ACK:
+                await channel.basic_ack(tag)
+            else:
+                await channel.basic_reject(tag, requeue=False)
+        except AMQP_ERRORS:
+            # The channel died: RabbitMQ redelivers the message; an ack for it means nothing now.
+            outcome = "unacked"
+        if self.shared.log_requests:
+            log.info("request", template=meta["template"], op=meta["op"], outcome=outcome,
+                     rows=rows, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+                     correlation_id=props.correlation_id, message_id=props.message_id,
+                     redelivered=message.delivery.redelivered or None,
+                     node=self.shared.node, broker=self.broker.name)
+
+    @staticmethod
+    def _error(exc: RequestError, meta: dict[str, Any],
+               started: float) -> tuple[bytes, str, Disposition]:
+        meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return encode_error(exc, meta), exc.code, exc.disposition
+
+    async def _reply(self, reply_to: str | None, body: bytes, correlation_id: str | None) -> bool:
+        if not reply_to:
+            return True   # fire-and-forget request: nothing to send
+        try:
+            await self.shared.publisher.publish(reply_to, body, correlation_id)
+        except AMQP_ERRORS as exc:
+            _errlog.warning("reply.failed", broker=self.broker.name,
+                            correlation_id=correlation_id, error=f"{type(exc).__name__}: {exc}")
+            return False
+        return True
+
+
+def _close_reason(channel: AbstractChannel) -> str:
+    closing = channel.closing
+    if closing.done() and not closing.cancelled() and closing.exception() is not None:
+        return f"{type(closing.exception()).__name__}: {closing.exception()}"
+    return "closed"

@@ -1,0 +1,113 @@
+"""One AMQP connection, re-opened on demand with capped, jittered backoff; and the reply
+publisher that uses its own connection.
+
+Layer: infrastructure. Uses aiormq (the protocol layer under aio-pika) directly: on the per-message
+path aio-pika's message objects cost more than the rest of the work (see FIELD-NOTES / bench).
+Consuming and publishing use separate connections, so a broker memory alarm that blocks
+publishers pauses replies without wedging the connection deliveries arrive on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiormq
+from aiormq.abc import AbstractChannel, AbstractConnection
+from pamqp.commands import Basic
+
+from beds.log import get_logger
+
+log = get_logger("beds.amqp")
+AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, asyncio.TimeoutError, RuntimeError)
+"""What a dead or refusing broker connection raises through aiormq."""
+
+
+def with_query(url: str, **params: Any) -> str:
+    parts = urlsplit(url)
+    query = "&".join(p for p in (parts.query, urlencode(params)) if p)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+class AmqpLink:
+    """A named connection that comes back after the broker closes it."""
+
+    def __init__(self, url: str, name: str, heartbeat: int, max_backoff: float,
+                 stop: asyncio.Event | None = None) -> None:
+        self._url = with_query(url, heartbeat=heartbeat, name=name)
+        self.name = name
+        self._max_backoff = max_backoff
+        self._stop = stop or asyncio.Event()
+        self._conn: AbstractConnection | None = None
+        self._lock = asyncio.Lock()
+        self.connects = 0
+
+    async def connection(self) -> AbstractConnection:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed:
+                return self._conn
+            delay = 0.1
+            failures = 0
+            while True:
+                try:
+                    self._conn = await aiormq.connect(self._url)
+                except AMQP_ERRORS as exc:
+                    failures += 1
+                    if failures in (1, 10) or failures % 100 == 0:
+                        log.warning("amqp.connect_failed", link=self.name, attempt=failures,
+                                    error=f"{type(exc).__name__}: {exc}")
+                    if self._stop.is_set():
+                        raise
+                    await _sleep_unless(self._stop, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+                    delay = min(delay * 2, self._max_backoff)
+                    continue
+                self.connects += 1
+                if self.connects > 1 or failures:
+                    log.info("amqp.connected", link=self.name, connects=self.connects,
+                             failed_attempts=failures)
+                return self._conn
+
+    async def channel(self, publisher_confirms: bool = False) -> AbstractChannel:
+        conn = await self.connection()
+        return await conn.channel(publisher_confirms=publisher_confirms)
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed:
+            await self._conn.close()
+
+
+class ReplyPublisher:
+    """Publishes replies on its own connection, with publisher confirms."""
+
+    def __init__(self, link: AmqpLink) -> None:
+        self._link = link
+        self._channel: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_channel(self) -> AbstractChannel:
+        channel = self._channel
+        if channel is not None and not channel.is_closed:
+            return channel
+        async with self._lock:
+            if self._channel is None or self._channel.is_closed:
+                self._channel = await self._link.channel(publisher_confirms=True)
+            return self._channel
+
+    async def publish(self, reply_to: str, body: bytes, correlation_id: str | None) -> None:
+        channel = await self._get_channel()
+        # mandatory stays off: RabbitMQ returns a mandatory publish to direct reply-to even when
+        # it delivered it (FIELD-NOTES). A caller that is gone loses its reply: at-most-once.
+        await channel.basic_publish(
+            body, exchange="", routing_key=reply_to,
+            properties=Basic.Properties(content_type="application/json",
+                                        correlation_id=correlation_id, delivery_mode=1),
+        )
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass

@@ -1,0 +1,72 @@
+"""Exchanges, queues and bindings a node declares before it consumes.
+
+Layer: infrastructure. Idempotent: every node declares the same objects with the same arguments.
+
+  exchange  beds       (topic, durable)  requests, routing key <template>.<op>
+  exchange  beds.unrouted (fanout)       the alternate exchange of `beds`: a routing key no queue
+                                         is bound to lands here, and the node answers it with
+                                         TEMPLATE_NOT_FOUND / OP_NOT_FOUND instead of silence
+  exchange  beds.dlx   (fanout, durable) poison requests, rejected without requeue
+  queue     beds.dead  (durable)         bound to beds.dlx: what was dead-lettered, for a human
+  queue     per broker (quorum by default, x-dead-letter-exchange = beds.dlx)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiormq
+from aiormq.abc import AbstractChannel
+
+from beds.config import AmqpSettings, BrokerSettings, QueueType
+from beds.errors import BedsError
+
+DELIVERY_LIMIT = 20
+"""Quorum queues dead-letter a message redelivered this often (a crash loop, not an error)."""
+
+
+class TopologyError(BedsError):
+    """RabbitMQ refused a declaration (usually: the queue exists with other arguments)."""
+
+
+def unrouted_name(amqp: AmqpSettings) -> str:
+    return f"{amqp.exchange}.unrouted"
+
+
+def unrouted_broker(amqp: AmqpSettings) -> BrokerSettings:
+    """Every node answers unroutable requests (unknown template or op) from this queue."""
+    return BrokerSettings(name="unrouted", queue=unrouted_name(amqp), kinds=(), templates=(),
+                          instances=1, prefetch=16, queue_type=QueueType.CLASSIC)
+
+
+def queue_arguments(amqp: AmqpSettings, broker: BrokerSettings) -> dict[str, Any]:
+    args: dict[str, Any] = {"x-queue-type": broker.queue_type.value,
+                            "x-dead-letter-exchange": amqp.dlx}
+    if broker.queue_type is QueueType.QUORUM:
+        args["x-delivery-limit"] = DELIVERY_LIMIT
+    return args
+
+
+async def declare(channel: AbstractChannel, amqp: AmqpSettings,
+                  bindings: dict[BrokerSettings, list[str]]) -> None:
+    try:
+        await channel.exchange_declare(unrouted_name(amqp), exchange_type="fanout", durable=True)
+        await channel.queue_declare(unrouted_name(amqp), durable=True,
+                                    arguments={"x-dead-letter-exchange": amqp.dlx})
+        await channel.queue_bind(unrouted_name(amqp), unrouted_name(amqp), routing_key="")
+        await channel.exchange_declare(amqp.exchange, exchange_type="topic", durable=True,
+                                       arguments={"alternate-exchange": unrouted_name(amqp)})
+        await channel.exchange_declare(amqp.dlx, exchange_type="fanout", durable=True)
+        await channel.queue_declare(amqp.dlq, durable=True)
+        await channel.queue_bind(amqp.dlq, amqp.dlx, routing_key="")
+        for broker, keys in bindings.items():
+            await channel.queue_declare(broker.queue, durable=True,
+                                        arguments=queue_arguments(amqp, broker))
+            for key in keys:
+                await channel.queue_bind(broker.queue, amqp.exchange, routing_key=key)
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        raise TopologyError(
+            f"RabbitMQ refused a declaration: {exc}. A queue or exchange of that name exists "
+            "with other arguments (e.g. a classic queue where the config says quorum): delete "
+            "it, or choose another name in the config (brokers.NAME.queue / amqp.exchange)"
+        ) from None

@@ -1,0 +1,323 @@
+"""Layered TOML config -> frozen, typed settings.
+
+Layer: foundation. Pure: reads files, never opens a socket. Everything is validated here, before
+anything connects; every error names the file and the key.
+
+Layers, later wins (tables are deep-merged, other values replaced):
+  1. `config/beds.toml`             committed base
+  2. the environment override file  `--env PATH`, else $BEDS_ENV_FILE, else `config/env.toml`
+                                    when it exists
+Strings may use `${VAR}` or `${VAR:-default}`: secrets come from the environment, never the repo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from beds.errors import ConfigError
+from beds.tomlread import IDENT_RE, Table
+
+DEFAULT_CONFIG = Path("config/beds.toml")
+DEFAULT_ENV_FILE = Path("config/env.toml")
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+_SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key")
+
+
+class OpKind(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    BULK = "bulk"
+
+
+class Engine(StrEnum):
+    MYSQL = "mysql"
+    POSTGRES = "postgres"
+    MONGODB = "mongodb"
+    DYNAMODB = "dynamodb"
+
+
+class QueueType(StrEnum):
+    QUORUM = "quorum"
+    CLASSIC = "classic"
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    name: str
+    templates_dir: Path
+    grace_seconds: float
+    log_level: str
+    log_requests: bool
+
+
+@dataclass(frozen=True)
+class AmqpSettings:
+    url: str
+    exchange: str
+    dlx: str
+    dlq: str
+    max_message_bytes: int
+    heartbeat: int
+    reconnect_max_seconds: float
+
+
+@dataclass(frozen=True)
+class DatasourceSettings:
+    name: str
+    engine: Engine
+    dsn: str
+    admin_dsn: str | None
+    pool_min: int
+    pool_max: int
+    connect_timeout: float
+    statement_timeout: float
+    schema_dir: Path
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    name: str
+    queue: str
+    kinds: tuple[OpKind, ...]
+    templates: tuple[str, ...]   # "*" = every template not claimed by a broker naming it
+    instances: int
+    prefetch: int
+    queue_type: QueueType
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    name: str
+    brokers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    node: NodeSettings
+    amqp: AmqpSettings
+    datasources: dict[str, DatasourceSettings]
+    brokers: dict[str, BrokerSettings]
+    roles: dict[str, RoleSettings]
+    files: tuple[str, ...] = field(default=())
+    merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def role(self, name: str) -> RoleSettings:
+        if name not in self.roles:
+            known = ", ".join(sorted(self.roles))
+            raise ConfigError(f"{self.files[0]}: roles.{name}: no such role; expected one of: {known}")
+        return self.roles[name]
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], file: str, origin: dict[str, str],
+           prefix: str = "") -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, file, origin, path + ".")
+        else:
+            out[key] = value
+            _mark(value, path, file, origin)
+    return out
+
+
+def _mark(value: Any, path: str, file: str, origin: dict[str, str]) -> None:
+    origin[path] = file
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _mark(sub, f"{path}.{key}", file, origin)
+
+
+def _substitute(value: Any, path: str, env: dict[str, str],
+                missing: list[tuple[str, str]]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else k, env, missing)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, path, env, missing) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        missing.append((path, name))
+        return ""
+
+    return _VAR_RE.sub(repl, value)
+
+
+def _origin_of(path: str, origin: dict[str, str]) -> str:
+    while path:
+        if path in origin:
+            return origin[path]
+        path = path.rpartition(".")[0]
+    return next(iter(origin.values()), "config")
+
+
+def env_file_path(explicit: str | None, env: dict[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env.get("BEDS_ENV_FILE"):
+        return Path(env["BEDS_ENV_FILE"])
+    return DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.exists() else None
+
+
+def load_settings(
+    config: str | Path | None = None,
+    env_file: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+    sections: tuple[str, ...] | None = None,
+) -> Settings:
+    """Read, merge, substitute and validate. Raises ConfigError naming file and key.
+
+    `sections`: the top-level tables the caller will use; an unset ${VAR} elsewhere is not an
+    error (`beds call` needs no database password). Default: all of them.
+    """
+    env = dict(os.environ if environ is None else environ)
+    base_path = Path(config) if config else DEFAULT_CONFIG
+    origin: dict[str, str] = {}
+    merged = _merge({}, _read_toml(base_path), str(base_path), origin)
+    files = [str(base_path)]
+    over_path = env_file_path(str(env_file) if env_file else None, env)
+    if over_path is not None:
+        merged = _merge(merged, _read_toml(over_path), str(over_path), origin)
+        files.append(str(over_path))
+    missing: list[tuple[str, str]] = []
+    merged = _substitute(merged, "", env, missing)
+    for path, name in missing:
+        if sections is None or path.split(".", 1)[0] in sections:
+            raise ConfigError(
+                f"{_origin_of(path, origin)}: {path}: environment variable {name} is not set "
+                f"(write ${{{name}:-default}} for an optional one)"
+            )
+    root = Table(merged, lambda path: _origin_of(path, origin))
+    settings = _validate(root, base_path.parent)
+    return Settings(
+        node=settings.node, amqp=settings.amqp, datasources=settings.datasources,
+        brokers=settings.brokers, roles=settings.roles, files=tuple(files), merged=merged,
+    )
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def _validate(root: Table, config_dir: Path) -> Settings:
+    root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles"])
+    project = config_dir.parent
+    node_t = root.table("node")
+    node_t.reject_unknown(["name", "templates_dir", "grace_seconds", "log_level", "log_requests"])
+    node = NodeSettings(
+        name=node_t.str("name", "beds"),
+        templates_dir=project / node_t.str("templates_dir", "templates"),
+        grace_seconds=node_t.number("grace_seconds", 20.0, minimum=0),
+        log_level=node_t.str("log_level", "info",
+                             choices=("debug", "info", "warning", "error")),
+        log_requests=node_t.bool("log_requests", True),
+    )
+    amqp_t = root.table("amqp")
+    amqp_t.reject_unknown(["url", "exchange", "dlx", "dlq", "max_message_bytes", "heartbeat",
+                           "reconnect_max_seconds"])
+    amqp = AmqpSettings(
+        url=amqp_t.str("url", "amqp://guest:guest@127.0.0.1:5672/"),
+        exchange=amqp_t.str("exchange", "beds", pattern=_QUEUE_RE),
+        dlx=amqp_t.str("dlx", "beds.dlx", pattern=_QUEUE_RE),
+        dlq=amqp_t.str("dlq", "beds.dead", pattern=_QUEUE_RE),
+        max_message_bytes=amqp_t.int("max_message_bytes", 1_048_576, minimum=64),
+        heartbeat=amqp_t.int("heartbeat", 30, minimum=0),
+        reconnect_max_seconds=amqp_t.number("reconnect_max_seconds", 5.0, minimum=0.1),
+    )
+    datasources = {
+        name: _datasource(name, t, project) for name, t in root.tables("datasources").items()
+    }
+    brokers = {name: _broker(name, t) for name, t in root.tables("brokers").items()}
+    roles = {name: _role(name, t, brokers) for name, t in root.tables("roles").items()}
+    if not roles:
+        raise root.fail("roles", "at least one role is required")
+    return Settings(node=node, amqp=amqp, datasources=datasources, brokers=brokers, roles=roles)
+
+
+def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
+    t.reject_unknown(["engine", "dsn", "admin_dsn", "pool_min", "pool_max", "connect_timeout",
+                      "statement_timeout", "schema_dir"])
+    engine = Engine(t.str("engine", choices=[e.value for e in Engine]))
+    pool_min = t.int("pool_min", 1, minimum=0)
+    pool_max = t.int("pool_max", 10, minimum=1)
+    if pool_max < pool_min:
+        raise t.fail("pool_max", f"expected int >= pool_min ({pool_min}), got {pool_max}")
+    return DatasourceSettings(
+        name=name,
+        engine=engine,
+        dsn=t.str("dsn"),
+        admin_dsn=t.str("admin_dsn", None),
+        pool_min=pool_min,
+        pool_max=pool_max,
+        connect_timeout=t.number("connect_timeout", 5.0, minimum=0.1),
+        statement_timeout=t.number("statement_timeout", 30.0, minimum=0),
+        schema_dir=project / t.str("schema_dir", f"schema/{engine.value}"),
+    )
+
+
+def _broker(name: str, t: Table) -> BrokerSettings:
+    if not IDENT_RE.fullmatch(name):
+        raise t.fail("", f"broker name must match {IDENT_RE.pattern}")
+    t.reject_unknown(["queue", "kinds", "templates", "instances", "prefetch", "queue_type"])
+    return BrokerSettings(
+        name=name,
+        queue=t.str("queue", f"beds.{name}", pattern=_QUEUE_RE),
+        kinds=tuple(OpKind(k) for k in t.str_list("kinds", (),
+                                                 choices=[k.value for k in OpKind])),
+        templates=t.str_list("templates", ()),
+        instances=t.int("instances", 1, minimum=0),
+        prefetch=t.int("prefetch", 32, minimum=1),
+        queue_type=QueueType(t.str("queue_type", "quorum", choices=[q.value for q in QueueType])),
+    )
+
+
+def _role(name: str, t: Table, brokers: dict[str, BrokerSettings]) -> RoleSettings:
+    t.reject_unknown(["brokers"])
+    names = t.str_list("brokers")
+    for broker in names:
+        if broker not in brokers:
+            known = ", ".join(sorted(brokers)) or "(none declared)"
+            raise t.fail("brokers", f"unknown broker {broker!r}; declared brokers: {known}")
+    return RoleSettings(name=name, brokers=names)
+
+
+# -- display ----------------------------------------------------------------------------------
+
+def masked(data: Any, key: str = "") -> Any:
+    """The merged config with secrets hidden (`beds config show`)."""
+    if isinstance(data, dict):
+        return {k: masked(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    if isinstance(data, str) and any(word in key.lower() for word in _SECRET_KEYS):
+        return _mask_url(data) if "://" in data else "***"
+    return data
+
+
+def _mask_url(url: str) -> str:
+    # scheme://user:password@host -> scheme://user:***@host
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)

@@ -1,0 +1,156 @@
+"""The whole BEDS error tree, in one place.
+
+Layer: foundation. Imports nothing from beds.
+
+    BedsError                      base; never raised itself
+    ├── ConfigError                bad config file or key: the CLI exits 2
+    ├── TemplateError              bad template file or key: the node refuses to start
+    └── RequestError               outcome of one request; carries a wire code
+        ├── BadRequest             BAD_REQUEST        not JSON, not an object, missing keys
+        ├── TooLarge               TOO_LARGE          body over the BEDS size cap
+        ├── TemplateNotFound       TEMPLATE_NOT_FOUND
+        ├── OpNotFound             OP_NOT_FOUND
+        ├── ValidationFailed       VALIDATION_FAILED  a param/filter/limit failed its declaration
+        ├── WrongBroker            WRONG_BROKER       op sent to a queue that does not serve it
+        ├── Conflict               CONFLICT           duplicate key
+        ├── DbUnavailable          DB_UNAVAILABLE     connection lost, deadlock, lock wait (retryable)
+        ├── DbError                DB_ERROR           any other database error, with its code
+        ├── DeadlineExceeded       DEADLINE_EXCEEDED  the statement ran past its time limit
+        ├── ReplyTooLarge          REPLY_TOO_LARGE    the result does not fit in one reply
+        └── Internal               INTERNAL           a bug in BEDS; logged with a traceback
+
+Each RequestError knows its wire code, whether the caller may retry, and what the consumer does
+with the message (`disposition`), so the consumer has one decision point.
+
+The client side raises the same classes from a reply (see `error_from_reply`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Disposition(StrEnum):
+    """What the consumer does with a request message after replying."""
+
+    ACK = "ack"                # the request was valid; its outcome is in the reply
+    DEAD_LETTER = "dead_letter"  # poison: reject without requeue -> beds.dlx
+
+
+class BedsError(Exception):
+    """Base of every error BEDS raises."""
+
+
+class ConfigError(BedsError):
+    """A config file or key is wrong. The message names the file and the key."""
+
+
+class TemplateError(BedsError):
+    """A template file or key is wrong. The message names the file and the key."""
+
+
+class RequestError(BedsError):
+    """The outcome of one request that did not succeed."""
+
+    code: ClassVar[str] = "INTERNAL"
+    retryable: ClassVar[bool] = False
+    disposition: ClassVar[Disposition] = Disposition.ACK
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_wire(self) -> dict[str, Any]:
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        if self.details:
+            error["details"] = self.details
+        return error
+
+
+class _Poison(RequestError):
+    """Input that can never succeed: answered, then dead-lettered, never requeued."""
+
+    disposition = Disposition.DEAD_LETTER
+
+
+class BadRequest(_Poison):
+    code = "BAD_REQUEST"
+
+
+class TooLarge(_Poison):
+    code = "TOO_LARGE"
+
+
+class TemplateNotFound(_Poison):
+    code = "TEMPLATE_NOT_FOUND"
+
+
+class OpNotFound(_Poison):
+    code = "OP_NOT_FOUND"
+
+
+class ValidationFailed(_Poison):
+    code = "VALIDATION_FAILED"
+
+
+class WrongBroker(_Poison):
+    code = "WRONG_BROKER"
+
+
+class Conflict(RequestError):
+    code = "CONFLICT"
+
+
+class DbUnavailable(RequestError):
+    code = "DB_UNAVAILABLE"
+    retryable = True
+
+
+class DbError(RequestError):
+    code = "DB_ERROR"
+
+
+class DeadlineExceeded(RequestError):
+    """The statement was stopped at its time limit. A write may or may not have committed."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class ReplyTooLarge(RequestError):
+    code = "REPLY_TOO_LARGE"
+
+
+class Internal(RequestError):
+    code = "INTERNAL"
+
+
+class CallTimeout(BedsError):
+    """Client side: no reply within the call's timeout. The request may still run."""
+
+
+class NoRoute(BedsError):
+    """Client side: no broker queue is bound to `<template>.<op>` on the exchange."""
+
+
+ERROR_CODES: dict[str, type[RequestError]] = {
+    cls.code: cls
+    for cls in (
+        BadRequest, TooLarge, TemplateNotFound, OpNotFound, ValidationFailed, WrongBroker,
+        Conflict, DbUnavailable, DbError, DeadlineExceeded, ReplyTooLarge, Internal,
+    )
+}
+
+
+def error_from_reply(error: dict[str, Any]) -> RequestError:
+    """Rebuild the typed error a node sent (client side)."""
+    cls = ERROR_CODES.get(str(error.get("code")), Internal)
+    exc = cls(str(error.get("message", "")), **dict(error.get("details") or {}))
+    if cls is Internal and error.get("code") != "INTERNAL":
+        exc.details["code"] = error.get("code")
+    return exc

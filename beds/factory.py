@@ -1,0 +1,151 @@
+"""Template op -> broker and adapter; dispatch of one request.
+
+Layer: application. Built once at start-up (routes, statements, validators); per message it only
+looks things up, validates params and awaits the adapter.
+
+Which broker serves an op (each op is served by exactly one broker, so a routing key is bound to
+exactly one queue and a request is never answered twice):
+  1. the op's `broker`, else its template's `broker`;
+  2. else the broker whose `templates` names this template and whose `kinds` include the op kind;
+  3. else the broker with `templates = ["*"]` whose `kinds` include the op kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from beds.adapters.base import Adapter, Call
+from beds.config import BrokerSettings, Settings
+from beds.errors import (
+    OpNotFound,
+    TemplateError,
+    TemplateNotFound,
+    ValidationFailed,
+    WrongBroker,
+)
+from beds.protocol import Request, Result
+from beds.templates.model import FieldType, Op, OpTarget, Template
+from beds.templates.params import OpBinder
+from beds.templates.registry import TemplateRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    template: Template
+    op: Op
+    broker: str
+    routing_key: str
+    adapter: Adapter
+    prepared: Any
+    binder: OpBinder
+    protected: frozenset[str]
+    bools: frozenset[str]           # columns declared bool: MariaDB sends them as 0/1
+    timeout: float | None
+
+
+def assign_broker(template: Template, op: Op, brokers: Mapping[str, BrokerSettings]) -> str:
+    where = f"{template.path}: ops.{op.name}"
+    explicit = op.broker or template.broker
+    if explicit is not None:
+        if explicit not in brokers:
+            raise TemplateError(f"{where}: broker {explicit!r} is not declared in the config")
+        return explicit
+    for claim in (template.name, "*"):
+        found = [b.name for b in brokers.values() if claim in b.templates and op.kind in b.kinds]
+        if len(found) > 1:
+            raise TemplateError(f"{where}: brokers {', '.join(found)} all claim "
+                                f"{op.kind.value} ops of {template.name!r}; make one explicit")
+        if found:
+            return found[0]
+    raise TemplateError(f"{where}: no broker serves {op.kind.value} ops of {template.name!r}; "
+                        f"add it to a broker's kinds/templates or name one with broker = ...")
+
+
+class Dispatcher:
+    """Routes built from templates + config; `dispatch` runs one request."""
+
+    def __init__(self, routes: dict[tuple[str, str], Route], templates: set[str]) -> None:
+        self.routes = routes
+        self.templates = templates
+
+    @classmethod
+    def build(cls, settings: Settings, registry: TemplateRegistry,
+              adapters: Mapping[str, Adapter]) -> Dispatcher:
+        routes: dict[tuple[str, str], Route] = {}
+        for template in registry:
+            if template.datasource not in settings.datasources:
+                known = ", ".join(sorted(settings.datasources)) or "(none)"
+                raise TemplateError(f"{template.path}: datasource: {template.datasource!r} is "
+                                    f"not a [datasources.*] entry of the config; known: {known}")
+            adapter = adapters[template.datasource]
+            timeout = settings.datasources[template.datasource].statement_timeout or None
+            for op in template.ops.values():
+                names = op.filters if op.target is OpTarget.VIEW else op.params
+                routes[(template.name, op.name)] = Route(
+                    template=template, op=op,
+                    broker=assign_broker(template, op, settings.brokers),
+                    routing_key=f"{template.name}.{op.name}",
+                    adapter=adapter,
+                    prepared=adapter.prepare(template, op),
+                    binder=OpBinder(template.fields, names, op.optional,
+                                    all_optional=op.target is OpTarget.VIEW),
+                    protected=template.protected_names(),
+                    bools=frozenset(f.name for f in template.fields.values()
+                                    if f.type is FieldType.BOOL),
+                    timeout=timeout,
+                )
+        return cls(routes, {t.name for t in registry})
+
+    def keys_for(self, broker: str) -> list[str]:
+        return sorted(r.routing_key for r in self.routes.values() if r.broker == broker)
+
+    def route(self, request: Request, broker: str | None) -> Route:
+        route = self.routes.get((request.template, request.op))
+        if route is None:
+            if request.template not in self.templates:
+                raise TemplateNotFound(f"template: no template named {request.template!r}")
+            ops = sorted(o for t, o in self.routes if t == request.template)
+            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}; "
+                             f"its ops are: {', '.join(ops)}")
+        if broker is not None and route.broker != broker:
+            raise WrongBroker(f"op: {route.routing_key} ({route.op.kind.value}) is served by "
+                              f"{route.broker}, not by {broker}; publish it to the exchange with "
+                              f"routing key {route.routing_key!r}")
+        return route
+
+    @staticmethod
+    def bind(route: Route, request: Request) -> Call:
+        op = route.op
+        if op.target is not OpTarget.VIEW:
+            if request.limit is not None or request.offset is not None:
+                key = "limit" if request.limit is not None else "offset"
+                raise ValidationFailed(f"{key}: only view ops take limit/offset; "
+                                       f"{route.routing_key} is a {op.target.value} op")
+            return Call(args=route.binder.bind(request.params), timeout=route.timeout)
+        limit = op.limit if request.limit is None else request.limit
+        if limit > op.limit:
+            raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
+        return Call(filters=route.binder.filters(request.params), limit=limit,
+                    offset=request.offset or 0, timeout=route.timeout)
+
+    async def dispatch(self, request: Request, broker: str | None = None) -> tuple[Route, Result]:
+        route = self.route(request, broker)
+        call = self.bind(route, request)
+        result = await route.adapter.run(route.prepared, call)
+        if route.protected or route.bools:
+            _shape(result, route.protected, route.bools)
+        return route, result
+
+
+def _shape(result: Result, protected: frozenset[str], bools: frozenset[str]) -> None:
+    """Protected fields never leave the node, whatever a procedure returns; columns named like a
+    bool field are sent as true/false whatever integer type the engine used."""
+    for values in [*(result.sets or [result.rows]), [result.out or {}]]:
+        for row in values:
+            for name in protected.intersection(row):
+                del row[name]
+            for name in bools.intersection(row):
+                if row[name] is not None:
+                    row[name] = bool(row[name])

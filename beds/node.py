@@ -1,0 +1,123 @@
+"""The node lifespan: build (pure) -> open pools -> declare topology -> start brokers -> wait ->
+drain -> close.
+
+Layer: application, top. `Node.build` validates templates, routes and statements before anything
+connects, so a bad template stops the node before it touches RabbitMQ or a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+from beds.adapters import Adapter, create_adapter
+from beds.brokers.consumer import Consumer, Shared
+from beds.brokers.link import AmqpLink, ReplyPublisher
+from beds.brokers.pool import run_pool
+from beds.brokers.topology import declare, unrouted_broker
+from beds.config import BrokerSettings, RoleSettings, Settings
+from beds.errors import TemplateError
+from beds.factory import Dispatcher
+from beds.log import get_logger
+from beds.templates import TemplateRegistry, load_templates
+
+log = get_logger("beds.node")
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class Node:
+    settings: Settings
+    role: RoleSettings
+    registry: TemplateRegistry
+    adapters: dict[str, Adapter]
+    dispatcher: Dispatcher
+
+    @classmethod
+    def build(cls, settings: Settings, role_name: str) -> Node:
+        """Everything that can be checked without a socket. Raises ConfigError/TemplateError."""
+        role = settings.role(role_name)
+        registry = TemplateRegistry(load_templates(settings.node.templates_dir))
+        registry.freeze()
+        for template in registry:
+            if template.datasource not in settings.datasources:
+                known = ", ".join(sorted(settings.datasources)) or "(none)"
+                raise TemplateError(f"{template.path}: datasource: {template.datasource!r} is "
+                                    f"not a [datasources.*] entry of the config; known: {known}")
+        used = sorted({t.datasource for t in registry})
+        adapters = {name: create_adapter(settings.datasources[name]) for name in used}
+        dispatcher = Dispatcher.build(settings, registry, adapters)
+        return cls(settings, role, registry, adapters, dispatcher)
+
+    def brokers(self) -> list[BrokerSettings]:
+        return [self.settings.brokers[name] for name in self.role.brokers]
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set (or SIGTERM/SIGINT), then drain and close."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        s = self.settings
+
+        def request_stop(signame: str) -> None:
+            if not stop.is_set():
+                log.info("node.stopping", signal=signame, grace_seconds=s.node.grace_seconds)
+                stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, request_stop, sig.name)
+
+        await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
+        consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
+                           s.amqp.reconnect_max_seconds, stop)
+        publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
+                           s.amqp.reconnect_max_seconds, stop)
+        try:
+            channel = await consume.channel()
+            await declare(channel, s.amqp,
+                          {b: self.dispatcher.keys_for(b.name) for b in self.brokers()})
+            await channel.close()
+            shared = Shared(node=s.node.name, dispatcher=self.dispatcher, link=consume,
+                            publisher=ReplyPublisher(publish),
+                            max_message_bytes=s.amqp.max_message_bytes,
+                            max_reply_bytes=MAX_REPLY_BYTES,
+                            log_requests=s.node.log_requests,
+                            grace_seconds=s.node.grace_seconds)
+            consumers = [Consumer(b, i, shared) for b in self.brokers() for i in range(b.instances)]
+            consumers.append(Consumer(unrouted_broker(s.amqp), 0, shared))
+            pool = asyncio.ensure_future(run_pool(consumers, stop, s.amqp.reconnect_max_seconds))
+            await self._announce_ready(consumers, stop, pool)
+            await pool
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await asyncio.gather(*(a.close() for a in self.adapters.values()),
+                                 return_exceptions=True)
+            await publish.close()
+            await consume.close()
+            log.info("node.stopped", node=s.node.name)
+
+    async def _open(self, name: str, adapter: Adapter) -> None:
+        try:
+            await adapter.open()
+        except Exception as exc:  # the node serves DB_UNAVAILABLE until the database is back
+            log.warning("datasource.unavailable", datasource=name,
+                        error=f"{type(exc).__name__}: {exc}")
+
+    async def _announce_ready(self, consumers: list[Consumer], stop: asyncio.Event,
+                              pool: asyncio.Future[None]) -> None:
+        waits = [asyncio.ensure_future(c.consuming.wait()) for c in consumers]
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            if waits:
+                await asyncio.wait([asyncio.ensure_future(asyncio.gather(*waits)), stopping, pool],
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            for w in waits:
+                w.cancel()
+        if not stop.is_set():
+            log.info("node.ready", node=self.settings.node.name, role=self.role.name,
+                     brokers={b.name: b.instances for b in self.brokers()},
+                     templates=self.registry.names(), routes=len(self.dispatcher.routes))
+

@@ -1,0 +1,145 @@
+"""Wire protocol v1: the request/reply envelope. Decode, validate, encode.
+
+Layer: protocol. Pure: no I/O. The README's "Protocol" section is the contract; this module is its
+implementation.
+
+Request body:  {"template": "film", "op": "list", "params": {...}, "limit": 50, "offset": 0}
+Reply, ok:     {"ok": true, "data": [...], "out": {...}, "sets": [[...], ...], "meta": {...}}
+Reply, error:  {"ok": false, "error": {"code": ..., "message": ..., "retryable": ...}, "meta": {...}}
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from beds.errors import BadRequest, RequestError, TooLarge
+from beds.tomlread import describe
+
+_REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset"})
+_EXPECTED_KEYS = "template, op, params, limit, offset"
+MAX_DEPTH = 32
+"""Deeper JSON is refused: nothing a template declares needs it, and it costs recursion."""
+
+
+@dataclass(slots=True)
+class Request:
+    template: str
+    op: str
+    params: dict[str, Any]
+    limit: int | None = None
+    offset: int | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    """What an adapter returns for one op."""
+
+    rows: list[dict[str, Any]]
+    out: dict[str, Any] | None = None
+    sets: list[list[dict[str, Any]]] | None = None
+
+
+_decoder = msgspec.json.Decoder()
+
+
+def _enc_hook(value: Any) -> Any:
+    # Types msgspec does not know natively (driver-specific) fall back to their text.
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return str(value)
+
+
+# Decimal -> exact string; datetime/date/time -> ISO 8601; bytes -> base64; None -> null.
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="string")
+encode = _encoder.encode
+
+
+def decode_request(body: bytes, max_bytes: int) -> Request:
+    """Parse and check the envelope. Raises BadRequest / TooLarge with the field at fault."""
+    if len(body) > max_bytes:
+        raise TooLarge(f"body: {len(body)} bytes exceeds the limit of {max_bytes} bytes",
+                       limit=max_bytes)
+    try:
+        data = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"body: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"body: expected a JSON object, got {type(data).__name__}")
+    if not _REQUEST_KEYS.issuperset(data):
+        unknown = next(k for k in data if k not in _REQUEST_KEYS)
+        raise BadRequest(f"{unknown}: unknown key; expected only: {_EXPECTED_KEYS}")
+    template = data.get("template")
+    op = data.get("op")
+    if not isinstance(template, str) or not template:
+        raise BadRequest(f"template: expected a non-empty string, got {_got(data, 'template')}")
+    if not isinstance(op, str) or not op:
+        raise BadRequest(f"op: expected a non-empty string, got {_got(data, 'op')}")
+    params = data.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise BadRequest(f"params: expected a JSON object, got {describe(params)}")
+    _check_depth(params, "params", 1)
+    return Request(template, op, params, _page(data, "limit", 1), _page(data, "offset", 0))
+
+
+def _got(data: dict[str, Any], key: str) -> str:
+    return "nothing (key missing)" if key not in data else describe(data[key])
+
+
+def _page(data: dict[str, Any], key: str, minimum: int) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or value < minimum:
+        raise BadRequest(f"{key}: expected int >= {minimum}, got {describe(value)}")
+    return value
+
+
+def _check_depth(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise BadRequest(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if isinstance(sub, dict | list):
+                _check_depth(sub, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            if isinstance(sub, dict | list):
+                _check_depth(sub, f"{path}[{index}]", depth + 1)
+
+
+def encode_ok(result: Result, meta: dict[str, Any]) -> bytes:
+    reply: dict[str, Any] = {"ok": True, "data": result.rows}
+    if result.out is not None:
+        reply["out"] = result.out
+    if result.sets is not None:
+        reply["sets"] = result.sets
+    reply["meta"] = meta
+    return encode(reply)
+
+
+def encode_error(error: RequestError, meta: dict[str, Any]) -> bytes:
+    return encode({"ok": False, "error": error.to_wire(), "meta": meta})
+
+
+def encode_request(template: str, op: str, params: dict[str, Any] | None = None,
+                   limit: int | None = None, offset: int | None = None) -> bytes:
+    """Client side: the request body."""
+    body: dict[str, Any] = {"template": template, "op": op, "params": params or {}}
+    if limit is not None:
+        body["limit"] = limit
+    if offset is not None:
+        body["offset"] = offset
+    return encode(body)
+
+
+def decode_reply(body: bytes) -> dict[str, Any]:
+    reply = _decoder.decode(body)
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise BadRequest("reply: expected a JSON object with an 'ok' key")
+    return reply

@@ -1,0 +1,11 @@
+"""Templates: what a DBA exposes. model (types), loader (TOML -> model), params (validators),
+registry (the frozen set a node serves)."""
+
+from beds.templates.loader import load_template, load_templates
+from beds.templates.model import Field, FieldType, Op, OpTarget, Template
+from beds.templates.registry import TemplateRegistry
+
+__all__ = [
+    "Field", "FieldType", "Op", "OpTarget", "Template", "TemplateRegistry",
+    "load_template", "load_templates",
+]

@@ -1,0 +1,136 @@
+"""Template TOML files -> validated `Template` objects.
+
+Layer: domain. Reads files; never connects. A bad template raises TemplateError naming the file
+and the key, and the node refuses to start.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from beds.config import OpKind
+from beds.errors import TemplateError
+from beds.templates.model import Field, FieldType, Op, OpTarget, OrderBy, Template
+from beds.tomlread import IDENT_RE, Table
+
+_FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
+               "protected", "description")
+_OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
+            "order_by", "limit", "broker", "description")
+_ORDER_RE = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def load_templates(directory: Path) -> list[Template]:
+    """Every `*.toml` in `directory`, sorted by name."""
+    if not directory.is_dir():
+        raise TemplateError(f"{directory}: templates directory not found")
+    return [load_template(path) for path in sorted(directory.glob("*.toml"))]
+
+
+def load_template(path: Path) -> Template:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{path}: not valid TOML: {exc}") from None
+    root = Table(data, lambda _key: str(path), error=TemplateError)
+    root.reject_unknown(["name", "datasource", "description", "broker", "fields", "ops"])
+    name = root.str("name", pattern=IDENT_RE)
+    if name != path.stem:
+        raise root.fail("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    fields = {fname: _field(fname, t) for fname, t in root.tables("fields").items()}
+    ops_table = root.tables("ops")
+    if not ops_table:
+        raise root.fail("ops", "a template needs at least one [ops.NAME] table")
+    ops = {oname: _op(oname, t, fields) for oname, t in ops_table.items()}
+    return Template(
+        name=name,
+        datasource=root.str("datasource"),
+        description=root.str("description", ""),
+        broker=root.str("broker", None, pattern=IDENT_RE),
+        fields=fields,
+        ops=ops,
+        path=path,
+    )
+
+
+def _field(name: str, t: Table) -> Field:
+    if not IDENT_RE.fullmatch(name):
+        raise t.fail("", f"field name must match {IDENT_RE.pattern}")
+    t.reject_unknown(_FIELD_KEYS)
+    ftype = FieldType(t.str("type", choices=[f.value for f in FieldType]))
+    pattern = t.str("pattern", None)
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise t.fail("pattern", f"not a valid regular expression: {exc}") from None
+    choices = t.raw("choices", None)
+    if choices is not None and (not isinstance(choices, list) or not choices):
+        raise t.fail("choices", "expected a non-empty list")
+    numeric = (FieldType.INT, FieldType.FLOAT, FieldType.DECIMAL)
+    for key in ("min", "max"):
+        if t.has(key) and ftype not in numeric:
+            raise t.fail(key, f"only int, float and decimal fields take {key}")
+    for key in ("max_length", "pattern"):
+        if t.has(key) and ftype is not FieldType.STR:
+            raise t.fail(key, f"only str fields take {key}")
+    return Field(
+        name=name,
+        type=ftype,
+        required=t.bool("required", True),
+        min=t.number("min", None),
+        max=t.number("max", None),
+        max_length=t.int("max_length", None, minimum=1),
+        pattern=pattern,
+        choices=tuple(choices) if choices is not None else None,
+        protected=t.bool("protected", False),
+        description=t.str("description", ""),
+    )
+
+
+def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
+    if not IDENT_RE.fullmatch(name):
+        raise t.fail("", f"op name must match {IDENT_RE.pattern}")
+    t.reject_unknown(_OP_KEYS)
+    targets = [target for target in OpTarget if t.has(target.value)]
+    if len(targets) != 1:
+        raise t.fail("", "an op names exactly one of procedure, view or function")
+    target = targets[0]
+    obj = t.str(target.value, pattern=IDENT_RE)
+    params = t.str_list("params", (), pattern=IDENT_RE)
+    filters = t.str_list("filters", (), pattern=IDENT_RE)
+    optional = t.str_list("optional", ())
+    out = t.str_list("out", (), pattern=IDENT_RE)
+    order = t.str_list("order_by", (), pattern=_ORDER_RE)
+    for key, names in (("params", params), ("filters", filters)):
+        for fname in names:
+            if fname not in fields:
+                raise t.fail(key, f"{fname!r} is not declared in [fields]")
+    for fname in optional:
+        if fname not in params:
+            raise t.fail("optional", f"{fname!r} is not one of this op's params")
+    if target is OpTarget.VIEW:
+        if params or out:
+            raise t.fail("params" if params else "out",
+                         "a view op takes filters, not params or out")
+    elif filters or t.has("limit") or order:
+        raise t.fail("filters" if filters else "limit" if t.has("limit") else "order_by",
+                     f"only view ops take filters, order_by and limit, not {target.value} ops")
+    if target is OpTarget.FUNCTION and out:
+        raise t.fail("out", "a function returns its value as data [{\"value\": ...}], not out")
+    return Op(
+        name=name,
+        kind=OpKind(t.str("kind", choices=[k.value for k in OpKind])),
+        target=target,
+        object_name=obj,
+        params=params,
+        optional=frozenset(optional),
+        out=out,
+        filters=filters,
+        order_by=tuple(OrderBy(o.lstrip("-"), o.startswith("-")) for o in order),
+        limit=t.int("limit", 100, minimum=1),
+        broker=t.str("broker", None, pattern=IDENT_RE),
+        description=t.str("description", ""),
+    )

@@ -1,0 +1,82 @@
+"""The template model: what a DBA declares in `templates/NAME.toml`.
+
+Layer: domain model. Pure data; imports only beds.config enums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from beds.config import OpKind
+
+
+class FieldType(StrEnum):
+    STR = "str"
+    INT = "int"
+    FLOAT = "float"
+    DECIMAL = "decimal"
+    BOOL = "bool"
+    DATE = "date"
+    DATETIME = "datetime"
+    JSON = "json"
+
+
+class OpTarget(StrEnum):
+    """The DBA-owned object an op reaches."""
+
+    PROCEDURE = "procedure"
+    VIEW = "view"
+    FUNCTION = "function"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    choices: tuple[Any, ...] | None = None
+    protected: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    column: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    kind: OpKind
+    target: OpTarget
+    object_name: str                 # procedure, view or function name (checked identifier)
+    params: tuple[str, ...] = ()     # IN parameters, in order (procedure, function)
+    optional: frozenset[str] = frozenset()
+    out: tuple[str, ...] = ()        # OUT parameters, in order after the IN ones
+    filters: tuple[str, ...] = ()    # view: equality filters a caller may use
+    order_by: tuple[OrderBy, ...] = ()
+    limit: int = 100                 # view: default and maximum page size
+    broker: str | None = None        # explicit broker; else chosen by kind
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    datasource: str
+    fields: dict[str, Field]
+    ops: dict[str, Op]
+    path: Path
+    description: str = ""
+    broker: str | None = None
+
+    def protected_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields.values() if f.protected)

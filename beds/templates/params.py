@@ -1,0 +1,218 @@
+"""Validators compiled once per field at start-up; applied to every request's params.
+
+Layer: domain. Pure. A failure raises ValidationFailed whose message names the field and says
+what was expected: `params.film_id: expected int >= 1, got 'x'`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from beds.errors import ValidationFailed
+from beds.templates.model import Field, FieldType
+from beds.tomlread import describe
+
+Check = Callable[[Any], Any]
+"""Returns the value to bind, or raises ValueError carrying the expectation text."""
+
+
+def _bounds(field: Field, kind: str) -> str:
+    lo, hi = field.min, field.max
+    fmt = (lambda v: str(int(v))) if field.type is FieldType.INT else (lambda v: f"{v:g}")
+    if lo is not None and hi is not None:
+        return f"{kind} between {fmt(lo)} and {fmt(hi)}"
+    if lo is not None:
+        return f"{kind} >= {fmt(lo)}"
+    if hi is not None:
+        return f"{kind} <= {fmt(hi)}"
+    return kind
+
+
+def _base_check(field: Field) -> tuple[Check, str]:
+    t = field.type
+    if t is FieldType.STR:
+        return _expect(lambda v: isinstance(v, str), "string"), "string"
+    if t is FieldType.INT:
+        # JSON has one number type: 3.0 is not an int for us, True is not 1.
+        return _expect(lambda v: type(v) is int, "int"), "int"
+    if t is FieldType.FLOAT:
+        return _float, "number"
+    if t is FieldType.DECIMAL:
+        return _decimal, "decimal (a string such as \"12.50\" or a number)"
+    if t is FieldType.BOOL:
+        return _expect(lambda v: type(v) is bool, "true or false"), "true or false"
+    if t is FieldType.DATE:
+        return _date, "date (YYYY-MM-DD)"
+    if t is FieldType.DATETIME:
+        return _datetime, "datetime (ISO 8601, e.g. 2026-01-31T12:00:00)"
+    return _json, "any JSON value"
+
+
+def _expect(test: Callable[[Any], bool], what: str) -> Check:
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(what)
+        return value
+    return check
+
+
+def _float(value: Any) -> Any:
+    if type(value) not in (int, float):
+        raise ValueError("number")
+    return float(value)
+
+
+def _decimal(value: Any) -> Any:
+    if type(value) not in (str, int, float):
+        raise ValueError("decimal")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("decimal") from None
+    if not result.is_finite():
+        raise ValueError("decimal")
+    return result
+
+
+def _date(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("date")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("date") from None
+
+
+def _datetime(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("datetime")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("datetime") from None
+
+
+def _json(value: Any) -> Any:
+    # The database receives JSON text; it never sees Python reprs.
+    return msgspec.json.encode(value).decode()
+
+
+def compile_field(field: Field) -> Callable[[Any], Any]:
+    """One callable that checks a present, non-null value and returns what to bind."""
+    base, what = _base_check(field)
+    checks: list[Callable[[Any], None]] = []
+    expectation = what
+    if field.type in (FieldType.INT, FieldType.FLOAT, FieldType.DECIMAL) and (
+        field.min is not None or field.max is not None
+    ):
+        expectation = _bounds(field, what.split(" (")[0])
+        lo, hi = field.min, field.max
+        checks.append(lambda v: _range(v, lo, hi))
+    if field.max_length is not None:
+        limit = field.max_length
+        expectation = f"string of at most {limit} characters"
+        checks.append(lambda v: _max_length(v, limit))
+    if field.pattern is not None:
+        regex = re.compile(field.pattern)
+        expectation = f"string matching {field.pattern}"
+        checks.append(lambda v: _pattern(v, regex))
+    if field.choices is not None:
+        allowed = field.choices
+        expectation = "one of " + ", ".join(describe(c) for c in allowed)
+        checks.append(lambda v: _choice(v, allowed))
+    name = field.name
+    protected = field.protected
+
+    def check(value: Any) -> Any:
+        try:
+            converted = base(value)
+            for extra in checks:
+                extra(converted)
+        except ValueError:
+            got = "a value that does not fit (protected, not shown)" if protected \
+                else describe(value)
+            raise ValidationFailed(
+                f"params.{name}: expected {expectation}, got {got}", field=name
+            ) from None
+        return converted
+
+    return check
+
+
+def _range(value: Any, lo: float | None, hi: float | None) -> None:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError
+
+
+def _max_length(value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ValueError
+
+
+def _pattern(value: str, regex: re.Pattern[str]) -> None:
+    if not regex.fullmatch(value):
+        raise ValueError
+
+
+def _choice(value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise ValueError
+
+
+class OpBinder:
+    """Turns a request's `params` object into bound values for one op. Built at start-up."""
+
+    def __init__(self, fields: dict[str, Field], names: tuple[str, ...],
+                 optional: frozenset[str], all_optional: bool = False) -> None:
+        self.names = names
+        self._checks = [
+            (name, compile_field(fields[name]),
+             all_optional or name in optional or not fields[name].required)
+            for name in names
+        ]
+        self._known = frozenset(names)
+        self._expected = ", ".join(names) if names else "no params"
+
+    def bind(self, params: dict[str, Any]) -> list[Any]:
+        """IN values in declared order; None for an absent optional param."""
+        self._reject_unknown(params)
+        values: list[Any] = []
+        for name, check, optional in self._checks:
+            value = params.get(name)
+            if value is None:
+                if not optional:
+                    what = "is missing" if name not in params else "must not be null"
+                    raise ValidationFailed(f"params.{name}: required parameter {what}",
+                                           field=name)
+                values.append(None)
+            else:
+                values.append(check(value))
+        return values
+
+    def filters(self, params: dict[str, Any]) -> list[tuple[str, Any]]:
+        """(column, value) pairs for the filters present, in declared order."""
+        self._reject_unknown(params)
+        pairs: list[tuple[str, Any]] = []
+        for name, check, _optional in self._checks:
+            if name in params:
+                value = params[name]
+                if value is None:
+                    raise ValidationFailed(
+                        f"params.{name}: expected a filter value, got null", field=name)
+                pairs.append((name, check(value)))
+        return pairs
+
+    def _reject_unknown(self, params: dict[str, Any]) -> None:
+        if len(params) > len(self._known) or not self._known.issuperset(params):
+            for key in params:
+                if key not in self._known:
+                    raise ValidationFailed(
+                        f"params.{key}: not accepted by this op; expected: {self._expected}",
+                        field=key,
+                    )
