@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from beds.adapters import Adapter, create_adapter
 from beds.brokers.consumer import Consumer, Shared
@@ -33,6 +33,7 @@ class Node:
     registry: TemplateRegistry
     adapters: dict[str, Adapter]
     dispatcher: Dispatcher
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def build(cls, settings: Settings, role_name: str) -> Node:
@@ -53,7 +54,7 @@ class Node:
     def brokers(self) -> list[BrokerSettings]:
         return [self.settings.brokers[name] for name in self.role.brokers]
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event | None = None, handle_signals: bool = True) -> None:
         """Serve until `stop` is set (or SIGTERM/SIGINT), then drain and close."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -64,7 +65,8 @@ class Node:
                 log.info("node.stopping", signal=signame, grace_seconds=s.node.grace_seconds)
                 stop.set()
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        for sig in signals:
             loop.add_signal_handler(sig, request_stop, sig.name)
 
         await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
@@ -89,7 +91,7 @@ class Node:
             await self._announce_ready(consumers, stop, pool)
             await pool
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in signals:
                 loop.remove_signal_handler(sig)
             await asyncio.gather(*(a.close() for a in self.adapters.values()),
                                  return_exceptions=True)
@@ -117,6 +119,7 @@ class Node:
             for w in waits:
                 w.cancel()
         if not stop.is_set():
+            self.ready.set()
             log.info("node.ready", node=self.settings.node.name, role=self.role.name,
                      brokers={b.name: b.instances for b in self.brokers()},
                      templates=self.registry.names(), routes=len(self.dispatcher.routes))
