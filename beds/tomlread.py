@@ -49,6 +49,9 @@ class Table:
 
     # -- errors ---------------------------------------------------------------------------
     def key_path(self, key: str) -> str:
+        """`key` under this table; "" means the table itself."""
+        if not key:
+            return self.path
         return f"{self.path}.{key}" if self.path else key
 
     def fail(self, key: str, message: str) -> BedsError:

@@ -75,7 +75,8 @@ def _decimal(value: Any) -> Any:
         result = Decimal(str(value))
     except InvalidOperation:
         raise ValueError("decimal") from None
-    if not result.is_finite():
+    # 65 digits is what SQL DECIMAL holds; beyond it a value is an attack, not an amount.
+    if not result.is_finite() or abs(result.adjusted()) > 65:
         raise ValueError("decimal")
     return result
 

@@ -1,0 +1,75 @@
+"""The wire envelope: what a malformed request gets, and how database types are encoded."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+
+from beds.errors import BadRequest, Conflict, RequestError, TooLarge
+from beds.protocol import MAX_DEPTH, Result, decode_request, encode_error, encode_ok
+
+LIMIT = 1024
+
+
+def test_a_valid_request_decodes() -> None:
+    req = decode_request(b'{"template":"film","op":"list","params":{"a":1},"limit":5,"offset":0}',
+                         LIMIT)
+    assert (req.template, req.op, req.params, req.limit, req.offset) == (
+        "film", "list", {"a": 1}, 5, 0)
+
+
+def test_params_may_be_absent() -> None:
+    assert decode_request(b'{"template":"t","op":"o"}', LIMIT).params == {}
+
+
+@pytest.mark.parametrize(("body", "error", "message"), [
+    (b"{not json", BadRequest, "body: not valid JSON"),
+    (b"\xff\xfe\x00", BadRequest, "body: not valid JSON"),
+    (b"[1, 2]", BadRequest, "body: expected a JSON object, got list"),
+    (b'"str"', BadRequest, "body: expected a JSON object, got str"),
+    (b'{"op":"o"}', BadRequest, "template: expected a non-empty string, got nothing (key missing)"),
+    (b'{"template":5,"op":"o"}', BadRequest, "template: expected a non-empty string, got 5"),
+    (b'{"template":"t"}', BadRequest, "op: expected a non-empty string, got nothing"),
+    (b'{"template":"t","op":"o","params":[1]}', BadRequest, "params: expected a JSON object"),
+    (b'{"template":"t","op":"o","limit":0}', BadRequest, "limit: expected int >= 1, got 0"),
+    (b'{"template":"t","op":"o","offset":-1}', BadRequest, "offset: expected int >= 0, got -1"),
+    (b'{"template":"t","op":"o","sql":"DROP"}', BadRequest, "sql: unknown key; expected only"),
+    (b"x" * (LIMIT + 1), TooLarge, f"body: {LIMIT + 1} bytes exceeds the limit of {LIMIT} bytes"),
+])
+def test_malformed_requests_are_refused_with_the_field_at_fault(
+        body: bytes, error: type[RequestError], message: str) -> None:
+    with pytest.raises(error) as info:
+        decode_request(body, LIMIT)
+    assert str(info.value).startswith(message)
+
+
+def test_deep_nesting_is_refused() -> None:
+    nested = "[" * (MAX_DEPTH + 2) + "]" * (MAX_DEPTH + 2)
+    body = f'{{"template":"t","op":"o","params":{{"a":{nested}}}}}'.encode()
+    with pytest.raises(BadRequest, match="nested deeper than"):
+        decode_request(body, 10_000)
+
+
+def test_database_types_encode_as_the_protocol_says() -> None:
+    row = {"price": Decimal("12.50"), "day": date(2026, 1, 31),
+           "at": datetime(2026, 1, 31, 12, 30, 5), "raw": b"\x00\xff", "none": None,
+           "t": time(10, 5), "span": timedelta(hours=1)}
+    reply = json.loads(encode_ok(Result(rows=[row], out={"n": 1}), {"rows": 1}))
+    data = reply["data"][0]
+    assert data["price"] == "12.50"                 # exact, never a float
+    assert data["day"] == "2026-01-31"
+    assert data["at"] == "2026-01-31T12:30:05"
+    assert data["raw"] == "AP8="                    # base64
+    assert data["none"] is None
+    assert data["t"] == "10:05:00"
+    assert reply["ok"] is True and reply["out"] == {"n": 1} and "sets" not in reply
+
+
+def test_error_reply_shape() -> None:
+    reply = json.loads(encode_error(Conflict("duplicate key: x", errno=1062), {"node": "n"}))
+    assert reply == {"ok": False, "error": {"code": "CONFLICT", "message": "duplicate key: x",
+                                            "retryable": False, "details": {"errno": 1062}},
+                     "meta": {"node": "n"}}
