@@ -1,0 +1,60 @@
+"""Database down while the node serves: DB_UNAVAILABLE replies, and service comes back by itself
+when the database does — no node restart. The outage is real at the TCP level: a proxy between
+the node and MariaDB resets every connection and refuses new ones."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from beds.client import Client
+from beds.errors import DbUnavailable
+from tests.conftest import (
+    AMQP_URL,
+    MysqlDb,
+    delete_namespace,
+    make_stack,
+    start_node,
+)
+from tests.support.proxy import TcpProxy
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
+
+
+@pytest.fixture
+async def proxied(rabbitmq: str, mysql_db: MysqlDb,
+                  tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, Client]]:
+    proxy = await TcpProxy("127.0.0.1", 3306).start()
+    datasource = mysql_db.datasource()
+    datasource["dsn"] = mysql_db.dsn.replace("127.0.0.1:3306", f"127.0.0.1:{proxy.port}")
+    datasource["connect_timeout"] = 2   # type: ignore[assignment]
+    stack = make_stack(datasource, tmp_path, "outage")
+    node = await start_node(stack)
+    try:
+        async with Client(AMQP_URL, stack.exchange, default_timeout=15) as client:
+            yield proxy, client
+    finally:
+        node.stop.set()
+        await node.task
+        await proxy.close()
+        await delete_namespace(stack.settings)
+
+
+async def test_db_down_gives_db_unavailable_then_recovers(proxied) -> None:
+    proxy, client = proxied
+    assert (await client.call("film", "fetch", {"film_id": 1})).data[0]["FID"] == 1
+
+    proxy.cut()
+    for _ in range(3):   # several calls: the node keeps answering while the database is gone
+        with pytest.raises(DbUnavailable) as info:
+            await client.call("film", "fetch", {"film_id": 1})
+        assert info.value.retryable
+    with pytest.raises(DbUnavailable):
+        await client.call("customer", "create", {"store_id": 1, "first_name": "a",
+                                                 "last_name": "b", "email": "down@example.com"})
+
+    proxy.restore()
+    reply = await client.call("film", "fetch", {"film_id": 3})
+    assert reply.data[0]["FID"] == 3
