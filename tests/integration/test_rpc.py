@@ -52,7 +52,9 @@ async def test_procedure_with_two_result_sets(client) -> None:
     assert len(reply.sets) == 2
     assert reply.data == reply.sets[0]
     assert reply.sets[0][0] == {"category": "Action", "copies": 12}
-    assert reply.sets[1] == [{"store_id": 1, "city": "Lethbridge", "customers": 3}]
+    (store,) = reply.sets[1]
+    assert (store["store_id"], store["city"]) == (1, "Lethbridge")
+    assert store["customers"] >= 3   # 3 seeded; other tests of the session add customers
 
 
 async def test_function_returns_value(client) -> None:
