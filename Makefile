@@ -32,11 +32,11 @@ schema: install services .env
 run: schema
 	$(BEDS) --role $(ROLE)
 
-test: install services .env
+test: lint services .env       ## lint + type check, then unit, integration, contract and e2e tests
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check beds tests
+	$(VENV)/bin/ruff check beds tests bench
 	$(VENV)/bin/mypy
 
 clean:

@@ -125,7 +125,7 @@ class Client:
                               "declared it on this RabbitMQ (vhost) yet") from None
             try:
                 return await asyncio.wait_for(future, seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise CallTimeout(f"no reply to {template}.{op} within {seconds}s; the request "
                                   "may still have run") from None
         finally:

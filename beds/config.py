@@ -229,23 +229,23 @@ def _validate(root: Table, config_dir: Path) -> Settings:
     node_t = root.table("node")
     node_t.reject_unknown(["name", "templates_dir", "grace_seconds", "log_level", "log_requests"])
     node = NodeSettings(
-        name=node_t.str("name", "beds"),
-        templates_dir=project / node_t.str("templates_dir", "templates"),
+        name=node_t.text("name", "beds"),
+        templates_dir=project / node_t.text("templates_dir", "templates"),
         grace_seconds=node_t.number("grace_seconds", 20.0, minimum=0),
-        log_level=node_t.str("log_level", "info",
+        log_level=node_t.text("log_level", "info",
                              choices=("debug", "info", "warning", "error")),
-        log_requests=node_t.bool("log_requests", True),
+        log_requests=node_t.flag("log_requests", True),
     )
     amqp_t = root.table("amqp")
     amqp_t.reject_unknown(["url", "exchange", "dlx", "dlq", "max_message_bytes", "heartbeat",
                            "reconnect_max_seconds"])
     amqp = AmqpSettings(
-        url=amqp_t.str("url", "amqp://guest:guest@127.0.0.1:5672/"),
-        exchange=amqp_t.str("exchange", "beds", pattern=_QUEUE_RE),
-        dlx=amqp_t.str("dlx", "beds.dlx", pattern=_QUEUE_RE),
-        dlq=amqp_t.str("dlq", "beds.dead", pattern=_QUEUE_RE),
-        max_message_bytes=amqp_t.int("max_message_bytes", 1_048_576, minimum=64),
-        heartbeat=amqp_t.int("heartbeat", 30, minimum=0),
+        url=amqp_t.text("url", "amqp://guest:guest@127.0.0.1:5672/"),
+        exchange=amqp_t.text("exchange", "beds", pattern=_QUEUE_RE),
+        dlx=amqp_t.text("dlx", "beds.dlx", pattern=_QUEUE_RE),
+        dlq=amqp_t.text("dlq", "beds.dead", pattern=_QUEUE_RE),
+        max_message_bytes=amqp_t.integer("max_message_bytes", 1_048_576, minimum=64),
+        heartbeat=amqp_t.integer("heartbeat", 30, minimum=0),
         reconnect_max_seconds=amqp_t.number("reconnect_max_seconds", 5.0, minimum=0.1),
     )
     datasources = {
@@ -261,21 +261,21 @@ def _validate(root: Table, config_dir: Path) -> Settings:
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
     t.reject_unknown(["engine", "dsn", "admin_dsn", "pool_min", "pool_max", "connect_timeout",
                       "statement_timeout", "schema_dir"])
-    engine = Engine(t.str("engine", choices=[e.value for e in Engine]))
-    pool_min = t.int("pool_min", 1, minimum=0)
-    pool_max = t.int("pool_max", 10, minimum=1)
+    engine = Engine(t.text("engine", choices=[e.value for e in Engine]))
+    pool_min = t.integer("pool_min", 1, minimum=0)
+    pool_max = t.integer("pool_max", 10, minimum=1)
     if pool_max < pool_min:
         raise t.fail("pool_max", f"expected int >= pool_min ({pool_min}), got {pool_max}")
     return DatasourceSettings(
         name=name,
         engine=engine,
-        dsn=t.str("dsn"),
-        admin_dsn=t.str("admin_dsn", None),
+        dsn=t.text("dsn"),
+        admin_dsn=t.text("admin_dsn", None),
         pool_min=pool_min,
         pool_max=pool_max,
         connect_timeout=t.number("connect_timeout", 5.0, minimum=0.1),
         statement_timeout=t.number("statement_timeout", 30.0, minimum=0),
-        schema_dir=project / t.str("schema_dir", f"schema/{engine.value}"),
+        schema_dir=project / t.text("schema_dir", f"schema/{engine.value}"),
     )
 
 
@@ -285,19 +285,19 @@ def _broker(name: str, t: Table) -> BrokerSettings:
     t.reject_unknown(["queue", "kinds", "templates", "instances", "prefetch", "queue_type"])
     return BrokerSettings(
         name=name,
-        queue=t.str("queue", f"beds.{name}", pattern=_QUEUE_RE),
-        kinds=tuple(OpKind(k) for k in t.str_list("kinds", (),
+        queue=t.text("queue", f"beds.{name}", pattern=_QUEUE_RE),
+        kinds=tuple(OpKind(k) for k in t.names("kinds", (),
                                                  choices=[k.value for k in OpKind])),
-        templates=t.str_list("templates", ()),
-        instances=t.int("instances", 1, minimum=0),
-        prefetch=t.int("prefetch", 32, minimum=1),
-        queue_type=QueueType(t.str("queue_type", "quorum", choices=[q.value for q in QueueType])),
+        templates=t.names("templates", ()),
+        instances=t.integer("instances", 1, minimum=0),
+        prefetch=t.integer("prefetch", 32, minimum=1),
+        queue_type=QueueType(t.text("queue_type", "quorum", choices=[q.value for q in QueueType])),
     )
 
 
 def _role(name: str, t: Table, brokers: dict[str, BrokerSettings]) -> RoleSettings:
     t.reject_unknown(["brokers"])
-    names = t.str_list("brokers")
+    names = t.names("brokers")
     for broker in names:
         if broker not in brokers:
             known = ", ".join(sorted(brokers)) or "(none declared)"

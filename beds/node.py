@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 from beds.adapters import Adapter, create_adapter
 from beds.brokers.consumer import Consumer, Shared
@@ -112,8 +113,8 @@ class Node:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             if waits:
-                await asyncio.wait([asyncio.ensure_future(asyncio.gather(*waits)), stopping, pool],
-                                   return_when=asyncio.FIRST_COMPLETED)
+                watched: list[asyncio.Future[Any]] = [asyncio.gather(*waits), stopping, pool]
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
             for w in waits:

@@ -3,7 +3,7 @@
 Layer: foundation (config and template loading share it). Pure: no I/O, no sockets.
 
     t = Table(data, origin=lambda path: "config/env.toml")
-    t.int("prefetch", default=32, minimum=1)
+    t.integer("prefetch", default=32, minimum=1)
     -> ConfigError("config/env.toml: brokers.rBroker.prefetch: expected int >= 1, got 'ten'")
 """
 
@@ -69,7 +69,7 @@ class Table:
             raise self.fail(key, "required key is missing")
         return default
 
-    def str(
+    def text(
         self, key: str, default: Any = _MISSING, choices: Iterable[str] | None = None,
         pattern: re.Pattern[str] | None = None,
     ) -> Any:
@@ -85,7 +85,7 @@ class Table:
             raise self.fail(key, f"expected a name matching {pattern.pattern}, got {describe(value)}")
         return value
 
-    def int(self, key: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
+    def integer(self, key: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
         value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
@@ -107,7 +107,7 @@ class Table:
             raise self.fail(key, f"expected number{bound}, got {describe(value)}")
         return float(value)
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def flag(self, key: str, default: Any = _MISSING) -> Any:
         value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
@@ -115,7 +115,7 @@ class Table:
             raise self.fail(key, f"expected true or false, got {describe(value)}")
         return value
 
-    def str_list(
+    def names(
         self, key: str, default: Any = _MISSING, pattern: re.Pattern[str] | None = None,
         choices: Iterable[str] | None = None,
     ) -> Any:

@@ -82,7 +82,7 @@ def parse_dsn(settings: DatasourceSettings, dsn: str | None = None) -> Dsn:
     text = settings.dsn if dsn is None else dsn
     key = f"datasources.{settings.name}.{'dsn' if dsn is None else 'admin_dsn'}"
     parts = urlsplit(text)
-    if not parts.scheme or parts.hostname is None and "unix_socket" not in parts.query:
+    if not parts.scheme or (parts.hostname is None and "unix_socket" not in parts.query):
         raise ConfigError(f"{key}: expected scheme://user:password@host:port/database")
     try:
         port = parts.port

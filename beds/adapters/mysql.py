@@ -112,8 +112,8 @@ class MysqlAdapter:
             return MysqlStatement(op.target, f"CALL {name}({', '.join(holders)})", out_sql,
                                   op.out, op.kind is not OpKind.READ)
         if op.target is OpTarget.FUNCTION:
-            holders = ", ".join(["%s"] * len(op.params))
-            return MysqlStatement(op.target, f"SELECT {name}({holders}) AS `value`", None, (),
+            args = ", ".join(["%s"] * len(op.params))
+            return MysqlStatement(op.target, f"SELECT {name}({args}) AS `value`", None, (),
                                   op.kind is not OpKind.READ)
         order = ", ".join(quote_ident(o.column, "`") + (" DESC" if o.descending else "")
                           for o in op.order_by)
@@ -162,7 +162,7 @@ class MysqlAdapter:
             if prepared.write:
                 await conn.commit()
             return result
-        except (pymysql.Error, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, pymysql.Error, OSError) as exc:
             broken = _is_connection_error(exc)
             error = _translate(exc, timeout)
             if broken and not isinstance(exc, asyncio.TimeoutError):
@@ -182,7 +182,7 @@ class MysqlAdapter:
                     await self.open()
         try:
             return await self._pool.acquire()
-        except (pymysql.Error, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, pymysql.Error, OSError) as exc:
             raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
                                 f"{_reason(exc)}") from exc
 

@@ -161,7 +161,7 @@ def split_statements(text: str) -> list[str]:
             buf.append(text[i:end])
             i = end
             continue
-        if text.startswith("--", i) and (i + 2 >= n or text[i + 2] in " \t\r\n") or ch == "#":
+        if (text.startswith("--", i) and (i + 2 >= n or text[i + 2] in " \t\r\n")) or ch == "#":
             end = text.find("\n", i)
             i = n if end == -1 else end
             continue

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiormq.abc import AbstractChannel, DeliveredMessage
+from pamqp.commands import Basic
 
 from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
 from beds.config import BrokerSettings
@@ -80,7 +81,7 @@ class Consumer:
             if consumer_tag:
                 await channel.basic_cancel(consumer_tag)   # stop intake first
             await asyncio.wait_for(self._idle.wait(), self.shared.grace_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             _errlog.warning("consumer.drain_timeout", broker=self.broker.name,
                             instance=self.instance, unfinished=self.inflight)
         except AMQP_ERRORS:
@@ -105,7 +106,8 @@ class Consumer:
         started = time.perf_counter()
         props = message.header.properties
         channel = message.channel
-        tag = message.delivery.delivery_tag
+        delivery = cast(Basic.Deliver, message.delivery)   # a consumer only ever gets Deliver
+        tag = delivery.delivery_tag or 0   # always set by RabbitMQ on a Deliver
         meta: dict[str, Any] = {"template": None, "op": None, "node": self.shared.node,
                                 "broker": self.broker.name}
         rows = 0
@@ -148,7 +150,7 @@ class Consumer:
             log.info("request", template=meta["template"], op=meta["op"], outcome=outcome,
                      rows=rows, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
                      correlation_id=props.correlation_id, message_id=props.message_id,
-                     redelivered=message.delivery.redelivered or None,
+                     redelivered=delivery.redelivered or None,
                      node=self.shared.node, broker=self.broker.name)
 
     @staticmethod

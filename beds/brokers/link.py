@@ -10,6 +10,7 @@ publishers pauses replies without wedging the connection deliveries arrive on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -60,7 +61,7 @@ class AmqpLink:
                                     error=f"{type(exc).__name__}: {exc}")
                     if self._stop.is_set():
                         raise
-                    await _sleep_unless(self._stop, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+                    await sleep_unless(self._stop, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
                     delay = min(delay * 2, self._max_backoff)
                     continue
                 self.connects += 1
@@ -106,8 +107,7 @@ class ReplyPublisher:
         )
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake at once when `stop` is set: backoff must never delay a shutdown."""
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        pass

@@ -11,7 +11,7 @@ import asyncio
 import random
 
 from beds.brokers.consumer import ChannelLost, Consumer
-from beds.brokers.link import AMQP_ERRORS
+from beds.brokers.link import AMQP_ERRORS, sleep_unless
 from beds.log import get_logger
 
 log = get_logger("beds.supervisor")
@@ -45,10 +45,7 @@ async def supervise(consumer: Consumer, stop: asyncio.Event, max_backoff: float)
                           instance=consumer.instance, error=signature)
         if loop.time() - started > HEALTHY_AFTER:
             delay = 0.1
-        try:
-            await asyncio.wait_for(stop.wait(), delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
-        except asyncio.TimeoutError:
-            pass
+        await sleep_unless(stop, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
         delay = min(delay * 2, max_backoff)
         log.info("broker.restarting", broker=consumer.broker.name, instance=consumer.instance)
 

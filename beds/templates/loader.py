@@ -36,7 +36,7 @@ def load_template(path: Path) -> Template:
         raise TemplateError(f"{path}: not valid TOML: {exc}") from None
     root = Table(data, lambda _key: str(path), error=TemplateError)
     root.reject_unknown(["name", "datasource", "description", "broker", "fields", "ops"])
-    name = root.str("name", pattern=IDENT_RE)
+    name = root.text("name", pattern=IDENT_RE)
     if name != path.stem:
         raise root.fail("name", f"must equal the file name {path.stem!r}, got {name!r}")
     fields = {fname: _field(fname, t) for fname, t in root.tables("fields").items()}
@@ -46,9 +46,9 @@ def load_template(path: Path) -> Template:
     ops = {oname: _op(oname, t, fields) for oname, t in ops_table.items()}
     return Template(
         name=name,
-        datasource=root.str("datasource"),
-        description=root.str("description", ""),
-        broker=root.str("broker", None, pattern=IDENT_RE),
+        datasource=root.text("datasource"),
+        description=root.text("description", ""),
+        broker=root.text("broker", None, pattern=IDENT_RE),
         fields=fields,
         ops=ops,
         path=path,
@@ -59,8 +59,8 @@ def _field(name: str, t: Table) -> Field:
     if not IDENT_RE.fullmatch(name):
         raise t.fail("", f"field name must match {IDENT_RE.pattern}")
     t.reject_unknown(_FIELD_KEYS)
-    ftype = FieldType(t.str("type", choices=[f.value for f in FieldType]))
-    pattern = t.str("pattern", None)
+    ftype = FieldType(t.text("type", choices=[f.value for f in FieldType]))
+    pattern = t.text("pattern", None)
     if pattern is not None:
         try:
             re.compile(pattern)
@@ -79,14 +79,14 @@ def _field(name: str, t: Table) -> Field:
     return Field(
         name=name,
         type=ftype,
-        required=t.bool("required", True),
+        required=t.flag("required", True),
         min=t.number("min", None),
         max=t.number("max", None),
-        max_length=t.int("max_length", None, minimum=1),
+        max_length=t.integer("max_length", None, minimum=1),
         pattern=pattern,
         choices=tuple(choices) if choices is not None else None,
-        protected=t.bool("protected", False),
-        description=t.str("description", ""),
+        protected=t.flag("protected", False),
+        description=t.text("description", ""),
     )
 
 
@@ -98,12 +98,12 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
     if len(targets) != 1:
         raise t.fail("", "an op names exactly one of procedure, view or function")
     target = targets[0]
-    obj = t.str(target.value, pattern=IDENT_RE)
-    params = t.str_list("params", (), pattern=IDENT_RE)
-    filters = t.str_list("filters", (), pattern=IDENT_RE)
-    optional = t.str_list("optional", ())
-    out = t.str_list("out", (), pattern=IDENT_RE)
-    order = t.str_list("order_by", (), pattern=_ORDER_RE)
+    obj = t.text(target.value, pattern=IDENT_RE)
+    params = t.names("params", (), pattern=IDENT_RE)
+    filters = t.names("filters", (), pattern=IDENT_RE)
+    optional = t.names("optional", ())
+    out = t.names("out", (), pattern=IDENT_RE)
+    order = t.names("order_by", (), pattern=_ORDER_RE)
     for key, names in (("params", params), ("filters", filters)):
         for fname in names:
             if fname not in fields:
@@ -122,7 +122,7 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         raise t.fail("out", "a function returns its value as data [{\"value\": ...}], not out")
     return Op(
         name=name,
-        kind=OpKind(t.str("kind", choices=[k.value for k in OpKind])),
+        kind=OpKind(t.text("kind", choices=[k.value for k in OpKind])),
         target=target,
         object_name=obj,
         params=params,
@@ -130,7 +130,7 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         out=out,
         filters=filters,
         order_by=tuple(OrderBy(o.lstrip("-"), o.startswith("-")) for o in order),
-        limit=t.int("limit", 100, minimum=1),
-        broker=t.str("broker", None, pattern=IDENT_RE),
-        description=t.str("description", ""),
+        limit=t.integer("limit", 100, minimum=1),
+        broker=t.text("broker", None, pattern=IDENT_RE),
+        description=t.text("description", ""),
     )

@@ -24,7 +24,10 @@ Check = Callable[[Any], Any]
 
 def _bounds(field: Field, kind: str) -> str:
     lo, hi = field.min, field.max
-    fmt = (lambda v: str(int(v))) if field.type is FieldType.INT else (lambda v: f"{v:g}")
+
+    def fmt(v: float) -> str:
+        return str(int(v)) if field.type is FieldType.INT else f"{v:g}"
+
     if lo is not None and hi is not None:
         return f"{kind} between {fmt(lo)} and {fmt(hi)}"
     if lo is not None:
