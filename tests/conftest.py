@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiormq
 import pytest
@@ -36,6 +37,11 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
 def require_service(name: str, host: str, port: int) -> None:
     if _port_open(host, port):
         return
@@ -47,7 +53,7 @@ def require_service(name: str, host: str, port: int) -> None:
 
 @pytest.fixture(scope="session")
 def rabbitmq() -> str:
-    require_service("RabbitMQ", "127.0.0.1", 5672)
+    require_service("RabbitMQ", *host_port(AMQP_URL, 5672))
     return AMQP_URL
 
 
@@ -65,7 +71,7 @@ class MysqlDb:
 
 @pytest.fixture(scope="session")
 def mysql_server() -> str:
-    require_service("MariaDB", "127.0.0.1", 3306)
+    require_service("MariaDB", *host_port(MYSQL_ADMIN_DSN, 3306))
     return MYSQL_ADMIN_DSN
 
 
@@ -89,8 +95,9 @@ def mysql_db(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     name = f"beds_test_{SESSION}"
     password = secrets.token_hex(12)
+    host, port = host_port(mysql_server, 3306)
     db = MysqlDb(name, f"bt_{SESSION}", password,
-                 f"mysql://bt_{SESSION}:{password}@127.0.0.1:3306/{name}", mysql_server)
+                 f"mysql://bt_{SESSION}:{password}@{host}:{port}/{name}", mysql_server)
     settings = make_stack(db.datasource(), tmp_path_factory.mktemp("schema"), "schema").settings
     adapter = MysqlAdapter(settings.datasources["main"])
     files = sorted((ROOT / "schema/mysql").glob("*.sql"))

@@ -15,6 +15,7 @@ from tests.conftest import (
     AMQP_URL,
     MysqlDb,
     delete_namespace,
+    host_port,
     make_stack,
     start_node,
 )
@@ -26,9 +27,10 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 @pytest.fixture
 async def proxied(rabbitmq: str, mysql_db: MysqlDb,
                   tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, Client]]:
-    proxy = await TcpProxy("127.0.0.1", 3306).start()
+    host, port = host_port(mysql_db.admin_dsn, 3306)
+    proxy = await TcpProxy(host, port).start()
     datasource = mysql_db.datasource()
-    datasource["dsn"] = mysql_db.dsn.replace("127.0.0.1:3306", f"127.0.0.1:{proxy.port}")
+    datasource["dsn"] = mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
     datasource["connect_timeout"] = 2   # type: ignore[assignment]
     stack = make_stack(datasource, tmp_path, "outage")
     node = await start_node(stack)
