@@ -36,7 +36,7 @@ test: lint services .env       ## lint + type check, then unit, integration, con
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check beds tests bench
+	$(VENV)/bin/ruff check beds tests $(wildcard bench)
 	$(VENV)/bin/mypy
 
 clean:
