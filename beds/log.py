@@ -44,6 +44,9 @@ def setup_logging(level: str = "info", json: bool | None = None, **context: Any)
     structlog.contextvars.bind_contextvars(**context)
     # aiormq/aiomysql use stdlib logging; keep their warnings, drop their chatter.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # aiormq logs every failed connect as an error with a traceback; the link reports those once
+    # as `amqp.connect_failed`, so its own lines would only repeat them.
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
 
 
 def _dumps(event: dict[str, Any], **_ignored: Any) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 from beds.adapters import Adapter, create_adapter
 from beds.brokers.consumer import Consumer, Shared
-from beds.brokers.link import AmqpLink, ReplyPublisher
+from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
 from beds.brokers.pool import run_pool
 from beds.brokers.topology import declare, unrouted_broker
 from beds.config import BrokerSettings, RoleSettings, Settings
@@ -76,7 +76,10 @@ class Node:
         publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         try:
-            channel = await consume.channel()
+            try:
+                channel = await consume.channel()
+            except LinkStopped:
+                return   # asked to stop before RabbitMQ was ever reachable: nothing to drain
             await declare(channel, s.amqp,
                           {b: self.dispatcher.keys_for(b.name) for b in self.brokers()})
             await channel.close()

@@ -22,7 +22,13 @@ from pamqp.commands import Basic
 from beds.log import get_logger
 
 log = get_logger("beds.amqp")
-AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, asyncio.TimeoutError, RuntimeError)
+
+
+class LinkStopped(Exception):
+    """The node was asked to stop while a connection was being (re)established."""
+
+
+AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError, RuntimeError, LinkStopped)
 """What a dead or refusing broker connection raises through aiormq."""
 
 
@@ -60,7 +66,7 @@ class AmqpLink:
                         log.warning("amqp.connect_failed", link=self.name, attempt=failures,
                                     error=f"{type(exc).__name__}: {exc}")
                     if self._stop.is_set():
-                        raise
+                        raise LinkStopped(f"{self.name}: stopped while connecting") from exc
                     await sleep_unless(self._stop, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
                     delay = min(delay * 2, self._max_backoff)
                     continue

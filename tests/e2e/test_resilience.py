@@ -102,3 +102,15 @@ async def test_survives_rabbitmq_closing_every_connection(stack: Stack,
     await wait_for(serving, 10, interval=0.5)   # the acceptance bound: back within 10 s
     assert node_process.proc.returncode is None
     assert node_process.events("amqp.connected")
+
+
+async def test_waits_for_rabbitmq_and_stops_cleanly_meanwhile(stack: Stack, tmp_path) -> None:
+    """RabbitMQ unreachable at start: the node keeps trying (one warning, no traceback) and a
+    SIGTERM still ends it with status 0."""
+    env = tmp_path / "unreachable.toml"
+    env.write_text(stack.env_file.read_text().replace("127.0.0.1:5672", "127.0.0.1:1"))
+    node = await spawn_node(env)
+    await node.wait_event("amqp.connect_failed")
+    assert await node.stop(signal.SIGTERM) == 0
+    assert not any("Traceback" in line for line in node.lines), "\n".join(node.lines)
+    assert node.events("node.stopped")
