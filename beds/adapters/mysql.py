@@ -166,6 +166,7 @@ class MysqlAdapter:
             broken = _is_connection_error(exc)
             error = _translate(exc, timeout)
             if broken and not isinstance(exc, asyncio.TimeoutError):
+                self._discard_idle()
                 raise _StaleConnection(error) from exc
             raise error from exc
         finally:
@@ -174,6 +175,15 @@ class MysqlAdapter:
             elif prepared.write and conn.get_transaction_status():
                 await _quiet_rollback(conn)
             self._pool.release(conn)
+
+    def _discard_idle(self) -> None:
+        """One lost connection means the idle ones died with it (a server restart): close them
+        without network I/O, so later calls connect afresh instead of failing once per stale
+        connection. aiomysql has no public sync API for this; `clear()` would talk to dead
+        sockets."""
+        free = getattr(self._pool, "_free", None)
+        while free:
+            free.popleft().close()
 
     async def _acquire(self) -> Any:
         if self._pool is None:
