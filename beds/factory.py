@@ -12,6 +12,7 @@ exactly one queue and a request is never answered twice):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from beds.adapters.base import Adapter, Call
 from beds.config import BrokerSettings, Settings
 from beds.errors import (
+    DeadlineExceeded,
     OpNotFound,
     TemplateError,
     TemplateNotFound,
@@ -116,23 +118,37 @@ class Dispatcher:
         return route
 
     @staticmethod
-    def bind(route: Route, request: Request) -> Call:
+    def bind(route: Route, request: Request, remaining: float | None = None) -> Call:
+        """Validated values for the adapter. `remaining`: seconds left before the caller's
+        deadline; the statement limit is the shorter of it and the datasource's."""
         op = route.op
+        timeout = route.timeout
+        if remaining is not None:
+            timeout = remaining if timeout is None else min(timeout, remaining)
         if op.target is not OpTarget.VIEW:
             if request.limit is not None or request.offset is not None:
                 key = "limit" if request.limit is not None else "offset"
                 raise ValidationFailed(f"{key}: only view ops take limit/offset; "
                                        f"{route.routing_key} is a {op.target.value} op")
-            return Call(args=route.binder.bind(request.params), timeout=route.timeout)
+            return Call(args=route.binder.bind(request.params), timeout=timeout)
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
         return Call(filters=route.binder.filters(request.params), limit=limit,
-                    offset=request.offset or 0, timeout=route.timeout)
+                    offset=request.offset or 0, timeout=timeout)
 
-    async def dispatch(self, request: Request, broker: str | None = None) -> tuple[Route, Result]:
+    async def dispatch(self, request: Request, broker: str | None = None,
+                       deadline: float | None = None) -> tuple[Route, Result]:
+        """Run one request. `deadline`: the caller's absolute deadline, epoch seconds."""
         route = self.route(request, broker)
-        call = self.bind(route, request)
+        remaining = None
+        if deadline is not None:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise DeadlineExceeded(
+                    f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
+                    "taken; nothing was run", ran=False)
+        call = self.bind(route, request, remaining)
         result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)

@@ -113,6 +113,19 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
                 _check_depth(sub, f"{path}[{index}]", depth + 1)
 
 
+def deadline_of(headers: dict[str, Any] | None) -> float | None:
+    """The caller's absolute deadline from the `x-deadline` header (epoch milliseconds)."""
+    if not headers or "x-deadline" not in headers:
+        return None
+    value = headers["x-deadline"]
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    try:
+        return float(value) / 1000.0
+    except (TypeError, ValueError):
+        raise BadRequest(f"x-deadline: expected epoch milliseconds, got {describe(value)}") from None
+
+
 def encode_ok(result: Result, meta: dict[str, Any]) -> bytes:
     reply: dict[str, Any] = {"ok": True, "data": result.rows}
     if result.out is not None:

@@ -165,7 +165,11 @@ class MysqlAdapter:
         except (TimeoutError, pymysql.Error, OSError) as exc:
             broken = _is_connection_error(exc)
             error = _translate(exc, timeout)
-            if broken and not isinstance(exc, asyncio.TimeoutError):
+            if isinstance(exc, TimeoutError):
+                # The server did not stop the statement in time (max_statement_time counts per
+                # statement inside a procedure): stop it ourselves, or a write runs on to commit.
+                await self._kill_query(conn.thread_id())
+            if broken and not isinstance(exc, TimeoutError):
                 self._discard_idle()
                 raise _StaleConnection(error) from exc
             raise error from exc
@@ -175,6 +179,19 @@ class MysqlAdapter:
             elif prepared.write and conn.get_transaction_status():
                 await _quiet_rollback(conn)
             self._pool.release(conn)
+
+    async def _kill_query(self, thread_id: int) -> None:
+        try:
+            conn = await aiomysql.connect(**self.connect_kwargs())
+        except (pymysql.Error, OSError):
+            return   # the database is gone: the statement is gone with it
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute("KILL QUERY %s", (thread_id,))
+        except pymysql.Error:
+            pass   # it finished meanwhile
+        finally:
+            conn.close()
 
     def _discard_idle(self) -> None:
         """One lost connection means the idle ones died with it (a server restart): close them
@@ -245,16 +262,17 @@ def _reason(exc: BaseException) -> str:
 
 def _is_connection_error(exc: BaseException) -> bool:
     # After a timeout the server may still send a result on that socket: never reuse it.
-    return (isinstance(exc, OSError | asyncio.TimeoutError | pymysql.InterfaceError)
+    return (isinstance(exc, OSError | TimeoutError | pymysql.InterfaceError)
             or _errno(exc) in _CONNECTION_LOST)
 
 
 def _translate(exc: BaseException, timeout: float | None) -> RequestError:
     """The one place a MariaDB/MySQL error becomes a BEDS error."""
     errno = _errno(exc)
-    if errno in _TIMED_OUT or isinstance(exc, asyncio.TimeoutError):
-        return DeadlineExceeded(f"the statement was stopped at its time limit of {timeout}s; "
-                                "a write may or may not have committed")
+    if errno in _TIMED_OUT or isinstance(exc, TimeoutError):
+        limit = f"{timeout * 1000:.0f} ms" if timeout else "its limit"
+        return DeadlineExceeded(f"the statement was stopped at its time limit ({limit}); "
+                                "a write may or may not have committed", ran=True)
     if errno == _DUPLICATE_KEY:
         return Conflict(f"duplicate key: {exc.args[1]}", errno=errno)
     if errno in _UNAVAILABLE or errno is None or isinstance(exc, pymysql.InterfaceError):

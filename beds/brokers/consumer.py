@@ -20,7 +20,7 @@ from beds.config import BrokerSettings
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
 from beds.factory import Dispatcher
 from beds.log import get_logger
-from beds.protocol import decode_request, encode_error, encode_ok
+from beds.protocol import deadline_of, decode_request, encode_error, encode_ok
 
 log = get_logger("beds.request")
 _errlog = get_logger("beds.consumer")
@@ -114,7 +114,8 @@ class Consumer:
         try:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
-            _route, result = await self.shared.dispatcher.dispatch(request, self.broker.name)
+            _route, result = await self.shared.dispatcher.dispatch(
+                request, self.broker.name, deadline_of(props.headers))
             rows = len(result.rows)
             meta["rows"] = rows
             meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
