@@ -38,8 +38,11 @@ class Reply:
 
 class Client:
     def __init__(self, url: str = "amqp://guest:guest@127.0.0.1:5672/", exchange: str = "beds",
-                 default_timeout: float = 10.0) -> None:
+                 default_timeout: float = 10.0, user_id: str | None = None) -> None:
+        """`user_id`: sent on every request as the AMQP user_id property; RabbitMQ rejects it
+        unless it is the user this connection logged in as, so nodes can trust it."""
         self.url = url
+        self.user_id = user_id
         self.exchange = exchange
         self.default_timeout = default_timeout
         self._conn: AbstractConnection | None = None
@@ -118,6 +121,7 @@ class Client:
                         # database, and the statement gets only the time that is left.
                         expiration=str(max(1, int(seconds * 1000))),
                         headers={"x-deadline": int((time.time() + seconds) * 1000)},
+                        user_id=self.user_id,
                     ),
                 )
             except aiormq.exceptions.PublishError:

@@ -99,12 +99,18 @@ class RoleSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    require_user_id: bool = False   # every request must carry the AMQP user_id property
+
+
+@dataclass(frozen=True)
 class Settings:
     node: NodeSettings
     amqp: AmqpSettings
     datasources: dict[str, DatasourceSettings]
     brokers: dict[str, BrokerSettings]
     roles: dict[str, RoleSettings]
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     files: tuple[str, ...] = field(default=())
     merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -217,14 +223,15 @@ def load_settings(
     settings = _validate(root, base_path.parent)
     return Settings(
         node=settings.node, amqp=settings.amqp, datasources=settings.datasources,
-        brokers=settings.brokers, roles=settings.roles, files=tuple(files), merged=merged,
+        brokers=settings.brokers, roles=settings.roles, security=settings.security,
+        files=tuple(files), merged=merged,
     )
 
 
 # -- validation -------------------------------------------------------------------------------
 
 def _validate(root: Table, config_dir: Path) -> Settings:
-    root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles"])
+    root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles", "security"])
     project = config_dir.parent
     node_t = root.table("node")
     node_t.reject_unknown(["name", "templates_dir", "grace_seconds", "log_level", "log_requests"])
@@ -255,7 +262,11 @@ def _validate(root: Table, config_dir: Path) -> Settings:
     roles = {name: _role(name, t, brokers) for name, t in root.tables("roles").items()}
     if not roles:
         raise root.fail("roles", "at least one role is required")
-    return Settings(node=node, amqp=amqp, datasources=datasources, brokers=brokers, roles=roles)
+    security_t = root.table("security")
+    security_t.reject_unknown(["require_user_id"])
+    security = SecuritySettings(require_user_id=security_t.flag("require_user_id", False))
+    return Settings(node=node, amqp=amqp, datasources=datasources, brokers=brokers, roles=roles,
+                    security=security)
 
 
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:

@@ -12,6 +12,7 @@ Layer: foundation. Imports nothing from beds.
         ├── OpNotFound             OP_NOT_FOUND
         ├── ValidationFailed       VALIDATION_FAILED  a param/filter/limit failed its declaration
         ├── WrongBroker            WRONG_BROKER       op sent to a queue that does not serve it
+        ├── Forbidden              FORBIDDEN          caller (AMQP user_id) missing or not allowed
         ├── Conflict               CONFLICT           duplicate key
         ├── DbUnavailable          DB_UNAVAILABLE     connection lost, deadlock, lock wait (retryable)
         ├── DbError                DB_ERROR           any other database error, with its code
@@ -103,6 +104,10 @@ class WrongBroker(_Poison):
     code = "WRONG_BROKER"
 
 
+class Forbidden(_Poison):
+    code = "FORBIDDEN"
+
+
 class Conflict(RequestError):
     code = "CONFLICT"
 
@@ -141,7 +146,7 @@ class NoRoute(BedsError):
 ERROR_CODES: dict[str, type[RequestError]] = {
     cls.code: cls
     for cls in (
-        BadRequest, TooLarge, TemplateNotFound, OpNotFound, ValidationFailed, WrongBroker,
+        BadRequest, TooLarge, TemplateNotFound, OpNotFound, ValidationFailed, WrongBroker, Forbidden,
         Conflict, DbUnavailable, DbError, DeadlineExceeded, ReplyTooLarge, Internal,
     )
 }

@@ -21,6 +21,7 @@ from beds.adapters.base import Adapter, Call
 from beds.config import BrokerSettings, Settings
 from beds.errors import (
     DeadlineExceeded,
+    Forbidden,
     OpNotFound,
     TemplateError,
     TemplateNotFound,
@@ -44,6 +45,7 @@ class Route:
     binder: OpBinder
     protected: frozenset[str]
     bools: frozenset[str]           # columns declared bool: MariaDB sends them as 0/1
+    allow: frozenset[str] | None    # AMQP users that may call this op; None = anyone
     timeout: float | None
 
 
@@ -67,10 +69,6 @@ def assign_broker(template: Template, op: Op, brokers: Mapping[str, BrokerSettin
 
 class Dispatcher:
     """Routes built from templates + config; `dispatch` runs one request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route], templates: set[str]) -> None:
-        self.routes = routes
-        self.templates = templates
 
     @classmethod
     def build(cls, settings: Settings, registry: TemplateRegistry,
@@ -96,9 +94,16 @@ class Dispatcher:
                     protected=template.protected_names(),
                     bools=frozenset(f.name for f in template.fields.values()
                                     if f.type is FieldType.BOOL),
+                    allow=_allow(op.allow if op.allow is not None else template.allow),
                     timeout=timeout,
                 )
-        return cls(routes, {t.name for t in registry})
+        return cls(routes, {t.name for t in registry}, settings.security.require_user_id)
+
+    def __init__(self, routes: dict[tuple[str, str], Route], templates: set[str],
+                 require_user_id: bool = False) -> None:
+        self.routes = routes
+        self.templates = templates
+        self.require_user_id = require_user_id
 
     def keys_for(self, broker: str) -> list[str]:
         return sorted(r.routing_key for r in self.routes.values() if r.broker == broker)
@@ -137,10 +142,24 @@ class Dispatcher:
         return Call(filters=route.binder.filters(request.params), limit=limit,
                     offset=request.offset or 0, timeout=timeout)
 
+    def authorize(self, route: Route, user_id: str | None) -> None:
+        """`user_id` is the AMQP property, which RabbitMQ checks against the connection's user
+        whenever it is set: a caller cannot claim another's name."""
+        if user_id is None:
+            if self.require_user_id or route.allow is not None:
+                raise Forbidden(f"user_id: {route.routing_key} requires an authenticated caller; "
+                                "set the AMQP user_id property to your RabbitMQ user name")
+            return
+        if route.allow is not None and user_id not in route.allow:
+            raise Forbidden(f"user_id: {user_id!r} may not call {route.routing_key}")
+
     async def dispatch(self, request: Request, broker: str | None = None,
-                       deadline: float | None = None) -> tuple[Route, Result]:
-        """Run one request. `deadline`: the caller's absolute deadline, epoch seconds."""
+                       deadline: float | None = None,
+                       user_id: str | None = None) -> tuple[Route, Result]:
+        """Run one request. `deadline`: the caller's absolute deadline, epoch seconds;
+        `user_id`: the caller's AMQP user, as RabbitMQ validated it."""
         route = self.route(request, broker)
+        self.authorize(route, user_id)
         remaining = None
         if deadline is not None:
             remaining = deadline - time.time()
@@ -153,6 +172,10 @@ class Dispatcher:
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)
         return route, result
+
+
+def _allow(names: tuple[str, ...] | None) -> frozenset[str] | None:
+    return None if names is None else frozenset(names)
 
 
 def _shape(result: Result, protected: frozenset[str], bools: frozenset[str]) -> None:

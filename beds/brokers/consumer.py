@@ -115,7 +115,7 @@ class Consumer:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
             _route, result = await self.shared.dispatcher.dispatch(
-                request, self.broker.name, deadline_of(props.headers))
+                request, self.broker.name, deadline_of(props.headers), props.user_id)
             rows = len(result.rows)
             meta["rows"] = rows
             meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -151,6 +151,7 @@ class Consumer:
             log.info("request", template=meta["template"], op=meta["op"], outcome=outcome,
                      rows=rows, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
                      correlation_id=props.correlation_id, message_id=props.message_id,
+                     user=props.user_id,
                      redelivered=delivery.redelivered or None,
                      node=self.shared.node, broker=self.broker.name)
 

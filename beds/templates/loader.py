@@ -18,7 +18,7 @@ from beds.tomlread import IDENT_RE, Table
 _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
                "protected", "description")
 _OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
-            "order_by", "limit", "broker", "description")
+            "order_by", "limit", "broker", "allow", "description")
 _ORDER_RE = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -35,7 +35,7 @@ def load_template(path: Path) -> Template:
     except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"{path}: not valid TOML: {exc}") from None
     root = Table(data, lambda _key: str(path), error=TemplateError)
-    root.reject_unknown(["name", "datasource", "description", "broker", "fields", "ops"])
+    root.reject_unknown(["name", "datasource", "description", "broker", "allow", "fields", "ops"])
     name = root.text("name", pattern=IDENT_RE)
     if name != path.stem:
         raise root.fail("name", f"must equal the file name {path.stem!r}, got {name!r}")
@@ -49,6 +49,7 @@ def load_template(path: Path) -> Template:
         datasource=root.text("datasource"),
         description=root.text("description", ""),
         broker=root.text("broker", None, pattern=IDENT_RE),
+        allow=root.names("allow", None),
         fields=fields,
         ops=ops,
         path=path,
@@ -132,5 +133,6 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         order_by=tuple(OrderBy(o.lstrip("-"), o.startswith("-")) for o in order),
         limit=t.integer("limit", 100, minimum=1),
         broker=t.text("broker", None, pattern=IDENT_RE),
+        allow=t.names("allow", None),
         description=t.text("description", ""),
     )

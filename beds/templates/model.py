@@ -65,6 +65,7 @@ class Op:
     order_by: tuple[OrderBy, ...] = ()
     limit: int = 100                 # view: default and maximum page size
     broker: str | None = None        # explicit broker; else chosen by kind
+    allow: tuple[str, ...] | None = None   # AMQP users that may call it; None = the template's
     description: str = ""
 
 
@@ -77,6 +78,7 @@ class Template:
     path: Path
     description: str = ""
     broker: str | None = None
+    allow: tuple[str, ...] | None = None   # AMQP users that may call its ops; None = anyone
 
     def protected_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields.values() if f.protected)
