@@ -88,7 +88,9 @@ async def test_node_client_gets_correct_replies(stack: Stack, node_process, node
 
     assert report["ok"] is True
     assert len(report["sets"]) == 2
-    assert report["sets"][1] == [{"store_id": 1, "city": "Lethbridge", "customers": 3}]
+    (store,) = report["sets"][1]
+    assert (store["store_id"], store["city"]) == (1, "Lethbridge")
+    assert store["customers"] >= 3   # 3 seeded; other tests of the session add customers
 
     assert create["ok"] is True
     new_id = create["data"][0]["customer_id"]
