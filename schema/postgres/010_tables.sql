@@ -57,12 +57,14 @@ CREATE TABLE IF NOT EXISTS public.customer (
         ON DELETE RESTRICT ON UPDATE CASCADE,
     first_name   varchar(45) NOT NULL,
     last_name    varchar(45) NOT NULL,
-    email        varchar(100) NOT NULL CONSTRAINT uq_customer_email UNIQUE,
+    email        varchar(100) NOT NULL,
     pin_hash     varchar(64) NULL,          -- SHA-256 hex digest, never returned
     active       boolean NOT NULL DEFAULT true,
     created_at   timestamp(0) NOT NULL,
     last_update  timestamp NOT NULL DEFAULT localtimestamp(0)
 );
+-- MariaDB compares emails case-insensitively (utf8mb4_unicode_ci): so does this key.
+CREATE UNIQUE INDEX IF NOT EXISTS uq_customer_email ON public.customer (lower(email));
 CREATE INDEX IF NOT EXISTS idx_customer_store ON public.customer (store_id);
 CREATE INDEX IF NOT EXISTS idx_customer_last_name ON public.customer (last_name);
 

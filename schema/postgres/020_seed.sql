@@ -130,12 +130,12 @@ INSERT INTO public.payment (payment_id, customer_id, rental_id, amount, payment_
     (8, 1, NULL, 10.00, '2031-01-01 00:00:00', '2024-06-30 12:00:00')
 ON CONFLICT DO NOTHING;
 
--- Explicit ids do not advance identity sequences: move each one past the
--- highest id so the next customer is 6 and the next payment 9, as on MariaDB.
-SELECT setval(pg_get_serial_sequence('public.' || t, c),
-              GREATEST((xpath('/row/m/text()',
-                        query_to_xml(format('SELECT max(%I) AS m FROM public.%I', c, t),
-                                     false, true, '')))[1]::text::bigint, 1))
-  FROM (VALUES ('category', 'category_id'), ('film', 'film_id'), ('store', 'store_id'),
-               ('inventory', 'inventory_id'), ('customer', 'customer_id'),
-               ('rental', 'rental_id'), ('payment', 'payment_id')) AS s(t, c);
+-- Explicit ids do not advance identity sequences: move each one to the highest
+-- id, so the next customer gets id 6 and the next payment id 9, as on MariaDB.
+SELECT setval(pg_get_serial_sequence('public.category', 'category_id'), max(category_id)) FROM public.category;
+SELECT setval(pg_get_serial_sequence('public.film', 'film_id'), max(film_id)) FROM public.film;
+SELECT setval(pg_get_serial_sequence('public.store', 'store_id'), max(store_id)) FROM public.store;
+SELECT setval(pg_get_serial_sequence('public.inventory', 'inventory_id'), max(inventory_id)) FROM public.inventory;
+SELECT setval(pg_get_serial_sequence('public.customer', 'customer_id'), max(customer_id)) FROM public.customer;
+SELECT setval(pg_get_serial_sequence('public.rental', 'rental_id'), max(rental_id)) FROM public.rental;
+SELECT setval(pg_get_serial_sequence('public.payment', 'payment_id'), max(payment_id)) FROM public.payment;

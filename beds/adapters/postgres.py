@@ -1,0 +1,383 @@
+"""PostgreSQL adapter on asyncpg: CALL procedures, SELECT functions, page through views.
+
+Layer: adapters. The only runtime module that imports asyncpg. Driver errors are translated here,
+once (see `_translate`). DBA tooling (templates check, schema apply) lives in `postgres_admin`.
+
+Replies match the MariaDB adapter's for the same template, so one template file serves both:
+
+- function op: `SELECT * FROM "fn"($1, ...) AS "value"`. A scalar function gives
+  [{"value": ...}] (the alias names its column), like MariaDB; a set-returning, RETURNS TABLE
+  or OUT-parameter function gives its rows under its own column names.
+- view op: `SELECT * FROM "view" WHERE "col" = $1 ... ORDER BY ... LIMIT $n OFFSET $m`.
+- procedure op: a PostgreSQL procedure cannot return result sets, so BEDS uses refcursors. The
+  DBA's procedure declares the template's `params` as IN parameters, in order; then one INOUT
+  (or OUT) parameter per name in the template's `out`, in order; then one INOUT refcursor
+  parameter per result set. BEDS runs, in a transaction,
+      CALL "p"($1, ..., NULL, ...)        -- one NULL per out value and per cursor
+  reads the out values from the row CALL returns (by position, named as the template names
+  them), then `FETCH ALL FROM` each cursor the procedure opened (`OPEN c FOR SELECT ...` names
+  the portal and returns its name), in order; a cursor left NULL is no result set. data is the
+  first set; sets appear when there are two or more. How many cursor parameters a procedure has
+  is looked up in pg_proc on its first call and cached.
+
+Every op runs on a pooled connection; writes, procedures and calls whose time limit differs from
+the pool's default run in a transaction that commits only on success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from beds.adapters.base import Call, Problem, parse_dsn
+from beds.config import DatasourceSettings, OpKind
+from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
+from beds.protocol import Result
+from beds.templates.model import Op, OpTarget, Template
+
+GUARD_SECONDS = 2.0     # client-side wait beyond the server's statement_timeout
+CLOSE_SECONDS = 10.0
+
+# Worth retrying later, the request itself is fine: lost connections (08), server starting or
+# stopping (57P01-57P03), too many connections (53300), serialization failure (40001), deadlock
+# (40P01), lock not available (55P03), a cached plan invalidated by a schema change (0A000 from
+# asyncpg's InvalidCachedStatementError: the next attempt prepares again).
+_UNAVAILABLE_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
+_CONNECTION_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
+_TIMED_OUT = "57014"
+_UNIQUE_VIOLATION = "23505"
+_UNDEFINED_FUNCTION = "42883"
+_RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCachedStatementError,
+              asyncpg.OutdatedSchemaCacheError)
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError,
+                  asyncpg.OutdatedSchemaCacheError, OSError, TimeoutError)
+
+# Arguments of the procedures named $1 visible in the search path, nearest schema first.
+# Used at run time (cursor count) and by `beds templates check`.
+ROUTINES_SQL = """
+SELECT p.oid, p.prokind::text AS prokind, p.prosecdef, p.proconfig, p.pronargdefaults,
+       coalesce(p.proargmodes::text[],
+                array_fill('i'::text, ARRAY[cardinality(p.proargtypes::oid[])])) AS modes,
+       coalesce(p.proallargtypes, p.proargtypes::oid[])::regtype[]::text[] AS types,
+       has_function_privilege(p.oid, 'EXECUTE') AS executable
+  FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE p.proname = $1
+   AND n.nspname = ANY (pg_catalog.current_schemas(false))
+ ORDER BY array_position(pg_catalog.current_schemas(false), n.nspname), p.pronargs
+"""
+
+
+@dataclass(frozen=True)
+class PostgresStatement:
+    target: OpTarget
+    name: str                     # the routine or view, unquoted (for cursor look-up, messages)
+    sql: str                      # function: SELECT ...; view: SELECT * FROM; procedure: CALL "p"
+    params: int                   # number of IN values
+    out_names: tuple[str, ...]
+    write: bool
+    order_sql: str = ""           # views: " ORDER BY ..."
+    call_args: tuple[str, ...] = ()   # procedures: "$1", ..., "NULL" per out; cursors follow
+
+
+def quote(name: str) -> str:
+    """A PostgreSQL identifier. Template names passed IDENT_RE already; cursor names come from
+    the database, so embedded quotes are doubled all the same."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresAdapter:
+    def __init__(self, settings: DatasourceSettings) -> None:
+        self.settings = settings
+        parse_dsn(settings)          # a malformed dsn is a ConfigError at build time
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self._calls: dict[str, str] = {}    # procedure name -> full CALL text, once known
+        timeout = settings.statement_timeout
+        self._default_ms = round(timeout * 1000) if timeout else 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def connect_kwargs(self, dsn: str | None = None) -> dict[str, Any]:
+        settings: dict[str, str] = {"application_name": "beds"}
+        if self._default_ms:
+            # The server stops every statement at the datasource's limit, with or without a
+            # transaction around it.
+            settings["statement_timeout"] = str(self._default_ms)
+        return {"dsn": dsn or self.settings.dsn, "timeout": self.settings.connect_timeout,
+                "server_settings": settings}
+
+    async def open(self) -> None:
+        # min_size=0: creating the pool never connects, so a node starts while the database is
+        # down and answers DB_UNAVAILABLE until it is back.
+        guard = self.settings.statement_timeout + GUARD_SECONDS \
+            if self.settings.statement_timeout else None
+        self._pool = await asyncpg.create_pool(
+            min_size=0, max_size=self.settings.pool_max, command_timeout=guard,
+            init=init_connection, **self.connect_kwargs(),
+        )
+        warm = [self._warm() for _ in range(self.settings.pool_min)]
+        await asyncio.gather(*warm, return_exceptions=True)
+
+    async def _warm(self) -> None:
+        conn = await self._pool.acquire()
+        await self._pool.release(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+            except TimeoutError:
+                pool.terminate()
+
+    async def ping(self) -> bool:
+        try:
+            await self.run(PostgresStatement(OpTarget.FUNCTION, "ping", "SELECT 1 AS value", 0,
+                                             (), False), Call())
+        except RequestError:
+            return False
+        return True
+
+    # -- DBA tooling (imported only when used) -----------------------------------------------
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        from beds.adapters.postgres_admin import check_templates
+        return await check_templates(self, templates)
+
+    async def apply_schema(self, files: list[Path]) -> list[str]:
+        from beds.adapters.postgres_admin import apply_schema
+        return await apply_schema(self, files)
+
+    # -- statements, built once per op ----------------------------------------------------
+    def prepare(self, template: Template, op: Op) -> PostgresStatement:
+        name = quote(op.object_name)
+        holders = tuple(f"${i}" for i in range(1, len(op.params) + 1))
+        write = op.kind is not OpKind.READ
+        if op.target is OpTarget.PROCEDURE:
+            return PostgresStatement(op.target, op.object_name, f"CALL {name}", len(op.params),
+                                     op.out, write,
+                                     call_args=holders + ("NULL",) * len(op.out))
+        if op.target is OpTarget.FUNCTION:
+            return PostgresStatement(op.target, op.object_name,
+                                     f'SELECT * FROM {name}({", ".join(holders)}) AS "value"',
+                                     len(op.params), (), write)
+        order = ", ".join(quote(o.column) + (" DESC" if o.descending else "")
+                          for o in op.order_by)
+        return PostgresStatement(op.target, op.object_name, f"SELECT * FROM {name}", 0, (),
+                                 False, f" ORDER BY {order}" if order else "")
+
+    # -- the call -------------------------------------------------------------------------
+    async def run(self, prepared: PostgresStatement, call: Call) -> Result:
+        # A pooled connection may have died while idle (server restart): a read is safe to
+        # run again once on a fresh connection; a write is not.
+        attempts = 1 if prepared.write else 2
+        for attempt in range(attempts):
+            try:
+                return await self._run_once(prepared, call)
+            except _StaleConnection as stale:
+                if attempt + 1 == attempts:
+                    raise stale.error from None
+        raise AssertionError("unreachable")
+
+    async def _run_once(self, prepared: PostgresStatement, call: Call) -> Result:
+        conn = await self._acquire(call.timeout)
+        broken = False
+        try:
+            return await self._execute(conn, prepared, call)
+        except _DRIVER_ERRORS as exc:
+            broken = _is_connection_error(exc) or _closed(conn)
+            if _state(exc) == _UNDEFINED_FUNCTION:
+                self._calls.pop(prepared.name, None)   # the DBA may be replacing it
+            limit = call.timeout if call.timeout is not None else self._default_ms / 1000
+            error = _translate(exc, limit or None)
+            if broken and not isinstance(exc, TimeoutError):
+                raise _StaleConnection(error) from exc
+            raise error from exc
+        finally:
+            if broken and not _closed(conn):
+                # Never hand a connection in an unknown state to the next request: the pool
+                # replaces a terminated connection with a fresh one.
+                conn.terminate()
+            await self._pool.release(conn)   # a no-op when the pool already took it back
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    await self.open()
+        wait = self.settings.connect_timeout + (timeout or 0.0)
+        try:
+            return await self._pool.acquire(timeout=wait)
+        except _DRIVER_ERRORS as exc:
+            raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
+                                f"{_reason(exc)}", **_details(exc)) from exc
+
+    async def _execute(self, conn: Any, prepared: PostgresStatement, call: Call) -> Result:
+        guard = call.timeout + GUARD_SECONDS if call.timeout else None
+        limit_ms = round(call.timeout * 1000) if call.timeout else 0
+        own_limit = call.timeout is not None and limit_ms != self._default_ms
+        sql = prepared.sql
+        if prepared.target is OpTarget.PROCEDURE:
+            sql = self._calls.get(prepared.name) or await self._call_text(conn, prepared)
+        if not (prepared.write or prepared.target is OpTarget.PROCEDURE or own_limit):
+            sql, args = _statement(prepared, call)
+            return Result(rows=_rows(await conn.fetch(sql, *args, timeout=guard)))
+        # One round trip opens the transaction and sets its own statement time limit.
+        begin = f"BEGIN; SET LOCAL statement_timeout = {limit_ms}" if own_limit else "BEGIN"
+        await conn.execute(begin, timeout=guard)
+        try:
+            if prepared.target is OpTarget.PROCEDURE:
+                result = await _call_procedure(conn, prepared, sql, call.args, guard)
+            else:
+                sql, args = _statement(prepared, call)
+                result = Result(rows=_rows(await conn.fetch(sql, *args, timeout=guard)))
+            await conn.execute("COMMIT", timeout=guard)
+        except BaseException:
+            await _quiet_rollback(conn)
+            raise
+        return result
+
+    async def _call_text(self, conn: Any, prepared: PostgresStatement) -> str:
+        """The CALL with one NULL per trailing refcursor parameter. A procedure that does not
+        fit the convention gets none, and PostgreSQL's own error explains."""
+        fixed = prepared.params + len(prepared.out_names)
+        cursors = 0
+        for row in await conn.fetch(ROUTINES_SQL, prepared.name):
+            types = row["types"]
+            if row["prokind"] == "p" and len(types) >= fixed and all(
+                    t == "refcursor" for t in types[fixed:]):
+                cursors = len(types) - fixed
+                break
+        sql = f"{prepared.sql}({', '.join([*prepared.call_args, *['NULL'] * cursors])})"
+        self._calls[prepared.name] = sql
+        return sql
+
+
+def _statement(prepared: PostgresStatement, call: Call) -> tuple[str, list[Any]]:
+    if prepared.target is not OpTarget.VIEW:
+        return prepared.sql, call.args
+    sql = prepared.sql
+    args = [v for _, v in call.filters]
+    if call.filters:
+        sql += " WHERE " + " AND ".join(f"{quote(c)} = ${i}"
+                                        for i, (c, _) in enumerate(call.filters, 1))
+    n = len(args)
+    sql += f"{prepared.order_sql} LIMIT ${n + 1} OFFSET ${n + 2}"
+    return sql, [*args, call.limit, call.offset]
+
+
+async def _call_procedure(conn: Any, prepared: PostgresStatement, sql: str, args: list[Any],
+                          guard: float | None) -> Result:
+    row = await conn.fetchrow(sql, *args, timeout=guard)
+    values = list(row.values()) if row is not None else []
+    n_out = len(prepared.out_names)
+    out = dict(zip(prepared.out_names, values[:n_out], strict=True)) if n_out else None
+    sets: list[list[dict[str, Any]]] = []
+    for cursor in values[n_out:]:
+        if cursor is None:          # a cursor the procedure did not open: no result set
+            continue
+        # Not conn.fetch(): its statement cache is keyed by text, and the same portal name can
+        # describe different columns from one call to the next.
+        fetch = await conn.prepare(f"FETCH ALL FROM {quote(cursor)}", timeout=guard)
+        sets.append(_rows(await fetch.fetch(timeout=guard)))
+    return Result(rows=sets[0] if sets else [], out=out, sets=sets if len(sets) > 1 else None)
+
+
+def _rows(records: list[Any]) -> list[dict[str, Any]]:
+    return [dict(r.items()) for r in records]
+
+
+async def init_connection(conn: Any) -> None:
+    """Per new connection: JSON as JSON values, uuid as text (the reply format)."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, schema="pg_catalog", format="text",
+                                  encoder=_json_text, decoder=msgspec.json.decode)
+    await conn.set_type_codec("uuid", schema="pg_catalog", format="text",
+                              encoder=str, decoder=str)
+
+
+def _json_text(value: Any) -> str:
+    # A template's json field reaches the adapter as JSON text already (see templates.params).
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+def _closed(conn: Any) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        # asyncpg's pool takes a connection back as soon as it closes, and detaches it.
+        return True
+
+
+async def _quiet_rollback(conn: Any) -> None:
+    if _closed(conn) or not conn.is_in_transaction():
+        return
+    try:
+        await conn.execute("ROLLBACK", timeout=CLOSE_SECONDS)
+    except _DRIVER_ERRORS:
+        conn.terminate()
+
+
+class _StaleConnection(Exception):
+    def __init__(self, error: RequestError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _state(exc: BaseException) -> str | None:
+    state = getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _message(exc: BaseException) -> str:
+    """The server's message and detail; str() of an asyncpg error adds a multi-line HINT."""
+    message = getattr(exc, "message", None)
+    if not isinstance(message, str):
+        return str(exc)
+    detail = getattr(exc, "detail", None)
+    return f"{message} ({detail})" if detail else message
+
+
+def _reason(exc: BaseException) -> str:
+    state = _state(exc)
+    if isinstance(exc, asyncpg.PostgresError) and state:
+        return f"{_message(exc)} (SQLSTATE {state})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _details(exc: BaseException) -> dict[str, str]:
+    state = _state(exc)
+    return {"sqlstate": state} if state else {}
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # After a client-side timeout the server may still answer on that socket: never reuse it.
+    # An InterfaceError that is also a ValueError is a bad argument, not a bad connection.
+    if isinstance(exc, asyncpg.InterfaceError):
+        return not isinstance(exc, ValueError)
+    return (isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError)
+            or _state(exc) in _CONNECTION_LOST_STATES)
+
+
+def _translate(exc: BaseException, limit: float | None) -> RequestError:
+    """The one place a PostgreSQL or asyncpg error becomes a BEDS error. `limit`: the time
+    limit in seconds the statement ran under, if any."""
+    state = _state(exc)
+    # 57014 is also an operator's pg_cancel_backend(): only a limit makes it a deadline.
+    if (state == _TIMED_OUT and limit) or isinstance(exc, TimeoutError):
+        return DeadlineExceeded(f"the statement was stopped at its time limit of {limit}s; "
+                                "a write may or may not have committed", **_details(exc))
+    if state == _UNIQUE_VIOLATION:
+        return Conflict(f"duplicate key: {_message(exc)}", sqlstate=state)
+    if (state in _UNAVAILABLE_STATES or isinstance(exc, _RETRYABLE)
+            or (isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, ValueError))):
+        return DbUnavailable(f"database unavailable: {_reason(exc)}", **_details(exc))
+    # RAISE EXCEPTION in a DBA's routine: its message is the whole story, as on MariaDB.
+    return DbError(f"database error: {_message(exc)}", **_details(exc))
+
+
+__all__ = ["PostgresAdapter", "PostgresStatement", "Problem"]

@@ -1,0 +1,88 @@
+"""`beds templates check` on every engine: the shipped templates match each engine's schema, and
+a template naming a missing routine or passing the wrong number of arguments is reported."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from beds.cli import main
+from tests.conftest import ROOT
+from tests.contract.conftest import EngineDb
+
+BROKEN = """
+name = "broken"
+datasource = "main"
+[fields]
+film_id = { type = "int" }
+store_id = { type = "int" }
+customer_id = { type = "int" }
+[ops.no_function]
+kind = "read"
+function = "no_such_function"
+[ops.function_args]
+kind = "read"
+function = "get_customer_balance"
+params = ["customer_id"]
+[ops.no_procedure]
+kind = "read"
+procedure = "no_such_procedure"
+[ops.procedure_args]
+kind = "read"
+procedure = "film_fetch"
+params = ["film_id", "store_id"]
+[ops.no_out]
+kind = "read"
+procedure = "film_in_stock"
+params = ["film_id", "store_id"]
+[ops.bad_filter]
+kind = "read"
+view = "film_list"
+filters = ["store_id"]
+[ops.no_view]
+kind = "read"
+view = "no_such_view"
+"""
+
+
+def check(db: EngineDb, tmp_path: Path, templates: Path,
+          capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["templates", "check", "--config", str(ROOT / "config/beds.toml"),
+                 "--env", str(db.env_file(tmp_path, templates))])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_shipped_templates_match_the_schema(engine_db: EngineDb, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = check(engine_db, tmp_path, ROOT / "templates", capsys)
+    assert (code, out) == (0, "")
+    assert "2 templates, 10 ops checked: 0 errors, 0 warnings" in err
+
+
+def test_broken_template_is_reported(engine_db: EngineDb, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    shutil.copy(ROOT / "templates/film.toml", templates / "film.toml")
+    (templates / "broken.toml").write_text(BROKEN)
+    code, out, err = check(engine_db, tmp_path, templates, capsys)
+    assert code == 1
+    where = f"{templates / 'broken.toml'}: ops."
+    lines = {line.split(": error: ")[0].removeprefix(where): line.split(": error: ")[1]
+             for line in out.splitlines()}
+    assert set(lines) == {"no_function", "function_args", "no_procedure", "procedure_args",
+                          "no_out", "bad_filter", "no_view"}, out
+    assert lines["no_function"].startswith("function 'no_such_function' does not exist")
+    assert lines["no_procedure"].startswith("procedure 'no_such_procedure' does not exist")
+    assert lines["no_view"].startswith("view 'no_such_view' does not exist")
+    # The wording of a signature mismatch is the engine's; the numbers are the contract.
+    assert lines["function_args"].startswith("function 'get_customer_balance' takes 2 ")
+    assert "declares 1 params" in lines["function_args"]
+    assert lines["procedure_args"].startswith("procedure 'film_fetch' takes 1 IN")
+    assert "declares 2 params and 0 out" in lines["procedure_args"]
+    assert "declares 2 params and 0 out" in lines["no_out"]
+    assert lines["bad_filter"] == "filter column 'store_id' is not a column of view 'film_list'"
+    assert "7 errors" in err
