@@ -9,11 +9,12 @@ ROLE ?= appServer
 -include .env
 export
 
-.PHONY: install services schema run test lint bench clean
+.PHONY: install services schema run run-postgres test lint bench clean
 
 .env:
 	@echo "BEDS_MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > $@
-	@echo "created .env with a random password for the application account"
+	@echo "BEDS_PG_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" >> $@
+	@echo "created .env with random passwords for the application accounts"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +32,10 @@ schema: install services .env
 
 run: schema
 	$(BEDS) --role $(ROLE)
+
+run-postgres: install services .env   ## the same node and templates on PostgreSQL
+	$(BEDS) schema apply --datasource main --env config/postgres.toml
+	$(BEDS) --role $(ROLE) --env config/postgres.toml
 
 test: lint services .env       ## lint + type check, then unit, integration, contract and e2e tests
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
