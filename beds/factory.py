@@ -123,7 +123,8 @@ class Dispatcher:
         return route
 
     @staticmethod
-    def bind(route: Route, request: Request, remaining: float | None = None) -> Call:
+    def bind(route: Route, request: Request, remaining: float | None = None,
+             message_id: str | None = None) -> Call:
         """Validated values for the adapter. `remaining`: seconds left before the caller's
         deadline; the statement limit is the shorter of it and the datasource's."""
         op = route.op
@@ -132,10 +133,16 @@ class Dispatcher:
             timeout = remaining if timeout is None else min(timeout, remaining)
         if op.target is not OpTarget.VIEW:
             if request.limit is not None or request.offset is not None:
-                key = "limit" if request.limit is not None else "offset"
-                raise ValidationFailed(f"{key}: only view ops take limit/offset; "
+                page = "limit" if request.limit is not None else "offset"
+                raise ValidationFailed(f"{page}: only view ops take limit/offset; "
                                        f"{route.routing_key} is a {op.target.value} op")
-            return Call(args=route.binder.bind(request.params), timeout=timeout)
+            params = request.params
+            key = op.idempotency_key
+            if key is not None and params.get(key) is None and message_id:
+                # The message id is the idempotency key unless the caller chose one: a retry of
+                # the same message, or its redelivery, then runs at most once.
+                params = {**params, key: message_id}
+            return Call(args=route.binder.bind(params), timeout=timeout)
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
@@ -154,10 +161,11 @@ class Dispatcher:
             raise Forbidden(f"user_id: {user_id!r} may not call {route.routing_key}")
 
     async def dispatch(self, request: Request, broker: str | None = None,
-                       deadline: float | None = None,
-                       user_id: str | None = None) -> tuple[Route, Result]:
+                       deadline: float | None = None, user_id: str | None = None,
+                       message_id: str | None = None) -> tuple[Route, Result]:
         """Run one request. `deadline`: the caller's absolute deadline, epoch seconds;
-        `user_id`: the caller's AMQP user, as RabbitMQ validated it."""
+        `user_id`: the caller's AMQP user, as RabbitMQ validated it; `message_id`: the AMQP
+        message id, the default idempotency key of write ops that declare one."""
         route = self.route(request, broker)
         self.authorize(route, user_id)
         remaining = None
@@ -167,7 +175,7 @@ class Dispatcher:
                 raise DeadlineExceeded(
                     f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
                     "taken; nothing was run", ran=False)
-        call = self.bind(route, request, remaining)
+        call = self.bind(route, request, remaining, message_id)
         result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)

@@ -115,7 +115,8 @@ class Consumer:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
             _route, result = await self.shared.dispatcher.dispatch(
-                request, self.broker.name, deadline_of(props.headers), props.user_id)
+                request, self.broker.name, deadline_of(props.headers), props.user_id,
+                props.message_id)
             rows = len(result.rows)
             meta["rows"] = rows
             meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)

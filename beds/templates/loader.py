@@ -18,7 +18,7 @@ from beds.tomlread import IDENT_RE, Table
 _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
                "protected", "description")
 _OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
-            "order_by", "limit", "broker", "allow", "description")
+            "order_by", "limit", "broker", "allow", "idempotency_key", "description")
 _ORDER_RE = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -119,6 +119,9 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
     elif filters or t.has("limit") or order:
         raise t.fail("filters" if filters else "limit" if t.has("limit") else "order_by",
                      f"only view ops take filters, order_by and limit, not {target.value} ops")
+    key = t.text("idempotency_key", None)
+    if key is not None and key not in params:
+        raise t.fail("idempotency_key", f"{key!r} is not one of this op's params")
     if target is OpTarget.FUNCTION and out:
         raise t.fail("out", "a function returns its value as data [{\"value\": ...}], not out")
     return Op(
@@ -134,5 +137,6 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         limit=t.integer("limit", 100, minimum=1),
         broker=t.text("broker", None, pattern=IDENT_RE),
         allow=t.names("allow", None),
+        idempotency_key=key,
         description=t.text("description", ""),
     )

@@ -66,6 +66,7 @@ class Op:
     limit: int = 100                 # view: default and maximum page size
     broker: str | None = None        # explicit broker; else chosen by kind
     allow: tuple[str, ...] | None = None   # AMQP users that may call it; None = the template's
+    idempotency_key: str | None = None     # a param filled from the AMQP message_id if absent
     description: str = ""
 
 

@@ -16,5 +16,6 @@ GRANT EXECUTE ON PROCEDURE customer_fetch        TO ${app_user};
 GRANT EXECUTE ON PROCEDURE customer_create       TO ${app_user};
 GRANT EXECUTE ON PROCEDURE customer_update_email TO ${app_user};
 GRANT EXECUTE ON PROCEDURE payment_add           TO ${app_user};
+GRANT EXECUTE ON PROCEDURE payment_record        TO ${app_user};
 GRANT EXECUTE ON FUNCTION  get_customer_balance  TO ${app_user};
 GRANT SELECT  ON customer_list                   TO ${app_user};

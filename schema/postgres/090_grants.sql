@@ -13,6 +13,8 @@ REVOKE EXECUTE ON PROCEDURE public.customer_create(integer, varchar, varchar, va
                                                    integer, refcursor) FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE public.customer_update_email(integer, varchar, integer) FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE public.payment_add(integer, numeric, timestamp, integer) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE public.payment_record(varchar, integer, numeric, timestamp, integer)
+    FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION  public.get_customer_balance(integer, timestamp) FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 
@@ -32,5 +34,7 @@ GRANT EXECUTE ON PROCEDURE public.customer_create(integer, varchar, varchar, var
                                                   integer, refcursor) TO ${app_user};
 GRANT EXECUTE ON PROCEDURE public.customer_update_email(integer, varchar, integer) TO ${app_user};
 GRANT EXECUTE ON PROCEDURE public.payment_add(integer, numeric, timestamp, integer) TO ${app_user};
+GRANT EXECUTE ON PROCEDURE public.payment_record(varchar, integer, numeric, timestamp, integer)
+    TO ${app_user};
 GRANT EXECUTE ON FUNCTION  public.get_customer_balance(integer, timestamp) TO ${app_user};
 GRANT SELECT  ON public.customer_list TO ${app_user};

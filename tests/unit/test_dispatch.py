@@ -109,3 +109,14 @@ def test_registry_refuses_duplicates_and_freezes(tmp_path: Path) -> None:
     registry.freeze()
     with pytest.raises(TemplateError, match="frozen"):
         registry.add(load_template(path))
+
+
+async def test_the_message_id_is_the_default_idempotency_key() -> None:
+    dispatcher, stub = build()
+    params = {"customer_id": 1, "amount": "1.00", "paid_at": "2030-01-01T00:00:00"}
+    await dispatcher.dispatch(req("customer", "pay", params), "wBroker", message_id="m-1")
+    await dispatcher.dispatch(req("customer", "pay", {**params, "request_id": "mine"}), "wBroker",
+                              message_id="m-2")
+    assert [call.args[0] for _, call in stub.calls] == ["m-1", "mine"]
+    with pytest.raises(ValidationFailed, match="params.request_id: required parameter is missing"):
+        await dispatcher.dispatch(req("customer", "pay", params), "wBroker")

@@ -119,3 +119,9 @@ def test_binder_orders_values_and_checks_presence() -> None:
         binder.bind({"a": None})
     with pytest.raises(ValidationFailed, match="params.c: not accepted by this op; expected: a, b"):
         binder.bind({"a": 1, "c": 2})
+
+
+def test_idempotency_key_must_be_a_param(tmp_path: Path) -> None:
+    text = GOOD.replace('params = ["id"]', 'params = ["id"]\nidempotency_key = "request_id"')
+    with pytest.raises(TemplateError, match="ops.get.idempotency_key: 'request_id' is not one of"):
+        load_template(write(tmp_path, text))

@@ -1,0 +1,50 @@
+-- Idempotent writes: the pattern for DBAs.
+--
+-- A write op that must run at most once per request takes an idempotency key as its FIRST
+-- parameter (the template names it with `idempotency_key = "request_id"`; BEDS fills it from the
+-- AMQP message_id when the caller does not pass it). The procedure records the key in the SAME
+-- transaction as the write. A repeat - a client retry after a timeout, a redelivery after a node
+-- died before its ack, two copies racing - finds the key and returns the stored outcome instead
+-- of doing the work again:
+--   * the INSERT into request_log comes first: a concurrent duplicate blocks on its row lock
+--     until the first commits, then fails with 1062 and reads the stored result;
+--   * if the first rolled back, the duplicate's INSERT succeeds and it does the work itself.
+
+CREATE TABLE IF NOT EXISTS request_log (
+    request_id  VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+    op          VARCHAR(64) NOT NULL,
+    result_id   BIGINT NULL,
+    created_at  DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE = InnoDB;
+
+DELIMITER $$
+
+CREATE OR REPLACE PROCEDURE payment_record(
+    IN  p_request_id  VARCHAR(64),
+    IN  p_customer_id INT,
+    IN  p_amount      DECIMAL(6,2),
+    IN  p_paid_at     DATETIME,
+    OUT p_payment_id  INT)
+    MODIFIES SQL DATA
+    SQL SECURITY DEFINER
+    COMMENT 'BEDS customer.pay: record a payment once per request id, OUT its id'
+BEGIN
+    DECLARE v_repeat BOOL DEFAULT FALSE;
+    DECLARE CONTINUE HANDLER FOR 1062 SET v_repeat = TRUE;
+
+    INSERT INTO request_log (request_id, op) VALUES (p_request_id, 'payment_record');
+    IF v_repeat THEN
+        SELECT result_id INTO p_payment_id FROM request_log WHERE request_id = p_request_id;
+    ELSE
+        IF p_customer_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM customer WHERE customer_id = p_customer_id) THEN
+            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'unknown customer_id';
+        END IF;
+        INSERT INTO payment (customer_id, rental_id, amount, payment_date)
+        VALUES (p_customer_id, NULL, p_amount, COALESCE(p_paid_at, NOW()));
+        SET p_payment_id = LAST_INSERT_ID();
+        UPDATE request_log SET result_id = p_payment_id WHERE request_id = p_request_id;
+    END IF;
+END$$
+
+DELIMITER ;
