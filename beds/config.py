@@ -28,6 +28,8 @@ DEFAULT_ENV_FILE = Path("config/env.toml")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key")
+DELIVERY_LIMIT = 20
+"""Quorum queues dead-letter a message delivered more often than this (a crash loop)."""
 
 
 class OpKind(StrEnum):
@@ -90,6 +92,7 @@ class BrokerSettings:
     instances: int
     prefetch: int
     queue_type: QueueType
+    retries: int        # transient failures requeued this often (quorum queues) before answering
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,12 @@ def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
 def _broker(name: str, t: Table) -> BrokerSettings:
     if not IDENT_RE.fullmatch(name):
         raise t.fail("", f"broker name must match {IDENT_RE.pattern}")
-    t.reject_unknown(["queue", "kinds", "templates", "instances", "prefetch", "queue_type"])
+    t.reject_unknown(["queue", "kinds", "templates", "instances", "prefetch", "queue_type",
+                      "retries"])
+    retries = t.integer("retries", 3, minimum=0)
+    if retries >= DELIVERY_LIMIT:
+        raise t.fail("retries", f"expected int < {DELIVERY_LIMIT} (the queue's delivery limit), "
+                                f"got {retries}")
     return BrokerSettings(
         name=name,
         queue=t.text("queue", f"beds.{name}", pattern=_QUEUE_RE),
@@ -303,6 +311,7 @@ def _broker(name: str, t: Table) -> BrokerSettings:
         instances=t.integer("instances", 1, minimum=0),
         prefetch=t.integer("prefetch", 32, minimum=1),
         queue_type=QueueType(t.text("queue_type", "quorum", choices=[q.value for q in QueueType])),
+        retries=retries,
     )
 
 

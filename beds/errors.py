@@ -113,8 +113,12 @@ class Conflict(RequestError):
 
 
 class DbUnavailable(RequestError):
+    """Retried by requeueing while the queue's delivery count allows (brokers/retry.py); when
+    it never clears, the caller gets this error and the request is dead-lettered for replay."""
+
     code = "DB_UNAVAILABLE"
     retryable = True
+    disposition = Disposition.DEAD_LETTER
 
 
 class DbError(RequestError):

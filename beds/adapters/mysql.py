@@ -211,7 +211,7 @@ class MysqlAdapter:
             return await self._pool.acquire()
         except (TimeoutError, pymysql.Error, OSError) as exc:
             raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
-                                f"{_reason(exc)}") from exc
+                                f"{_reason(exc)}", ran=False) from exc
 
     @staticmethod
     async def _execute(conn: Any, prepared: MysqlStatement, sql: str,

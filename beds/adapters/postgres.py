@@ -214,7 +214,7 @@ class PostgresAdapter:
             return await self._pool.acquire(timeout=wait)
         except _DRIVER_ERRORS as exc:
             raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
-                                f"{_reason(exc)}", **_details(exc)) from exc
+                                f"{_reason(exc)}", ran=False, **_details(exc)) from exc
 
     async def _execute(self, conn: Any, prepared: PostgresStatement, call: Call) -> Result:
         guard = call.timeout + GUARD_SECONDS if call.timeout else None

@@ -16,6 +16,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
 from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
+from beds.brokers.retry import delivery_count, retry_delay
 from beds.config import BrokerSettings
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
 from beds.factory import Dispatcher
@@ -111,12 +112,13 @@ class Consumer:
         meta: dict[str, Any] = {"template": None, "op": None, "node": self.shared.node,
                                 "broker": self.broker.name}
         rows = 0
+        deadline = None
         try:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
+            deadline = deadline_of(props.headers)
             _route, result = await self.shared.dispatcher.dispatch(
-                request, self.broker.name, deadline_of(props.headers), props.user_id,
-                props.message_id)
+                request, self.broker.name, deadline, props.user_id, props.message_id)
             rows = len(result.rows)
             meta["rows"] = rows
             meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -127,6 +129,14 @@ class Consumer:
                     f"{self.shared.max_reply_bytes} bytes; ask for a smaller page (limit)")
             outcome, disposition = "ok", Disposition.ACK
         except RequestError as exc:
+            delay = self._retry_delay(exc, meta, props.headers, deadline)
+            if delay is not None:
+                # Transient: back off, then let the broker deliver it again (here or to another
+                # node); the caller hears only the final outcome.
+                await asyncio.sleep(delay)
+                await self._settle(channel, tag, requeue=True)
+                self._log(meta, "retry", 0, started, props, delivery)
+                return
             body, outcome, disposition = self._error(exc, meta, started)
         except Exception as exc:   # a bug in BEDS: keep serving, keep the message for a human
             _errlog.exception("request.internal_error", broker=self.broker.name,
@@ -135,25 +145,45 @@ class Consumer:
                              f"({type(exc).__name__}); the request was dead-lettered")
             body, outcome, disposition = self._error(error, meta, started)
 
-        replied = await self._reply(props.reply_to, body, props.correlation_id)
+        if not await self._reply(props.reply_to, body, props.correlation_id):
+            # The caller did not get an answer: keep the request for another attempt.
+            settled = await self._settle(channel, tag, requeue=True)
+            outcome = "requeued" if settled else "unacked"
+        elif not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
+            outcome = "unacked"
+        self._log(meta, outcome, rows, started, props, delivery)
+
+    def _retry_delay(self, exc: RequestError, meta: dict[str, Any],
+                     headers: dict[str, Any] | None, deadline: float | None) -> float | None:
+        if not exc.retryable:
+            return None
+        route = self.shared.dispatcher.routes.get((meta["template"], meta["op"]))
+        return retry_delay(exc, route.op if route else None, self.broker, headers, deadline)
+
+    @staticmethod
+    async def _settle(channel: AbstractChannel, tag: int, ack: bool = False,
+                      requeue: bool = False) -> bool:
+        """ack, reject to the dead-letter exchange, or requeue. False if the channel died: then
+        RabbitMQ redelivers the message and an ack for it would mean nothing."""
         try:
-            if not replied:
-                # The caller did not get an answer: keep the request for another attempt.
+            if requeue:
                 await channel.basic_nack(tag, requeue=True)
-                outcome = "requeued"
-            elif disposition is Disposition.ACK:
+            elif ack:
                 await channel.basic_ack(tag)
             else:
                 await channel.basic_reject(tag, requeue=False)
         except AMQP_ERRORS:
-            # The channel died: RabbitMQ redelivers the message; an ack for it means nothing now.
-            outcome = "unacked"
+            return False
+        return True
+
+    def _log(self, meta: dict[str, Any], outcome: str, rows: int, started: float,
+             props: Basic.Properties, delivery: Basic.Deliver) -> None:
         if self.shared.log_requests:
             log.info("request", template=meta["template"], op=meta["op"], outcome=outcome,
                      rows=rows, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
                      correlation_id=props.correlation_id, message_id=props.message_id,
-                     user=props.user_id,
-                     redelivered=delivery.redelivered or None,
+                     user=props.user_id, redelivered=delivery.redelivered or None,
+                     attempt=delivery_count(props.headers) + 1,
                      node=self.shared.node, broker=self.broker.name)
 
     @staticmethod

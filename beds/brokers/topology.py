@@ -18,11 +18,8 @@ from typing import Any
 import aiormq
 from aiormq.abc import AbstractChannel
 
-from beds.config import AmqpSettings, BrokerSettings, QueueType
+from beds.config import DELIVERY_LIMIT, AmqpSettings, BrokerSettings, QueueType
 from beds.errors import BedsError
-
-DELIVERY_LIMIT = 20
-"""Quorum queues dead-letter a message redelivered this often (a crash loop, not an error)."""
 
 
 class TopologyError(BedsError):
@@ -36,7 +33,7 @@ def unrouted_name(amqp: AmqpSettings) -> str:
 def unrouted_broker(amqp: AmqpSettings) -> BrokerSettings:
     """Every node answers unroutable requests (unknown template or op) from this queue."""
     return BrokerSettings(name="unrouted", queue=unrouted_name(amqp), kinds=(), templates=(),
-                          instances=1, prefetch=16, queue_type=QueueType.CLASSIC)
+                          instances=1, prefetch=16, queue_type=QueueType.CLASSIC, retries=0)
 
 
 def queue_arguments(amqp: AmqpSettings, broker: BrokerSettings) -> dict[str, Any]:

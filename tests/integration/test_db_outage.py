@@ -5,11 +5,14 @@ the node and MariaDB resets every connection and refuses new ones."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiormq
 import pytest
+from structlog.testing import capture_logs
 
 from beds.client import Client
 from beds.errors import DbUnavailable
@@ -19,7 +22,9 @@ from tests.conftest import (
     delete_namespace,
     host_port,
     make_stack,
+    queue_depth,
     start_node,
+    wait_for,
 )
 from tests.support.proxy import TcpProxy
 
@@ -69,3 +74,46 @@ async def test_db_down_gives_db_unavailable_then_recovers(proxied) -> None:
     assert created.out["customer_id"] > 0
     reply = await client.call("film", "fetch", {"film_id": 3})
     assert reply.data[0]["FID"] == 3
+
+
+async def test_a_transient_failure_is_retried_by_the_broker_and_can_recover(proxied) -> None:
+    proxy, client = proxied
+    with capture_logs() as logs:
+        proxy.cut()
+        call = asyncio.create_task(client.call("film", "fetch", {"film_id": 4}))
+        await wait_for(lambda: any(e.get("outcome") == "retry" for e in logs), 10)
+        proxy.restore()
+        reply = await call          # the caller never saw the outage
+    assert reply.data[0]["FID"] == 4
+    attempts = [e["attempt"] for e in logs if e.get("event") == "request"]
+    assert attempts[0] == 1 and attempts[-1] >= 2 and len(attempts) >= 2
+
+
+async def test_a_failure_that_never_clears_is_answered_and_dead_lettered(proxied) -> None:
+    proxy, client = proxied
+    dlq = client_stack_dlq(client)
+    before = await queue_depth(dlq)
+    with capture_logs() as logs:
+        proxy.cut()
+        with pytest.raises(DbUnavailable):
+            await client.call("film", "fetch", {"film_id": 5})
+    outcomes = [e["outcome"] for e in logs if e.get("event") == "request"]
+    assert outcomes == ["retry", "retry", "retry", "DB_UNAVAILABLE"]   # broker retries = 3
+    await wait_for(lambda: _depth_above(dlq, before), 5)
+    conn = await aiormq.connect(AMQP_URL)
+    try:
+        channel = await conn.channel()
+        got = await channel.basic_get(dlq, no_ack=True)
+        death = got.header.properties.headers["x-death"][0]
+        assert death["reason"] == "rejected"
+        assert json.loads(got.body)["op"] == "fetch"
+    finally:
+        await conn.close()
+
+
+def client_stack_dlq(client: Client) -> str:
+    return f"{client.exchange}.dead"
+
+
+async def _depth_above(queue: str, before: int) -> bool:
+    return await queue_depth(queue) > before
