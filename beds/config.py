@@ -66,6 +66,7 @@ class AmqpSettings:
     dlx: str
     dlq: str
     max_message_bytes: int
+    max_reply_bytes: int
     heartbeat: int
     reconnect_max_seconds: float
 
@@ -247,7 +248,8 @@ def _validate(root: Table, config_dir: Path) -> Settings:
         log_requests=node_t.flag("log_requests", True),
     )
     amqp_t = root.table("amqp")
-    amqp_t.reject_unknown(["url", "exchange", "dlx", "dlq", "max_message_bytes", "heartbeat",
+    amqp_t.reject_unknown(["url", "exchange", "dlx", "dlq", "max_message_bytes", "max_reply_bytes",
+                           "heartbeat",
                            "reconnect_max_seconds"])
     amqp = AmqpSettings(
         url=amqp_t.text("url", "amqp://guest:guest@127.0.0.1:5672/"),
@@ -255,6 +257,7 @@ def _validate(root: Table, config_dir: Path) -> Settings:
         dlx=amqp_t.text("dlx", "beds.dlx", pattern=_QUEUE_RE),
         dlq=amqp_t.text("dlq", "beds.dead", pattern=_QUEUE_RE),
         max_message_bytes=amqp_t.integer("max_message_bytes", 1_048_576, minimum=64),
+        max_reply_bytes=amqp_t.integer("max_reply_bytes", 16 * 1_048_576, minimum=256),
         heartbeat=amqp_t.integer("heartbeat", 30, minimum=0),
         reconnect_max_seconds=amqp_t.number("reconnect_max_seconds", 5.0, minimum=0.1),
     )

@@ -24,7 +24,6 @@ from beds.log import get_logger
 from beds.templates import TemplateRegistry, load_templates
 
 log = get_logger("beds.node")
-MAX_REPLY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -86,7 +85,7 @@ class Node:
             shared = Shared(node=s.node.name, dispatcher=self.dispatcher, link=consume,
                             publisher=ReplyPublisher(publish),
                             max_message_bytes=s.amqp.max_message_bytes,
-                            max_reply_bytes=MAX_REPLY_BYTES,
+                            max_reply_bytes=s.amqp.max_reply_bytes,
                             log_requests=s.node.log_requests,
                             grace_seconds=s.node.grace_seconds)
             consumers = [Consumer(b, i, shared) for b in self.brokers() for i in range(b.instances)]
