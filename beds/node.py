@@ -18,9 +18,10 @@ from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
 from beds.brokers.pool import run_pool
 from beds.brokers.topology import declare, unrouted_broker
 from beds.config import BrokerSettings, RoleSettings, Settings
-from beds.errors import TemplateError
+from beds.errors import BedsError, TemplateError
 from beds.factory import Dispatcher
 from beds.log import get_logger
+from beds.reload import build_checked, rebind, rejected
 from beds.templates import TemplateRegistry, load_templates
 
 log = get_logger("beds.node")
@@ -34,6 +35,9 @@ class Node:
     adapters: dict[str, Adapter]
     dispatcher: Dispatcher
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _shared: Shared | None = field(default=None, repr=False)
+    _link: AmqpLink | None = field(default=None, repr=False)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, role_name: str) -> Node:
@@ -65,9 +69,11 @@ class Node:
                 log.info("node.stopping", signal=signame, grace_seconds=s.node.grace_seconds)
                 stop.set()
 
-        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
-        for sig in signals:
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if handle_signals else ()
+        for sig in signals[:2]:
             loop.add_signal_handler(sig, request_stop, sig.name)
+        if handle_signals:
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
 
         await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
         consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
@@ -88,6 +94,7 @@ class Node:
                             max_reply_bytes=s.amqp.max_reply_bytes,
                             log_requests=s.node.log_requests,
                             grace_seconds=s.node.grace_seconds)
+            self._shared, self._link = shared, consume
             consumers = [Consumer(b, i, shared) for b in self.brokers() for i in range(b.instances)]
             consumers.append(Consumer(unrouted_broker(s.amqp), 0, shared))
             pool = asyncio.ensure_future(run_pool(consumers, stop, s.amqp.reconnect_max_seconds))
@@ -101,6 +108,31 @@ class Node:
             await publish.close()
             await consume.close()
             log.info("node.stopped", node=s.node.name)
+
+    async def reload(self) -> bool:
+        """Reload templates/ (SIGHUP): the new set serves only if it is valid and matches the
+        live database; otherwise the old set keeps serving. True if the new set is in."""
+        async with self._reloading:
+            try:
+                new = await build_checked(self.settings, self.adapters)
+            except BedsError as exc:
+                rejected(exc)
+                return False
+            old = self.dispatcher
+            self.registry, self.adapters, self.dispatcher = new.registry, new.adapters, new.dispatcher
+            if self._shared is not None:
+                self._shared.dispatcher = new.dispatcher   # consumers read it per message
+            added: list[str] = []
+            removed: list[str] = []
+            if self._link is not None:
+                channel = await self._link.channel()
+                queues = {b.name: b.queue for b in self.brokers()}
+                added, removed = await rebind(channel, self.settings.amqp.exchange, queues,
+                                              old, new.dispatcher)
+                await channel.close()
+            log.info("templates.reloaded", templates=self.registry.names(),
+                     routes=len(new.dispatcher.routes), bound=added, unbound=removed)
+            return True
 
     async def _open(self, name: str, adapter: Adapter) -> None:
         try:

@@ -1,0 +1,95 @@
+"""Live template reload: a new op becomes callable without a restart; a broken set is rejected
+and the old set keeps serving; a removed op stops being routed."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import tomli_w
+from structlog.testing import capture_logs
+
+from beds.client import Client
+from beds.config import load_settings
+from beds.errors import TemplateNotFound
+from tests.conftest import (
+    AMQP_URL,
+    ROOT,
+    MysqlDb,
+    RunningNode,
+    Stack,
+    _env_data,
+    delete_namespace,
+    start_node,
+)
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
+
+EXTRA = """
+name = "extra"
+datasource = "main"
+[fields]
+film_id = { type = "int", min = 1 }
+[ops.get]
+kind = "read"
+procedure = "PROCEDURE"
+params = ["film_id"]
+"""
+
+
+@pytest.fixture
+async def reloadable(rabbitmq: str, mysql_db: MysqlDb,
+                     tmp_path: Path) -> AsyncIterator[tuple[RunningNode, Path]]:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for name in ("film.toml", "customer.toml"):
+        shutil.copy(ROOT / "templates" / name, templates / name)
+    exchange = f"beds-test-reload-{secrets.token_hex(3)}"
+    data = _env_data(mysql_db.datasource(), exchange)
+    data["node"]["templates_dir"] = str(templates)
+    env = tmp_path / "env.toml"
+    env.write_text(tomli_w.dumps(data))
+    node = await start_node(Stack(load_settings(ROOT / "config/beds.toml", env, environ={}),
+                                  env, exchange))
+    yield node, templates
+    node.stop.set()
+    await node.task
+    await delete_namespace(node.stack.settings)
+
+
+async def test_reload_adds_rejects_and_removes(reloadable) -> None:
+    running, templates = reloadable
+    node = running.node
+    async with Client(AMQP_URL, running.stack.exchange) as client:
+        with pytest.raises(TemplateNotFound):
+            await client.call("extra", "get", {"film_id": 1})
+
+        (templates / "extra.toml").write_text(EXTRA.replace("PROCEDURE", "film_fetch"))
+        assert await node.reload()
+        assert (await client.call("extra", "get", {"film_id": 2})).data[0]["FID"] == 2
+
+        # A set naming a procedure the database does not have is refused as a whole.
+        (templates / "extra.toml").write_text(EXTRA.replace("PROCEDURE", "no_such_procedure"))
+        (templates / "more.toml").write_text(EXTRA.replace('"extra"', '"more"').replace(
+            "PROCEDURE", "film_fetch"))
+        with capture_logs() as logs:
+            assert not await node.reload()
+        (event,) = [e for e in logs if e["event"] == "templates.reload_rejected"]
+        assert "no_such_procedure" in event["error"] and "extra.toml" in event["error"]
+        assert (await client.call("extra", "get", {"film_id": 3})).data[0]["FID"] == 3
+        with pytest.raises(TemplateNotFound):
+            await client.call("more", "get", {"film_id": 1})
+
+        (templates / "more.toml").unlink()
+        (templates / "extra.toml").write_text("name = [broken toml")
+        assert not await node.reload()
+        assert (await client.call("extra", "get", {"film_id": 4})).data[0]["FID"] == 4
+
+        (templates / "extra.toml").unlink()
+        assert await node.reload()
+        with pytest.raises(TemplateNotFound):
+            await client.call("extra", "get", {"film_id": 1})
+        assert (await client.call("film", "fetch", {"film_id": 1})).data
