@@ -4,10 +4,14 @@ Exit codes: 0 ok; 1 the work failed (error reply, problems found, runtime failur
 2 usage, config or template error (nothing was started).
 
   beds --role NAME [--config PATH] [--env PATH]      run a node
+       [--workers N]                                  ... as N processes under a supervisor
   beds call TEMPLATE OP [--params JSON] [--limit N] [--offset N] [--timeout S]
   beds templates check                                templates vs the live database
   beds config show [--role NAME]                      effective config, secrets masked
   beds schema apply --datasource NAME                 apply schema/<engine>/ files in order
+  beds scaffold SPEC --engine ENGINE [--out DIR]      schema + template + docs from a domain spec
+  beds scaffold --describe TEXT [--write SPEC]        a spec drafted by a chat endpoint you provide
+  beds docs [--out DIR]                               AsyncAPI 3.0 document + Markdown catalogue
 """
 
 from __future__ import annotations
@@ -17,23 +21,32 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from beds.config import Settings, load_settings, masked
+from beds import asyncapi
+from beds.config import DEFAULT_CONFIG, Settings, load_settings, masked
 from beds.errors import BedsError, CallTimeout, ConfigError, NoRoute, RequestError, TemplateError
 from beds.log import setup_logging
+from beds.scaffold import command as scaffold
 
 
 def _parser() -> argparse.ArgumentParser:
+    # SUPPRESS: a subcommand repeating these options must not reset what was given before it
+    # (`beds --env X schema apply` and `beds schema apply --env X` mean the same).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="base config file (default: config/beds.toml)")
-    common.add_argument("--env", help="environment override file (default: $BEDS_ENV_FILE, "
-                                      "else config/env.toml when present)")
+    common.add_argument("--config", default=argparse.SUPPRESS,
+                        help="base config file (default: config/beds.toml)")
+    common.add_argument("--env", default=argparse.SUPPRESS,
+                        help="environment override file (default: $BEDS_ENV_FILE, else "
+                             "config/env.toml when present)")
     parser = argparse.ArgumentParser(prog="beds", parents=[common],
                                      description="BEDS: template RPC over RabbitMQ")
     parser.add_argument("--role", help="run a node with this role (appServer, admin, ...)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="with --role: run N worker processes under a supervisor (default 1)")
     sub = parser.add_subparsers(dest="command")
 
     call = sub.add_parser("call", parents=[common], help="make one RPC call, print the reply")
@@ -58,19 +71,30 @@ def _parser() -> argparse.ArgumentParser:
     ssub = schema.add_subparsers(dest="action", required=True)
     apply = ssub.add_parser("apply", parents=[common], help="apply schema files in order")
     apply.add_argument("--datasource", required=True)
+
+    scaffold.add_parser(sub, common)
+    asyncapi.add_parser(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.config = getattr(args, "config", None)
+    args.env = getattr(args, "env", None)
+    project = Path(args.config or DEFAULT_CONFIG).parent.parent   # as config.py resolves it
     try:
-        needs = ("node", "amqp") if args.command == "call" else None
+        if args.command == "scaffold":      # needs no config: a spec in, files out
+            return scaffold.run_scaffold(args, project)
+        needs = ("node", "amqp") if args.command in ("call", "docs") else None
         settings = load_settings(args.config, args.env, sections=needs)
         if args.command is None:
             if not args.role:
                 parser.error("give --role NAME to run a node, or a command (call, templates, "
                              "config, schema)")
+            if args.workers != 1:
+                from beds.workers import run_workers
+                return run_workers(settings, args.role, args.workers, args.config, args.env)
             return _run_node(settings, args.role)
         if args.command == "call":
             return _run(_call(settings, args))
@@ -78,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_templates(settings, args.action))
         if args.command == "config":
             return _config_show(settings, args.show_role)
+        if args.command == "docs":
+            return asyncapi.run_docs(settings, Path(args.out) if args.out else project / "docs/api")
         return _run(_schema_apply(settings, args.datasource))
     except (ConfigError, TemplateError) as exc:
         print(f"beds: {exc}", file=sys.stderr)
