@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             if not args.role:
                 parser.error("give --role NAME to run a node, or a command (call, templates, "
-                             "config, schema)")
+                             "config, schema, scaffold, docs)")
             if args.workers != 1:
                 from beds.workers import run_workers
                 return run_workers(settings, args.role, args.workers, args.config, args.env)
