@@ -158,7 +158,9 @@ class MysqlAdapter:
             if prepared.write:
                 await conn.begin()
             wait = (timeout + 2.0) if timeout else None
-            result = await asyncio.wait_for(self._execute(conn, prepared, sql, args), wait)
+            # asyncio.timeout, not wait_for: no extra task per call on the hot path.
+            async with asyncio.timeout(wait):
+                result = await self._execute(conn, prepared, sql, args)
             if prepared.write:
                 await conn.commit()
             return result
