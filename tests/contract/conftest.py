@@ -9,13 +9,14 @@ A missing server skips that engine's tests with the reason, and FAILS them under
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pytest
 import tomli_w
@@ -23,6 +24,7 @@ import tomli_w
 from beds.client import Client
 from tests.conftest import (
     AMQP_URL,
+    CI,
     MYSQL_ADMIN_DSN,
     ROOT,
     SESSION,
@@ -35,12 +37,19 @@ from tests.conftest import (
     require_service,
     start_node,
 )
+from tests.contract.dynamodb_server import MotoServer
 from tests.contract.script import SCRIPT
 
 POSTGRES_ADMIN_DSN = os.environ.get("BEDS_TEST_POSTGRES_ADMIN_DSN",
                                     "postgresql://postgres@127.0.0.1:5432/postgres")
 ENGINES = [pytest.param("mysql", marks=pytest.mark.mariadb, id="mysql"),
            pytest.param("postgres", marks=pytest.mark.postgres, id="postgres")]
+# MongoDB and DynamoDB run the same script in test_mongodb.py / test_dynamodb.py, each marking
+# the steps its engine cannot do; they are not in ENGINES, whose tests expect SQL error details.
+NOSQL = ("mongodb", "dynamodb")
+DYNAMODB_URL = os.environ.get("BEDS_TEST_DYNAMODB_URL")     # else a moto server per session
+MONGO_URL = os.environ.get("BEDS_TEST_MONGO_URL")           # an admin URL; no default server
+NO_MONGO = "no MongoDB server on this machine (set BEDS_TEST_MONGO_URL)"
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,8 @@ async def _apply(db: EngineDb, tmp_path: Path) -> None:
     from beds.adapters import create_adapter
 
     adapter = create_adapter(_settings(db, tmp_path))
-    await adapter.apply_schema(sorted((ROOT / "schema" / db.engine).glob("*.sql")))
+    suffix = "*.json" if db.engine in NOSQL else "*.sql"
+    await adapter.apply_schema(sorted((ROOT / "schema" / db.engine).glob(suffix)))
 
 
 # -- databases --------------------------------------------------------------------------------
@@ -192,3 +202,123 @@ def engine_db(request: pytest.FixtureRequest) -> EngineDb:
     """Each engine's contract database in turn (no node)."""
     db: EngineDb = request.getfixturevalue(f"{request.param}_contract_db")
     return db
+
+
+# -- MongoDB and DynamoDB -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dynamodb_server() -> Iterator[str]:
+    """host:port of a DynamoDB-compatible server: BEDS_TEST_DYNAMODB_URL, else moto's server
+    mode in a process of its own for this session."""
+    if DYNAMODB_URL:
+        host, port = host_port(DYNAMODB_URL, 8000)
+        require_service("DynamoDB", host, port)
+        yield f"{host}:{port}"
+        return
+    if not MotoServer.available():
+        reason = "moto[server] is not installed (pip install 'moto[server]')"
+        if CI:
+            pytest.fail(f"{reason} (CI=true: a missing service is a failure, not a skip)")
+        pytest.skip(reason)
+    server = MotoServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def dynamodb_contract_db(dynamodb_server: str,
+                               tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EngineDb]:
+    """The example schema in tables named beds_contract_<session>_*, removed afterwards."""
+    prefix = f"beds_contract_{SESSION}_"
+    dsn = dynamodb_dsn(dynamodb_server, prefix)
+    db = EngineDb("dynamodb", prefix, "", dsn, dsn)
+    try:
+        await _apply(db, tmp_path_factory.mktemp("dynamodb"))
+        yield db
+    finally:
+        await drop_dynamodb(db, tmp_path_factory.mktemp("dynamodb-drop"))
+
+
+def dynamodb_dsn(server: str, prefix: str) -> str:
+    """Test servers take any credentials, but some (DynamoDB Local) want them."""
+    return f"dynamodb://beds:beds@{server}/{prefix}"
+
+
+async def drop_dynamodb(db: EngineDb, tmp_path: Path) -> None:
+    from beds.adapters.dynamodb import DynamoAdapter
+
+    adapter = DynamoAdapter(_settings(db, tmp_path))
+    try:
+        for table in await dynamodb_tables(adapter, db.database):
+            await adapter.call("delete_table", TableName=table)
+    finally:
+        await adapter.close()
+
+
+async def dynamodb_tables(adapter: Any, prefix: str) -> list[str]:
+    """Every table whose name starts with `prefix` (ListTables pages by 100)."""
+    names: list[str] = []
+    request: dict[str, Any] = {"ExclusiveStartTableName": prefix}
+    while True:
+        page = await adapter.call("list_tables", **request)
+        names += page["TableNames"]
+        if "LastEvaluatedTableName" not in page or not names[-1].startswith(prefix):
+            return [n for n in names if n.startswith(prefix)]
+        request["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
+
+
+@pytest.fixture(scope="session")
+async def dynamodb_run(rabbitmq: str, dynamodb_contract_db: EngineDb,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EngineRun]:
+    async for run in _engine_run(dynamodb_contract_db, tmp_path_factory.mktemp("run-dynamodb")):
+        yield run
+
+
+def mongo_app_dsn(admin_url: str, database: str, user: str, password: str) -> str:
+    """The admin URL's hosts and options, with the application user and database."""
+    parts = urlsplit(admin_url)
+    hosts = parts.netloc.rpartition("@")[2]
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "authSource"]
+    query.append(("authSource", database))
+    return f"{parts.scheme}://{user}:{password}@{hosts}/{database}?{urlencode(query)}"
+
+
+@pytest.fixture(scope="session")
+async def mongodb_contract_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EngineDb]:
+    """A fresh database with the example schema and its own user. MongoDB is the one engine
+    without a server here or in CI: without BEDS_TEST_MONGO_URL its tests skip, even in CI."""
+    if not MONGO_URL:
+        pytest.skip(NO_MONGO)
+    with contextlib.suppress(ValueError):    # several hosts (a replica set): no single port
+        require_service("MongoDB", *host_port(MONGO_URL, 27017))
+    name, user, password = f"beds_contract_{SESSION}", f"bc_{SESSION}", secrets.token_hex(12)
+    db = EngineDb("mongodb", name, user, mongo_app_dsn(MONGO_URL, name, user, password),
+                  MONGO_URL)
+    try:
+        await _apply(db, tmp_path_factory.mktemp("mongodb"))
+        yield db
+    finally:
+        await drop_mongodb(db)
+
+
+async def drop_mongodb(db: EngineDb) -> None:
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(db.admin_dsn)
+    try:
+        database = client[db.database]
+        # Users and roles live in the admin database: dropping the database leaves them.
+        await database.command({"dropAllUsersFromDatabase": 1})
+        await database.command({"dropAllRolesFromDatabase": 1})
+        await client.drop_database(db.database)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+async def mongodb_run(rabbitmq: str, mongodb_contract_db: EngineDb,
+                      tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EngineRun]:
+    async for run in _engine_run(mongodb_contract_db, tmp_path_factory.mktemp("run-mongodb")):
+        yield run

@@ -1,0 +1,433 @@
+"""DynamoDB adapter on aioboto3: template ops onto key-condition queries and DBA-named
+transactional writes.
+
+Layer: adapters. The only runtime module that imports aioboto3 / botocore; their errors are
+translated here, once (see `translate`). The schema format and request building live in
+`dynamodb_ops` and `dynamodb_requests` (pure); DBA tooling (templates check, schema apply) in
+`dynamodb_admin`.
+
+    dsn = "dynamodb://KEY:SECRET@HOST:PORT/TABLE_PREFIX?region=eu-west-1&tls=true"
+
+HOST `aws` means AWS's own endpoint for the region (credentials then come from the DSN or the
+SDK's usual chain: environment, profile, instance role). Any other host is a DynamoDB-compatible
+endpoint (DynamoDB Local, moto) over http, or https with tls=true; on a loopback host without
+credentials BEDS signs with dummy ones, which local servers accept. TABLE_PREFIX is put before
+every table name the schema files use, so several databases can share one account.
+
+How a template op maps onto DynamoDB:
+
+- view op (`view = "film_list"`): the view of that name in the schema files: one Query on the
+  table or GSI of its first usable access path, filters as key conditions or a FilterExpression,
+  `limit` rows in sort-key order. DynamoDB cannot skip rows server-side: `offset` > 0 is refused;
+  `page()` continues from an opaque cursor (DynamoDB's LastEvaluatedKey) instead.
+- procedure / function op: the named operation of that name: key-condition queries (every page)
+  or one TransactWriteItems whose condition expressions make it a unique insert, an optimistic
+  update, or an idempotent write.
+
+Deadlines: DynamoDB has no server-side statement limit. Every call runs under the caller's
+deadline (or the datasource's statement_timeout) on the client; a transaction cut short may or
+may not have committed, as the DEADLINE_EXCEEDED message says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import random
+import re
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aioboto3  # type: ignore[import-untyped]
+import aiohttp
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from beds.adapters.base import Call, Problem, parse_dsn
+from beds.adapters.dynamodb_ops import (
+    COUNTERS,
+    DynamoCatalog,
+    DynamoOperation,
+    DynamoRead,
+    DynamoView,
+    load_catalog,
+)
+from beds.adapters.dynamodb_requests import (
+    attr_map,
+    bind_value,
+    decode_cursor,
+    encode_cursor,
+    from_attr,
+    query_request,
+    row_of,
+    transact_request,
+    view_request,
+)
+from beds.adapters.named_ops import (
+    Outcome,
+    bind_params,
+    build_out,
+    build_rows,
+    derive,
+    outcome_error,
+)
+from beds.config import DatasourceSettings
+from beds.errors import (
+    ConfigError,
+    Conflict,
+    DbError,
+    DbUnavailable,
+    DeadlineExceeded,
+    ReplyTooLarge,
+    RequestError,
+    ValidationFailed,
+)
+from beds.protocol import Result
+from beds.templates.model import Op, OpTarget, Template
+
+GUARD_SECONDS = 2.0          # the HTTP read timeout beyond the datasource's statement_timeout
+MAX_ROWS = 10_000            # an operation's query that would return more asks for a view op
+TRANSACT_ATTEMPTS = 4        # a transaction that lost a race with another is run again
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{0,64}")
+# Worth retrying later, the request itself is fine.
+_UNAVAILABLE = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+    "TransactionInProgressException", "LimitExceededException",
+})
+_CANCEL_UNAVAILABLE = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded",
+                                 "TransactionConflict", "RequestLimitExceeded"})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str | None              # None: AWS's endpoint for the region
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    prefix: str
+
+
+@dataclass(frozen=True)
+class DynamoStatement:
+    name: str
+    target: OpTarget
+    out_names: tuple[str, ...] = ()
+    descending: bool = False
+    view: DynamoView | None = None
+    operation: DynamoOperation | None = None
+
+
+class DynamoAdapter:
+    def __init__(self, settings: DatasourceSettings) -> None:
+        self.settings = settings
+        self.endpoint = endpoint_of(settings)
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+        self._opening = asyncio.Lock()
+        self._catalog: DynamoCatalog | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        # Creating a client never connects: a node starts while DynamoDB is unreachable and
+        # answers DB_UNAVAILABLE until it is back.
+        self._stack = AsyncExitStack()
+        self._client = await self._stack.enter_async_context(self.client(self.endpoint))
+
+    def client(self, endpoint: Endpoint) -> Any:
+        """A client context for `endpoint` (schema apply uses the admin endpoint)."""
+        timeout = self.settings.statement_timeout
+        config = Config(connect_timeout=self.settings.connect_timeout,
+                        read_timeout=(timeout or 60.0) + GUARD_SECONDS,
+                        retries={"mode": "standard", "max_attempts": 2},
+                        max_pool_connections=self.settings.pool_max)
+        kwargs: dict[str, Any] = {"region_name": endpoint.region, "config": config}
+        if endpoint.url is not None:
+            kwargs["endpoint_url"] = endpoint.url
+        if endpoint.access_key is not None:
+            kwargs["aws_access_key_id"] = endpoint.access_key
+            kwargs["aws_secret_access_key"] = endpoint.secret_key or ""
+        return aioboto3.Session().client("dynamodb", **kwargs)
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            stack, self._stack, self._client = self._stack, None, None
+            await stack.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            await self.call("list_tables", Limit=1)
+        except RequestError:
+            return False
+        return True
+
+    def catalog(self) -> DynamoCatalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings.schema_dir)
+        return self._catalog
+
+    def physical(self, table: str) -> str:
+        return self.endpoint.prefix + table
+
+    # -- DBA tooling (imported only when used) -----------------------------------------------
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        from beds.adapters.dynamodb_admin import check_templates
+        return await check_templates(self, templates)
+
+    async def apply_schema(self, files: list[Path]) -> list[str]:
+        from beds.adapters.dynamodb_admin import apply_schema
+        return await apply_schema(self, files)
+
+    # -- statements, built once per op ----------------------------------------------------
+    def prepare(self, template: Template, op: Op) -> DynamoStatement:
+        catalog = self.catalog()
+        if op.target is OpTarget.VIEW:
+            descending = bool(op.order_by) and op.order_by[0].descending
+            return DynamoStatement(op.object_name, op.target, descending=descending,
+                                   view=catalog.views.get(op.object_name))
+        return DynamoStatement(op.object_name, op.target, op.out,
+                               operation=catalog.operations.get(op.object_name))
+
+    # -- the call -------------------------------------------------------------------------
+    async def run(self, prepared: DynamoStatement, call: Call) -> Result:
+        result, _cursor = await self.page(prepared, call)
+        return result
+
+    async def page(self, prepared: DynamoStatement, call: Call,
+                   cursor: str | None = None) -> tuple[Result, str | None]:
+        """Run one op; for a view op also the cursor that continues after its last row (None
+        at the end). The wire protocol has no cursor yet: `run` serves first pages only."""
+        limit = call.timeout if call.timeout is not None else self.settings.statement_timeout
+        try:
+            async with asyncio.timeout(limit or None):
+                if prepared.target is OpTarget.VIEW:
+                    return await self._view(prepared, call, cursor)
+                return await self._operation(prepared, call), None
+        except TimeoutError as exc:
+            raise DeadlineExceeded(f"the operation was stopped at its time limit of {limit}s; "
+                                   "a write may or may not have committed", ran=True) from exc
+
+    async def call(self, method: str, **request: Any) -> Any:
+        """One DynamoDB API call, its errors translated."""
+        if self._client is None:
+            async with self._opening:
+                if self._client is None:
+                    await self.open()
+        try:
+            return await getattr(self._client, method)(**request)
+        except (ClientError, BotoCoreError, aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            raise translate(exc) from exc
+
+    async def _view(self, prepared: DynamoStatement, call: Call,
+                    cursor: str | None) -> tuple[Result, str | None]:
+        view = prepared.view
+        if view is None:
+            raise DbError(f"database error: view {prepared.name!r} does not exist in "
+                          f"{self.settings.schema_dir}")
+        if call.offset:
+            raise ValidationFailed(
+                f"offset: DynamoDB cannot skip rows; {prepared.name!r} pages with a cursor "
+                "(ask for the first page, offset 0)")
+        table = self.catalog().tables[view.table]
+        request = view_request(view, table, self.physical(view.table), call.filters,
+                               prepared.descending)
+        start = decode_cursor(cursor) if cursor else None
+        rows: list[dict[str, Any]] = []
+        while len(rows) < call.limit:
+            page = {**request, "Limit": call.limit - len(rows)}
+            if start:
+                page["ExclusiveStartKey"] = start
+            response = await self.call("query", **page)
+            rows += [row_of(item, view.columns) for item in response.get("Items", [])]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return Result(rows=rows), encode_cursor(start) if start else None
+
+    async def _operation(self, prepared: DynamoStatement, call: Call) -> Result:
+        op = prepared.operation
+        if op is None:
+            raise DbError(f"database error: operation {prepared.name!r} does not exist in "
+                          f"{self.settings.schema_dir}")
+        values = {name: bind_value(value, p.type) for (name, value), p in
+                  zip(bind_params(op.sig, call.args).items(), op.sig.params, strict=True)}
+        derive(op.sig, values)
+        for read in op.reads:
+            if not await self._read(read, values) and read.missing is not None:
+                return await self._outcome(read.missing, prepared, values)
+        for name, counter in op.sig.next:
+            values[name] = await self._next(counter)
+        if op.queries:
+            return await self._queries(op, prepared, values)
+        return await self._transact(op, prepared, values)
+
+    async def _read(self, read: DynamoRead, values: dict[str, Any]) -> bool:
+        attrs = list(dict.fromkeys([a for a, _ in read.key] + [a for _, a in read.values]))
+        response = await self.call(
+            "get_item", TableName=self.physical(read.table), Key=attr_map(read.key, values),
+            ConsistentRead=True, ProjectionExpression=", ".join(f"#{a}" for a in attrs),
+            ExpressionAttributeNames={f"#{a}": a for a in attrs})
+        item = response.get("Item")
+        for name, attr in read.values:
+            values[name] = from_attr(item[attr]) if item and attr in item else None
+        return item is not None
+
+    async def _next(self, counter: str) -> int:
+        response = await self.call(
+            "update_item", TableName=self.physical(COUNTERS), Key={"counter": {"S": counter}},
+            UpdateExpression="ADD #last :one", ExpressionAttributeNames={"#last": "last"},
+            ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW")
+        return int(response["Attributes"]["last"]["N"])
+
+    async def _outcome(self, outcome: Outcome, prepared: DynamoStatement,
+                       values: dict[str, Any], **details: Any) -> Result:
+        if outcome.kind != "reply":
+            raise outcome_error(outcome, "conflict: a condition of the write failed", **details)
+        if isinstance(outcome.read, DynamoRead):
+            await self._read(outcome.read, values)
+        return Result(rows=build_rows(outcome.data, values),
+                      out=build_out(prepared.out_names, outcome.out, values))
+
+    async def _queries(self, op: DynamoOperation, prepared: DynamoStatement,
+                       values: dict[str, Any]) -> Result:
+        sets: list[list[dict[str, Any]]] = []
+        counts: list[dict[str, int]] = []
+        for query in op.queries:
+            request = query_request(query, self.physical(query.table), values)
+            rows: list[dict[str, Any]] = []
+            count = {"Count": 0, "ScannedCount": 0}
+            while True:
+                response = await self.call("query", **request)
+                rows += [row_of(item, query.columns) for item in response.get("Items", [])]
+                for key in count:
+                    count[key] += int(response.get(key, 0))
+                if len(rows) > MAX_ROWS:
+                    raise ReplyTooLarge(f"operation {op.sig.name!r} reads more than {MAX_ROWS} "
+                                        "rows; read them through a view op, page by page")
+                if not response.get("LastEvaluatedKey"):
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            sets.append(rows)
+            counts.append(count)
+        first = sets[0]
+        out = build_out(prepared.out_names, op.sig.out, values, counts[0], first)
+        if op.sig.data is not None:
+            return Result(rows=build_rows(op.sig.data, values, counts[0], first), out=out)
+        return Result(rows=first, out=out, sets=sets if op.sets and len(sets) > 1 else None)
+
+    async def _transact(self, op: DynamoOperation, prepared: DynamoStatement,
+                        values: dict[str, Any]) -> Result:
+        items, sent = transact_request(op.transact, values, self.physical)
+        try:
+            await self._transact_write(items)
+        except Conflict as error:
+            # A condition failed (translate made it a conflict): the first failed item, in the
+            # order the DBA wrote them, says what that means for this operation.
+            reasons = getattr(error.__cause__, "response", {}).get("CancellationReasons") or []
+            codes = [r.get("Code") for r in reasons]
+            if "ConditionalCheckFailed" not in codes:
+                raise
+            failed = sent[codes.index("ConditionalCheckFailed")]
+            return await self._outcome(failed.fail, prepared, values,
+                                       code="ConditionalCheckFailed", table=failed.table)
+        return Result(rows=build_rows(op.sig.data or (), values),
+                      out=build_out(prepared.out_names, op.sig.out, values))
+
+    async def _transact_write(self, items: list[dict[str, Any]]) -> None:
+        """TransactWriteItems, run again when it lost a race with another transaction on the same
+        items (it then changed nothing): the next run sees the winner's write and its conditions
+        decide, e.g. a repeated idempotent write finds the first one's outcome."""
+        for attempt in range(TRANSACT_ATTEMPTS):
+            try:
+                await self.call("transact_write_items", TransactItems=items)
+                return
+            except DbUnavailable as error:
+                reasons = getattr(error.__cause__, "response", {}).get("CancellationReasons")
+                lost = any(r.get("Code") == "TransactionConflict" for r in reasons or [])
+                if not lost or attempt + 1 == TRANSACT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)  # noqa: S311 (jitter)
+
+
+def endpoint_of(settings: DatasourceSettings, dsn: str | None = None) -> Endpoint:
+    """The DSN checked and taken apart, before anything connects."""
+    key = f"datasources.{settings.name}.{'dsn' if dsn is None else 'admin_dsn'}"
+    parts = parse_dsn(settings, dsn)
+    if parts.scheme != "dynamodb":
+        raise ConfigError(f"{key}: expected dynamodb://host:port/table_prefix, "
+                          f"got scheme {parts.scheme!r}")
+    if not _PREFIX_RE.fullmatch(parts.database):
+        raise ConfigError(f"{key}: the table prefix may hold only A-Z a-z 0-9 _ . - "
+                          f"(at most 64), got {parts.database!r}")
+    unknown = set(parts.options) - {"region", "tls"}
+    if unknown:
+        raise ConfigError(f"{key}: unknown option {sorted(unknown)[0]!r}; expected region, tls")
+    tls = parts.options.get("tls", "false")
+    if tls not in ("true", "false"):
+        raise ConfigError(f"{key}: tls: expected true or false, got {tls!r}")
+    region = (parts.options.get("region") or os.environ.get("AWS_REGION")
+              or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    user, password = parts.user, parts.password
+    url = None
+    if parts.host != "aws":
+        host = f"[{parts.host}]" if ":" in parts.host else parts.host
+        scheme = "https" if tls == "true" else "http"
+        url = f"{scheme}://{host}:{parts.port or (443 if tls == 'true' else 8000)}"
+        if user is None and _loopback(parts.host):
+            user, password = "local", "local"
+    return Endpoint(url, region, user, password, parts.database)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def translate(exc: BaseException) -> RequestError:
+    """The one place a botocore / aiohttp error becomes a BEDS error."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message") or exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code == "ConditionalCheckFailedException":
+            return Conflict(f"conditional check failed: {message}", code=code)
+        if code == "TransactionCanceledException":
+            reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
+            if reasons & _CANCEL_UNAVAILABLE:
+                return DbUnavailable(f"database unavailable: {message}", code=code)
+            if "ConditionalCheckFailed" in reasons:
+                return Conflict(f"conditional check failed: {message}", code=code)
+            return DbError(f"database error: {message}", code=code)
+        if code in _UNAVAILABLE or status >= 500:
+            return DbUnavailable(f"database unavailable: {message} ({code})", code=code)
+        return DbError(f"database error: {message}", code=code)
+    if isinstance(exc, ReadTimeoutError):
+        return DeadlineExceeded(f"no answer from DynamoDB in time ({exc}); a write may or may "
+                                "not have committed", ran=True)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return DbError(f"database error: {exc} (give KEY:SECRET in the dsn, or configure the "
+                       "AWS SDK's credentials)")
+    if isinstance(exc, ConnectionError | ConnectionClosedError | aiohttp.ClientError | OSError):
+        return DbUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
+    return DbError(f"database error: {type(exc).__name__}: {exc}")
+
+
+__all__ = ["DynamoAdapter", "DynamoStatement", "Endpoint", "Problem", "endpoint_of", "translate"]
