@@ -5,10 +5,8 @@ DynamoDB-compatible server, in tables of this module's own."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from beds.adapters.base import Call
 from beds.adapters.dynamodb import DynamoAdapter
 from beds.config import DatasourceSettings, Engine
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, ValidationFailed
-from beds.templates import load_template, load_templates
+from beds.templates import load_template
 from beds.templates.model import Template
 from tests.conftest import ROOT, SESSION
 from tests.contract.conftest import dynamodb_dsn, dynamodb_tables
@@ -224,18 +222,3 @@ async def test_templates_check_compares_with_the_live_tables(
             await other.apply_schema(sorted(other.settings.schema_dir.glob("*.json")))
     finally:
         await other.close()
-
-
-async def test_racing_repeats_of_an_idempotent_write_have_one_effect(
-        scratch: DynamoAdapter) -> None:
-    customer = {t.name: t for t in load_templates(ROOT / "templates")}["customer"]
-    pay = scratch.prepare(customer, customer.ops["pay"])
-    balance = scratch.prepare(customer, customer.ops["balance"])
-    when = Call(args=[2, datetime(2099, 1, 1)])
-    before = (await scratch.run(balance, when)).rows[0]["value"]
-    call = Call(args=["race-1", 2, Decimal("3.10"), datetime(2030, 5, 5)])
-    results = await asyncio.gather(*(scratch.run(pay, call) for _ in range(8)))
-    later = await scratch.run(pay, call)
-    ids = {r.out["payment_id"] for r in [*results, later] if r.out is not None}
-    assert len(ids) == 1
-    assert (await scratch.run(balance, when)).rows[0]["value"] == before + Decimal("3.10")
