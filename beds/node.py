@@ -20,7 +20,7 @@ from beds.brokers.topology import declare, unrouted_broker
 from beds.config import BrokerSettings, RoleSettings, Settings
 from beds.errors import BedsError, TemplateError
 from beds.factory import Dispatcher
-from beds.log import get_logger
+from beds.log import flush_every, flush_logs, get_logger
 from beds.reload import build_checked, rebind, rejected
 from beds.templates import TemplateRegistry, load_templates
 
@@ -75,6 +75,7 @@ class Node:
         if handle_signals:
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
 
+        flusher = asyncio.ensure_future(flush_every(0.2))
         await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
         consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
@@ -108,6 +109,8 @@ class Node:
             await publish.close()
             await consume.close()
             log.info("node.stopped", node=s.node.name)
+            flusher.cancel()
+            flush_logs()
 
     async def reload(self) -> bool:
         """Reload templates/ (SIGHUP): the new set serves only if it is valid and matches the
