@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS request_log (
 DELIMITER $$
 
 CREATE OR REPLACE PROCEDURE payment_record(
-    IN  p_request_id  VARCHAR(64),
+    -- Same charset as request_log.request_id: a mismatched collation turns the key lookups into
+    -- scans that lock every row, and concurrent writes then deadlock.
+    IN  p_request_id  VARCHAR(64) CHARACTER SET ascii,
     IN  p_customer_id INT,
     IN  p_amount      DECIMAL(6,2),
     IN  p_paid_at     DATETIME,

@@ -55,3 +55,27 @@ async def test_different_requests_are_different_payments(client) -> None:
     first = await client.call("customer", "pay", params)
     second = await client.call("customer", "pay", params)
     assert first.out["payment_id"] != second.out["payment_id"]
+
+
+async def test_distinct_concurrent_writes_do_not_deadlock(stack) -> None:
+    """Straight to the adapter, so broker retries cannot hide a deadlock: the key lookups must
+    use the primary key (a charset mismatch once turned them into locking scans)."""
+    from beds.node import Node
+    from beds.protocol import Request
+
+    node = Node.build(stack.settings, "appServer")
+    adapter = node.adapters["main"]
+    await adapter.open()
+    try:
+        async def pay(i: int) -> str:
+            params = {"request_id": f"d-{secrets.token_hex(6)}", "customer_id": 1 + i % 5,
+                      "amount": "1.00", "paid_at": "2031-08-08T08:08:08"}
+            try:
+                await node.dispatcher.dispatch(Request("customer", "pay", params), "wBroker")
+            except Exception as exc:   # collected, so the assertion shows what went wrong
+                return f"{type(exc).__name__}: {exc}"
+            return "ok"
+        outcomes = await asyncio.gather(*(pay(i) for i in range(48)))
+    finally:
+        await adapter.close()
+    assert set(outcomes) == {"ok"}, [o for o in outcomes if o != "ok"][:3]
