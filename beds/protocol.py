@@ -67,6 +67,8 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
         data = _decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise BadRequest(f"body: not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:   # msgspec raises it for bad UTF-8 inside a string
+        raise BadRequest(f"body: not valid UTF-8 at byte {exc.start}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"body: expected a JSON object, got {type(data).__name__}")
     if not _REQUEST_KEYS.issuperset(data):
