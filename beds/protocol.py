@@ -69,6 +69,8 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
         raise BadRequest(f"body: not valid JSON ({exc})") from None
     except UnicodeDecodeError as exc:   # msgspec raises it for bad UTF-8 inside a string
         raise BadRequest(f"body: not valid UTF-8 at byte {exc.start}") from None
+    except RecursionError:   # msgspec's own limit (~1,000 levels) comes before ours
+        raise BadRequest(f"body: nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise BadRequest(f"body: expected a JSON object, got {type(data).__name__}")
     if not _REQUEST_KEYS.issuperset(data):
@@ -154,7 +156,10 @@ def encode_request(template: str, op: str, params: dict[str, Any] | None = None,
 
 
 def decode_reply(body: bytes) -> dict[str, Any]:
-    reply = _decoder.decode(body)
+    try:
+        reply = _decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"reply: not a valid JSON document ({type(exc).__name__})") from None
     if not isinstance(reply, dict) or "ok" not in reply:
         raise BadRequest("reply: expected a JSON object with an 'ok' key")
     return reply

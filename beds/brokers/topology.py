@@ -41,6 +41,10 @@ def queue_arguments(amqp: AmqpSettings, broker: BrokerSettings) -> dict[str, Any
                             "x-dead-letter-exchange": amqp.dlx}
     if broker.queue_type is QueueType.QUORUM:
         args["x-delivery-limit"] = DELIVERY_LIMIT
+        # Dead-lettering is at-most-once unless asked otherwise: a poison message rejected while
+        # the dead-letter queue cannot take it would vanish. At-least-once needs reject-publish.
+        args["x-dead-letter-strategy"] = "at-least-once"
+        args["x-overflow"] = "reject-publish"
     return args
 
 

@@ -18,6 +18,7 @@ from beds.errors import ValidationFailed
 from beds.templates.model import Field, FieldType
 from beds.tomlread import describe
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 Check = Callable[[Any], Any]
 """Returns the value to bind, or raises ValueError carrying the expectation text."""
 
@@ -42,8 +43,9 @@ def _base_check(field: Field) -> tuple[Check, str]:
     if t is FieldType.STR:
         return _expect(lambda v: isinstance(v, str), "string"), "string"
     if t is FieldType.INT:
-        # JSON has one number type: 3.0 is not an int for us, True is not 1.
-        return _expect(lambda v: type(v) is int, "int"), "int"
+        # JSON has one number type: 3.0 is not an int for us, True is not 1; and no database
+        # integer column is wider than 64 bits.
+        return _expect(lambda v: type(v) is int and _INT_MIN <= v <= _INT_MAX, "int"), "int"
     if t is FieldType.FLOAT:
         return _float, "number"
     if t is FieldType.DECIMAL:

@@ -47,6 +47,12 @@ def test_malformed_requests_are_refused_with_the_field_at_fault(
     assert str(info.value).startswith(message)
 
 
+def test_nesting_past_the_decoders_own_limit_is_a_bad_request() -> None:
+    body = b'{"template":"t","op":"o","params":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    with pytest.raises(BadRequest, match="nested deeper than"):
+        decode_request(body, 100_000)
+
+
 def test_deep_nesting_is_refused() -> None:
     nested = "[" * (MAX_DEPTH + 2) + "]" * (MAX_DEPTH + 2)
     body = f'{{"template":"t","op":"o","params":{{"a":{nested}}}}}'.encode()

@@ -90,6 +90,7 @@ def test_valid_values_are_converted_for_binding(field: Field, value: object, bou
     (Field("id", FieldType.INT, min=1), 0, "params.id: expected int >= 1, got 0"),
     (Field("id", FieldType.INT), True, "params.id: expected int, got true"),
     (Field("id", FieldType.INT), 1.5, "params.id: expected int, got 1.5"),
+    (Field("id", FieldType.INT), 2**64, "params.id: expected int, got 18446744073709551616"),
     (Field("id", FieldType.INT, min=1, max=9), 10, "params.id: expected int between 1 and 9, got 10"),
     (Field("s", FieldType.STR, max_length=3), "abcd", "params.s: expected string of at most 3 characters"),
     (Field("s", FieldType.STR, choices=("G", "PG")), "X", "params.s: expected one of 'G', 'PG', got 'X'"),
