@@ -43,9 +43,82 @@ async def check_templates(adapter: MysqlAdapter, templates: list[Template]) -> l
                 for op in template.ops.values():
                     where = f"{template.path}: ops.{op.name}"
                     problems += [Problem(where, m) for m in await _check_op(cur, op)]
+            problems += await _least_privilege(cur, adapter.settings.name)
     finally:
         conn.close()
+    problems += await _dynamic_sql(adapter, templates)
     return problems
+
+
+_TABLE_GRANTS_SQL = (
+    "SELECT p.TABLE_NAME, GROUP_CONCAT(DISTINCT p.PRIVILEGE_TYPE ORDER BY p.PRIVILEGE_TYPE) "
+    "FROM information_schema.TABLE_PRIVILEGES p JOIN information_schema.TABLES t "
+    "ON t.TABLE_SCHEMA = p.TABLE_SCHEMA AND t.TABLE_NAME = p.TABLE_NAME "
+    "WHERE p.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE' "
+    "AND p.PRIVILEGE_TYPE IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE') GROUP BY p.TABLE_NAME"
+)
+_WIDE_GRANTS_SQL = (
+    "SELECT 'database', PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+    "WHERE TABLE_SCHEMA = DATABASE() AND PRIVILEGE_TYPE IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE') "
+    "UNION ALL SELECT 'server', PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+    "WHERE PRIVILEGE_TYPE IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')"
+)
+
+
+async def _least_privilege(cur: Any, datasource: str) -> list[Problem]:
+    """Warn when the configured account can touch base tables itself: then the templates are
+    not the only way in (information_schema lists the grants of the current account)."""
+    where = f"datasources.{datasource}"
+    found: list[Problem] = []
+    await cur.execute(_WIDE_GRANTS_SQL)
+    for level, privilege in await cur.fetchall():
+        found.append(Problem(where, f"the configured account has {privilege} on the whole "
+                             f"{level}: grant EXECUTE on routines and SELECT on views only",
+                             warning=True))
+    await cur.execute(_TABLE_GRANTS_SQL)
+    for table, privileges in await cur.fetchall():
+        found.append(Problem(where, f"the configured account has {privileges} on base table "
+                             f"{table!r}: callers should reach it only through routines and "
+                             "views", warning=True))
+    return found
+
+
+async def _dynamic_sql(adapter: MysqlAdapter, templates: list[Template]) -> list[Problem]:
+    """Warn when a routine a template uses builds SQL text (CONCAT + PREPARE): binding values
+    in BEDS does not protect a procedure that pastes them into a statement. Reading routine
+    bodies needs the admin account; without one this check is skipped with a warning."""
+    settings = adapter.settings
+    names = {(o.object_name, "PROCEDURE" if o.target is OpTarget.PROCEDURE else "FUNCTION"): (t, o)
+             for t in templates for o in t.ops.values() if o.target is not OpTarget.VIEW}
+    if not names:
+        return []
+    if not settings.admin_dsn:
+        return [Problem(f"datasources.{settings.name}", "no admin_dsn: routine bodies were not "
+                        "checked for dynamic SQL", warning=True)]
+    kwargs = adapter.connect_kwargs(parse_dsn(settings, settings.admin_dsn))
+    kwargs["db"] = adapter.dsn.database
+    try:
+        conn = await _connect(kwargs)
+    except DbUnavailable as exc:
+        return [Problem(f"datasources.{settings.name}", f"routine bodies not checked: {exc}",
+                        warning=True)]
+    found: list[Problem] = []
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION "
+                              "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()")
+            for name, kind, body in await cur.fetchall():
+                text = (body or "").upper()
+                if (name, kind) in names and "PREPARE" in text and "CONCAT" in text:
+                    template, op = names[(name, kind)]
+                    found.append(Problem(
+                        f"{template.path}: ops.{op.name}",
+                        f"{kind.lower()} {name!r} builds SQL text (CONCAT + PREPARE): a value "
+                        "pasted into it can change the statement; use bound parameters "
+                        "(EXECUTE ... USING)", warning=True))
+    finally:
+        conn.close()
+    return found
 
 
 async def _check_op(cur: Any, op: Op) -> list[str]:

@@ -76,3 +76,49 @@ function = "no_such_function"
     assert f"{where}bad_filter: error: filter column 'store_id' is not a column of view" in out
     assert f"{where}no_function: error: function 'no_such_function' does not exist" in out
     assert "film.toml" not in out   # the good template has no finding
+
+
+async def _admin(db: MysqlDb, *statements: str) -> None:
+    import aiomysql
+
+    from tests.conftest import host_port
+
+    host, port = host_port(db.admin_dsn, 3306)
+    conn = await aiomysql.connect(host=host, port=port, user="root", db=db.database,
+                                  autocommit=True)
+    async with conn.cursor() as cur:
+        for statement in statements:
+            await cur.execute(statement)
+    conn.close()
+
+
+def test_table_grants_and_dynamic_sql_are_warned_about(
+        mysql_db: MysqlDb, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    monkeypatch.chdir(ROOT)
+    account = f"'{mysql_db.user}'@'%'"
+    asyncio.run(_admin(
+        mysql_db,
+        f"GRANT SELECT, UPDATE ON film TO {account}",
+        "CREATE OR REPLACE PROCEDURE film_search(IN p_title VARCHAR(50)) SQL SECURITY DEFINER "
+        "BEGIN SET @q = CONCAT('SELECT film_id FROM film WHERE title = ''', p_title, ''''); "
+        "PREPARE s FROM @q; EXECUTE s; DEALLOCATE PREPARE s; END",
+        f"GRANT EXECUTE ON PROCEDURE film_search TO {account}"))
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "search.toml").write_text(
+        'name = "search"\ndatasource = "main"\n[fields]\ntitle = { type = "str" }\n'
+        '[ops.by_title]\nkind = "read"\nprocedure = "film_search"\nparams = ["title"]\n')
+    try:
+        assert main(["templates", "check", "--env",
+                     str(env_file(tmp_path, mysql_db, templates))]) == 0   # warnings only
+    finally:
+        asyncio.run(_admin(mysql_db, f"REVOKE SELECT, UPDATE ON film FROM {account}",
+                           "DROP PROCEDURE film_search"))
+    out = capsys.readouterr().out
+    assert ("datasources.main: warning: the configured account has SELECT,UPDATE on base "
+            "table 'film'") in out
+    assert (f"{templates / 'search.toml'}: ops.by_title: warning: procedure 'film_search' "
+            "builds SQL text (CONCAT + PREPARE)") in out
