@@ -492,7 +492,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--systems", default=",".join(s.key for s in SYSTEMS))
     parser.add_argument("--max-requests", type=int, default=200_000, help="per cell")
-    parser.add_argument("--budget", type=float, default=500.0,
+    parser.add_argument("--budget", type=float, default=420.0,
                         help="seconds for the whole run; cells that would not fit are skipped")
     parser.add_argument("--disturbed", type=float, default=0.15,
                         help="re-run cells where other jobs used more than this many cores")
