@@ -65,21 +65,21 @@ OPS = [(t, op) for t in EXAMPLE_TEMPLATES.values() for op in t.ops.values()]
 ROUTES = ["film.fetch", "film.list", "customer.pay", "customer.create", "nosuch.op"]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12)
 not_none = json_values.filter(lambda v: v is not None)
 WRONG: dict[FieldType, st.SearchStrategy[Any]] = {
-    FieldType.INT: st.one_of(st.text(), st.floats(allow_nan=False), st.booleans(),
+    FieldType.INT: st.one_of(st.text(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
                              st.lists(st.integers(), max_size=3)),
-    FieldType.STR: st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(),
+    FieldType.STR: st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
                              st.lists(st.text(), max_size=3)),
     FieldType.DECIMAL: st.one_of(st.booleans(), st.lists(st.integers(), max_size=3),
                                  st.sampled_from(["abc", "1,00", "NaN", "Infinity", "", " ", "0x1"])),
-    FieldType.DATETIME: st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False),
+    FieldType.DATETIME: st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False, allow_infinity=False),
                                   st.sampled_from(["yesterday", "2026-13-01T00:00:00",
                                                    "31/01/2026", ""])),
-    FieldType.BOOL: st.one_of(st.integers(), st.text(), st.floats(allow_nan=False)),
+    FieldType.BOOL: st.one_of(st.integers(), st.text(), st.floats(allow_nan=False, allow_infinity=False)),
 }
 
 
@@ -116,7 +116,7 @@ def bad_envelopes(draw: st.DrawFn) -> tuple[str, bytes, str, str | None]:
     elif key == "params":
         body[key] = draw(st.one_of(st.integers(), st.text(), st.lists(st.integers(), max_size=2)))
     elif key in ("limit", "offset"):
-        body[key] = draw(st.one_of(st.text(), st.floats(allow_nan=False), st.booleans(),
+        body[key] = draw(st.one_of(st.text(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
                                    st.integers(max_value=-1)))
     else:
         body[draw(st.text(min_size=1).filter(
