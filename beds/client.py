@@ -32,6 +32,7 @@ class Reply:
     data: list[dict[str, Any]]
     out: dict[str, Any] | None = None
     sets: list[list[dict[str, Any]]] | None = None
+    next_cursor: str | None = None   # pass as `cursor=` for the next page (cursor engines)
     meta: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -84,20 +85,21 @@ class Client:
 
     async def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                    limit: int | None = None, offset: int | None = None,
-                   timeout: float | None = None, message_id: str | None = None) -> Reply:
+                   cursor: str | None = None, timeout: float | None = None,
+                   message_id: str | None = None) -> Reply:
         """One request; returns its Reply or raises the reply's typed error."""
         reply = await self.call_raw(template, op, params, limit=limit, offset=offset,
-                                    timeout=timeout, message_id=message_id)
+                                    cursor=cursor, timeout=timeout, message_id=message_id)
         if not reply.get("ok"):
             error = error_from_reply(reply.get("error") or {})
             error.details.setdefault("reply", reply)
             raise error
         return Reply(data=reply.get("data", []), out=reply.get("out"), sets=reply.get("sets"),
-                     meta=reply.get("meta", {}), raw=reply)
+                     next_cursor=reply.get("next_cursor"), meta=reply.get("meta", {}), raw=reply)
 
     async def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                        limit: int | None = None, offset: int | None = None,
-                       timeout: float | None = None,
+                       cursor: str | None = None, timeout: float | None = None,
                        message_id: str | None = None) -> dict[str, Any]:
         """One request; returns the reply body as a dict, whether ok or not."""
         if self._channel is None:
@@ -106,7 +108,7 @@ class Client:
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
-        body = encode_request(template, op, params, limit, offset)
+        body = encode_request(template, op, params, limit, offset, cursor)
         try:
             try:
                 await self._channel.basic_publish(

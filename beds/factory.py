@@ -132,9 +132,10 @@ class Dispatcher:
         if remaining is not None:
             timeout = remaining if timeout is None else min(timeout, remaining)
         if op.target is not OpTarget.VIEW:
-            if request.limit is not None or request.offset is not None:
-                page = "limit" if request.limit is not None else "offset"
-                raise ValidationFailed(f"{page}: only view ops take limit/offset; "
+            if request.limit is not None or request.offset is not None or request.cursor:
+                page = ("limit" if request.limit is not None else
+                        "offset" if request.offset is not None else "cursor")
+                raise ValidationFailed(f"{page}: only view ops take limit/offset/cursor; "
                                        f"{route.routing_key} is a {op.target.value} op")
             params = request.params
             key = op.idempotency_key
@@ -146,8 +147,10 @@ class Dispatcher:
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
+        if request.cursor is not None and request.offset:
+            raise ValidationFailed("cursor: a page starts at a cursor or at an offset, not both")
         return Call(filters=route.binder.filters(request.params), limit=limit,
-                    offset=request.offset or 0, timeout=timeout)
+                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor)
 
     def authorize(self, route: Route, user_id: str | None) -> None:
         """`user_id` is the AMQP property, which RabbitMQ checks against the connection's user

@@ -19,8 +19,9 @@ import msgspec
 from beds.errors import BadRequest, RequestError, TooLarge
 from beds.tomlread import describe
 
-_REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset"})
-_EXPECTED_KEYS = "template, op, params, limit, offset"
+_REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset", "cursor"})
+_EXPECTED_KEYS = "template, op, params, limit, offset, cursor"
+MAX_CURSOR = 4096
 MAX_DEPTH = 32
 """Deeper JSON is refused: nothing a template declares needs it, and it costs recursion."""
 
@@ -32,6 +33,7 @@ class Request:
     params: dict[str, Any]
     limit: int | None = None
     offset: int | None = None
+    cursor: str | None = None       # an engine's continuation token (DynamoDB), opaque
 
 
 @dataclass(slots=True)
@@ -41,6 +43,7 @@ class Result:
     rows: list[dict[str, Any]]
     out: dict[str, Any] | None = None
     sets: list[list[dict[str, Any]]] | None = None
+    next_cursor: str | None = None  # engines that page by cursor: where the next page starts
 
 
 _decoder = msgspec.json.Decoder()
@@ -88,7 +91,12 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
     if not isinstance(params, dict):
         raise BadRequest(f"params: expected a JSON object, got {describe(params)}")
     _check_depth(params, "params", 1)
-    return Request(template, op, params, _page(data, "limit", 1), _page(data, "offset", 0))
+    cursor = data.get("cursor")
+    if cursor is not None and (not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR):
+        raise BadRequest(f"cursor: expected the next_cursor of a previous reply, got "
+                         f"{describe(cursor)}")
+    return Request(template, op, params, _page(data, "limit", 1), _page(data, "offset", 0),
+                   cursor)
 
 
 def _got(data: dict[str, Any], key: str) -> str:
@@ -136,6 +144,8 @@ def encode_ok(result: Result, meta: dict[str, Any]) -> bytes:
         reply["out"] = result.out
     if result.sets is not None:
         reply["sets"] = result.sets
+    if result.next_cursor is not None:
+        reply["next_cursor"] = result.next_cursor
     reply["meta"] = meta
     return encode(reply)
 
@@ -145,13 +155,16 @@ def encode_error(error: RequestError, meta: dict[str, Any]) -> bytes:
 
 
 def encode_request(template: str, op: str, params: dict[str, Any] | None = None,
-                   limit: int | None = None, offset: int | None = None) -> bytes:
+                   limit: int | None = None, offset: int | None = None,
+                   cursor: str | None = None) -> bytes:
     """Client side: the request body."""
     body: dict[str, Any] = {"template": template, "op": op, "params": params or {}}
     if limit is not None:
         body["limit"] = limit
     if offset is not None:
         body["offset"] = offset
+    if cursor is not None:
+        body["cursor"] = cursor
     return encode(body)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from beds.config import DatasourceSettings
-from beds.errors import ConfigError
+from beds.errors import ConfigError, ValidationFailed
 from beds.protocol import Result
 from beds.templates.model import Op, Template
 
@@ -28,6 +28,7 @@ class Call:
     limit: int = 0
     offset: int = 0
     timeout: float | None = None                           # statement time limit, seconds
+    cursor: str | None = None                              # continuation token (DynamoDB views)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,13 @@ def parse_dsn(settings: DatasourceSettings, dsn: str | None = None) -> Dsn:
         database=parts.path.lstrip("/"),
         options={k: v[-1] for k, v in parse_qs(parts.query).items()},
     )
+
+
+def refuse_cursor(call: Call, engine: str) -> None:
+    """Engines that page by offset have no continuation token to continue from."""
+    if call.cursor is not None:
+        raise ValidationFailed(f"cursor: {engine} pages with limit and offset; "
+                               "this datasource never returns a next_cursor")
 
 
 def quote_ident(name: str, quote: str) -> str:

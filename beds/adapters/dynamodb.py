@@ -201,13 +201,14 @@ class DynamoAdapter:
 
     # -- the call -------------------------------------------------------------------------
     async def run(self, prepared: DynamoStatement, call: Call) -> Result:
-        result, _cursor = await self.page(prepared, call)
+        result, cursor = await self.page(prepared, call, call.cursor)
+        result.next_cursor = cursor
         return result
 
     async def page(self, prepared: DynamoStatement, call: Call,
                    cursor: str | None = None) -> tuple[Result, str | None]:
         """Run one op; for a view op also the cursor that continues after its last row (None
-        at the end). The wire protocol has no cursor yet: `run` serves first pages only."""
+        at the end). `run` passes the request's `cursor` and returns `next_cursor`."""
         limit = call.timeout if call.timeout is not None else self.settings.statement_timeout
         try:
             async with asyncio.timeout(limit or None):

@@ -40,7 +40,7 @@ from pymongo.errors import (
 )
 from pymongo.topology_description import TopologyDescription
 
-from beds.adapters.base import Call, Problem
+from beds.adapters.base import Call, Problem, refuse_cursor
 from beds.adapters.mongodb_ops import (
     COUNTERS,
     MongoAggregate,
@@ -164,6 +164,7 @@ class MongoAdapter:
             with pymongo.timeout(limit or None):
                 await self._reachable(prepared.writes)
                 if prepared.target is OpTarget.VIEW:
+                    refuse_cursor(call, "MongoDB")
                     return await self._find(prepared, call)
                 return await self._operation(prepared, call)
         except PyMongoError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from beds.adapters.base import Call, Dsn, Problem, parse_dsn, quote_ident
+from beds.adapters.base import Call, Dsn, Problem, parse_dsn, quote_ident, refuse_cursor
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result
@@ -141,6 +141,7 @@ class MysqlAdapter:
     def _statement(self, prepared: MysqlStatement, call: Call) -> tuple[str, list[Any]]:
         if prepared.target is not OpTarget.VIEW:
             return prepared.sql, call.args
+        refuse_cursor(call, "MariaDB")
         sql = prepared.sql
         args: list[Any] = []
         if call.filters:

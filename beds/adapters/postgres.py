@@ -34,7 +34,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from beds.adapters.base import Call, Problem, parse_dsn
+from beds.adapters.base import Call, Problem, parse_dsn, refuse_cursor
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result
@@ -260,6 +260,7 @@ class PostgresAdapter:
 def _statement(prepared: PostgresStatement, call: Call) -> tuple[str, list[Any]]:
     if prepared.target is not OpTarget.VIEW:
         return prepared.sql, call.args
+    refuse_cursor(call, "PostgreSQL")
     sql = prepared.sql
     args = [v for _, v in call.filters]
     if call.filters:

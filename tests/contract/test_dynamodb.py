@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from beds.errors import Conflict, DbError
+from beds.errors import Conflict, DbError, ValidationFailed
 from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb, EngineRun
 from tests.contract.nosql import assert_reply, differing, problems_by_op, templates_check
@@ -97,3 +97,16 @@ def test_broken_template_is_reported(dynamodb_contract_db: EngineDb, tmp_path: P
     assert "gives out film_count; the template declares 2 params and 0 out" in lines["no_out"]
     assert lines["bad_filter"] == "filter column 'store_id' is not a column of view 'film_list'"
     assert "7 errors" in err
+
+
+@pytest.mark.rabbitmq
+async def test_a_view_pages_with_the_engines_cursor(dynamodb_run: EngineRun) -> None:
+    client = dynamodb_run.client
+    first = await client.call("film", "list", {"category": "Action"})
+    assert [r["FID"] for r in first.data] == [1, 2, 3, 5, 7, 9, 11, 13, 15, 17]
+    assert first.next_cursor
+    second = await client.call("film", "list", {"category": "Action"}, cursor=first.next_cursor)
+    assert [r["FID"] for r in second.data] == [19, 21, 23]
+    assert second.next_cursor is None
+    with pytest.raises(ValidationFailed, match="cursor: not a cursor this op returned"):
+        await client.call("film", "list", {"category": "Action"}, cursor="bm90LWEtY3Vyc29y")

@@ -125,3 +125,10 @@ async def test_many_calls_in_flight_on_one_client(client) -> None:
     calls = [client.call("film", "fetch", {"film_id": 1 + i % 30}) for i in range(300)]
     replies = await asyncio.gather(*calls)
     assert [r.data[0]["FID"] for r in replies] == [1 + i % 30 for i in range(300)]
+
+
+async def test_offset_engines_refuse_a_cursor(client) -> None:
+    with pytest.raises(ValidationFailed, match="cursor: MariaDB pages with limit and offset"):
+        await client.call("film", "list", {"category": "Action"}, cursor="abc")
+    with pytest.raises(ValidationFailed, match="cursor: only view ops take"):
+        await client.call("film", "fetch", {"film_id": 1}, cursor="abc")
