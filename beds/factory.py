@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from beds.adapters import create_adapter
 from beds.adapters.base import Adapter, Call
 from beds.config import BrokerSettings, Settings
 from beds.errors import (
@@ -67,6 +68,22 @@ def assign_broker(template: Template, op: Op, brokers: Mapping[str, BrokerSettin
                         f"add it to a broker's kinds/templates or name one with broker = ...")
 
 
+def adapters_for(settings: Settings, registry: TemplateRegistry,
+                 existing: Mapping[str, Adapter] | None = None) -> dict[str, Adapter]:
+    """One adapter per datasource the templates use: those in `existing` are kept, the others
+    created (not opened). A template naming an unknown datasource is a TemplateError."""
+    adapters = dict(existing or {})
+    for template in registry:
+        name = template.datasource
+        if name not in settings.datasources:
+            known = ", ".join(sorted(settings.datasources)) or "(none)"
+            raise TemplateError(f"{template.path}: datasource: {name!r} is not a "
+                                f"[datasources.*] entry of the config; known: {known}")
+        if name not in adapters:
+            adapters[name] = create_adapter(settings.datasources[name])
+    return adapters
+
+
 class Dispatcher:
     """Routes built from templates + config; `dispatch` runs one request."""
 
@@ -75,11 +92,7 @@ class Dispatcher:
               adapters: Mapping[str, Adapter]) -> Dispatcher:
         routes: dict[tuple[str, str], Route] = {}
         for template in registry:
-            if template.datasource not in settings.datasources:
-                known = ", ".join(sorted(settings.datasources)) or "(none)"
-                raise TemplateError(f"{template.path}: datasource: {template.datasource!r} is "
-                                    f"not a [datasources.*] entry of the config; known: {known}")
-            adapter = adapters[template.datasource]
+            adapter = adapters[template.datasource]   # adapters_for checked the names
             timeout = settings.datasources[template.datasource].statement_timeout or None
             for op in template.ops.values():
                 names = op.filters if op.target is OpTarget.VIEW else op.params

@@ -12,14 +12,14 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from beds.adapters import Adapter, create_adapter
+from beds.adapters import Adapter
 from beds.brokers.consumer import Consumer, Shared
 from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
 from beds.brokers.pool import run_pool
 from beds.brokers.topology import declare, unrouted_broker
 from beds.config import BrokerSettings, RoleSettings, Settings
-from beds.errors import BedsError, TemplateError
-from beds.factory import Dispatcher
+from beds.errors import BedsError
+from beds.factory import Dispatcher, adapters_for
 from beds.log import flush_every, flush_logs, get_logger
 from beds.reload import build_checked, rebind, rejected
 from beds.templates import TemplateRegistry, load_templates
@@ -45,13 +45,7 @@ class Node:
         role = settings.role(role_name)
         registry = TemplateRegistry(load_templates(settings.node.templates_dir))
         registry.freeze()
-        for template in registry:
-            if template.datasource not in settings.datasources:
-                known = ", ".join(sorted(settings.datasources)) or "(none)"
-                raise TemplateError(f"{template.path}: datasource: {template.datasource!r} is "
-                                    f"not a [datasources.*] entry of the config; known: {known}")
-        used = sorted({t.datasource for t in registry})
-        adapters = {name: create_adapter(settings.datasources[name]) for name in used}
+        adapters = adapters_for(settings, registry)
         dispatcher = Dispatcher.build(settings, registry, adapters)
         return cls(settings, role, registry, adapters, dispatcher)
 

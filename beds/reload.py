@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from aiormq.abc import AbstractChannel
 
-from beds.adapters import Adapter, create_adapter
+from beds.adapters import Adapter
 from beds.config import Settings
 from beds.errors import BedsError, TemplateError
-from beds.factory import Dispatcher
+from beds.factory import Dispatcher, adapters_for
 from beds.log import get_logger
 from beds.templates import TemplateRegistry, load_templates
 
@@ -36,15 +36,10 @@ async def build_checked(settings: Settings, current: Mapping[str, Adapter]) -> C
     open adapters; opens one for a datasource the current set did not use."""
     registry = TemplateRegistry(load_templates(settings.node.templates_dir))
     registry.freeze()
-    adapters = dict(current)
-    for template in registry:
-        name = template.datasource
-        if name not in settings.datasources:
-            raise TemplateError(f"{template.path}: datasource: {name!r} is not a "
-                                "[datasources.*] entry of the config")
-        if name not in adapters:
-            adapters[name] = create_adapter(settings.datasources[name])
-            await adapters[name].open()
+    adapters = adapters_for(settings, registry, current)
+    for name, adapter in adapters.items():
+        if name not in current:
+            await adapter.open()
     dispatcher = Dispatcher.build(settings, registry, adapters)
     problems = []
     for name, adapter in adapters.items():

@@ -8,6 +8,7 @@ template (checked against IDENT_RE) and bind every value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -98,6 +99,14 @@ def parse_dsn(settings: DatasourceSettings, dsn: str | None = None) -> Dsn:
         database=parts.path.lstrip("/"),
         options={k: v[-1] for k, v in parse_qs(parts.query).items()},
     )
+
+
+def per_op(templates: list[Template],
+           check: Callable[[Template, Op], list[str]]) -> list[Problem]:
+    """Run a check on every op, each finding placed at `<template file>: ops.<op>`."""
+    return [Problem(f"{template.path}: ops.{op.name}", message)
+            for template in templates for op in template.ops.values()
+            for message in check(template, op)]
 
 
 def refuse_cursor(call: Call, engine: str) -> None:

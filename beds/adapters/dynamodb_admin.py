@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from beds.adapters.base import Problem
+from beds.adapters.base import Problem, per_op
 from beds.adapters.dynamodb import DynamoAdapter, endpoint_of, translate
 from beds.adapters.dynamodb_ops import (
     COUNTERS,
@@ -39,12 +39,7 @@ PUT_CONCURRENCY = 16
 
 def catalog_problems(catalog: DynamoCatalog, templates: list[Template]) -> list[Problem]:
     """What can be told from the schema files alone."""
-    problems: list[Problem] = []
-    for template in templates:
-        for op in template.ops.values():
-            where = f"{template.path}: ops.{op.name}"
-            problems += [Problem(where, m) for m in _op_problems(catalog, template, op)]
-    return problems
+    return per_op(templates, lambda template, op: _op_problems(catalog, template, op))
 
 
 def _op_problems(catalog: DynamoCatalog, template: Template, op: Op) -> list[str]:

@@ -15,7 +15,7 @@ from pymongo import UpdateOne, uri_parser
 from pymongo.collation import Collation
 from pymongo.errors import OperationFailure, PyMongoError
 
-from beds.adapters.base import Problem
+from beds.adapters.base import Problem, per_op
 from beds.adapters.mongodb import Document, MongoAdapter, translate
 from beds.adapters.mongodb_ops import (
     COUNTERS,
@@ -38,12 +38,7 @@ ADMIN_SECONDS = 60.0
 def catalog_problems(catalog: MongoCatalog, templates: list[Template]) -> list[Problem]:
     """What can be told from the schema files alone: every op names a view or an operation that
     is declared, with the params and out the template expects."""
-    problems: list[Problem] = []
-    for template in templates:
-        for op in template.ops.values():
-            where = f"{template.path}: ops.{op.name}"
-            problems += [Problem(where, m) for m in _op_problems(catalog, template, op)]
-    return problems
+    return per_op(templates, lambda template, op: _op_problems(catalog, template, op))
 
 
 def _op_problems(catalog: MongoCatalog, template: Template, op: Op) -> list[str]:
