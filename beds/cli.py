@@ -6,7 +6,7 @@ Exit codes: 0 ok; 1 the work failed (error reply, problems found, runtime failur
   beds --role NAME [--config PATH] [--env PATH]      run a node
        [--workers N]                                  ... as N processes under a supervisor
   beds call TEMPLATE OP [--params JSON] [--limit N] [--offset N] [--timeout S]
-  beds templates check                                templates vs the live database
+  beds templates check [--role NAME]                  templates vs the live database
   beds config show [--role NAME]                      effective config, secrets masked
   beds schema apply --datasource NAME                 apply schema/<engine>/ files in order
   beds scaffold SPEC --engine ENGINE [--out DIR]      schema + template + docs from a domain spec
@@ -59,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
     templates = sub.add_parser("templates", parents=[common], help="template tools")
     tsub = templates.add_subparsers(dest="action", required=True)
-    tsub.add_parser("check", parents=[common], help="check templates against the live database")
-    tsub.add_parser("list", parents=[common], help="list template ops and their brokers")
+    role_opt = argparse.ArgumentParser(add_help=False)
+    role_opt.add_argument("--role", dest="templates_role",
+                          help="the templates this role serves (default: the first role)")
+    tsub.add_parser("check", parents=[common, role_opt],
+                    help="check templates against the live database")
+    tsub.add_parser("list", parents=[common, role_opt], help="list template ops and their brokers")
 
     config = sub.add_parser("config", parents=[common], help="config tools")
     csub = config.add_subparsers(dest="action", required=True)
@@ -99,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "call":
             return _run(_call(settings, args))
         if args.command == "templates":
-            return _run(_templates(settings, args.action))
+            return _run(_templates(settings, args.action, args.templates_role))
         if args.command == "config":
             return _config_show(settings, args.show_role)
         if args.command == "docs":
@@ -150,11 +154,10 @@ async def _call(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if reply.get("ok") else 1
 
 
-async def _templates(settings: Settings, action: str) -> int:
+async def _templates(settings: Settings, action: str, role: str | None) -> int:
     from beds.node import Node
 
-    first_role = next(iter(settings.roles))
-    node = Node.build(settings, first_role)
+    node = Node.build(settings, role or next(iter(settings.roles)))
     if action == "list":
         for (template, op), route in sorted(node.dispatcher.routes.items()):
             print(f"{template}.{op}\t{route.op.kind.value}\t{route.op.target.value} "

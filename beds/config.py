@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from beds.errors import ConfigError
+from beds.opsconfig import AdminSettings, OpsSettings, Service, admin_settings, ops_settings
 from beds.tomlread import IDENT_RE, Table
 
 DEFAULT_CONFIG = Path("config/beds.toml")
@@ -94,12 +95,14 @@ class BrokerSettings:
     prefetch: int
     queue_type: QueueType
     retries: int        # transient failures requeued this often (quorum queues) before answering
+    service: Service = Service.REQUESTS   # what the broker runs (template requests or built-in)
 
 
 @dataclass(frozen=True)
 class RoleSettings:
     name: str
     brokers: tuple[str, ...]
+    templates: str = ""   # this role's folder under [node] templates_dir; "" = that folder
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class Settings:
     brokers: dict[str, BrokerSettings]
     roles: dict[str, RoleSettings]
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    ops: OpsSettings = field(default_factory=lambda: ops_settings(Table({}, lambda _p: "")))
+    admin: AdminSettings = field(default_factory=lambda: admin_settings(Table({}, lambda _p: "")))
     files: tuple[str, ...] = field(default=())
     merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -123,6 +128,11 @@ class Settings:
             known = ", ".join(sorted(self.roles))
             raise ConfigError(f"{self.files[0]}: roles.{name}: no such role; expected one of: {known}")
         return self.roles[name]
+
+    def templates_dir(self, role: str | None = None) -> Path:
+        """Where the templates a node of `role` serves live (`[roles.X] templates`)."""
+        sub = self.roles[role].templates if role in self.roles else ""
+        return self.node.templates_dir / sub if sub else self.node.templates_dir
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -228,14 +238,15 @@ def load_settings(
     return Settings(
         node=settings.node, amqp=settings.amqp, datasources=settings.datasources,
         brokers=settings.brokers, roles=settings.roles, security=settings.security,
-        files=tuple(files), merged=merged,
+        ops=settings.ops, admin=settings.admin, files=tuple(files), merged=merged,
     )
 
 
 # -- validation -------------------------------------------------------------------------------
 
 def _validate(root: Table, config_dir: Path) -> Settings:
-    root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles", "security"])
+    root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles", "security", "ops",
+                         "admin"])
     project = config_dir.parent
     node_t = root.table("node")
     node_t.reject_unknown(["name", "templates_dir", "grace_seconds", "log_level", "log_requests"])
@@ -272,7 +283,8 @@ def _validate(root: Table, config_dir: Path) -> Settings:
     security_t.reject_unknown(["require_user_id"])
     security = SecuritySettings(require_user_id=security_t.flag("require_user_id", False))
     return Settings(node=node, amqp=amqp, datasources=datasources, brokers=brokers, roles=roles,
-                    security=security)
+                    security=security, ops=ops_settings(root.table("ops")),
+                    admin=admin_settings(root.table("admin")))
 
 
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
@@ -300,7 +312,7 @@ def _broker(name: str, t: Table) -> BrokerSettings:
     if not IDENT_RE.fullmatch(name):
         raise t.fail("", f"broker name must match {IDENT_RE.pattern}")
     t.reject_unknown(["queue", "kinds", "templates", "instances", "prefetch", "queue_type",
-                      "retries"])
+                      "retries", "service"])
     retries = t.integer("retries", 3, minimum=0)
     if retries >= DELIVERY_LIMIT:
         raise t.fail("retries", f"expected int < {DELIVERY_LIMIT} (the queue's delivery limit), "
@@ -315,17 +327,19 @@ def _broker(name: str, t: Table) -> BrokerSettings:
         prefetch=t.integer("prefetch", 32, minimum=1),
         queue_type=QueueType(t.text("queue_type", "quorum", choices=[q.value for q in QueueType])),
         retries=retries,
+        service=Service(t.text("service", "requests", choices=[s.value for s in Service])),
     )
 
 
 def _role(name: str, t: Table, brokers: dict[str, BrokerSettings]) -> RoleSettings:
-    t.reject_unknown(["brokers"])
+    t.reject_unknown(["brokers", "templates"])
     names = t.names("brokers")
     for broker in names:
         if broker not in brokers:
             known = ", ".join(sorted(brokers)) or "(none declared)"
             raise t.fail("brokers", f"unknown broker {broker!r}; declared brokers: {known}")
-    return RoleSettings(name=name, brokers=names)
+    templates = t.text("templates", "", pattern=re.compile(r"[A-Za-z0-9_-]*"))
+    return RoleSettings(name=name, brokers=names, templates=templates)
 
 
 # -- display ----------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The node lifespan: build (pure) -> open pools -> declare topology -> start brokers -> wait ->
 drain -> close.
 
-Layer: application, top. `Node.build` validates templates, routes and statements before anything
-connects, so a bad template stops the node before it touches RabbitMQ or a database.
+Layer: application, top. `Node.build` validates templates, routes, statements and the role's
+built-in services before anything connects, so a bad template stops the node before it touches
+RabbitMQ or a database. At run time the control plane (beds.ops.control) may scale a broker,
+drain and resume the node, or reload its templates.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ from typing import Any
 from beds.adapters import Adapter
 from beds.brokers.consumer import Consumer, Shared
 from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
-from beds.brokers.pool import run_pool
-from beds.brokers.topology import declare, unrouted_broker
-from beds.config import BrokerSettings, RoleSettings, Settings
+from beds.brokers.pool import Pool, Worker
+from beds.brokers.topology import declare, declare_ops, unrouted_broker
+from beds.config import BrokerSettings, QueueType, RoleSettings, Settings
 from beds.errors import BedsError
 from beds.factory import Dispatcher, adapters_for
 from beds.log import flush_every, flush_logs, get_logger
+from beds.ops.commands import CommandFailed
+from beds.ops.context import NodeContext, ServiceFactory
+from beds.ops.control import ControlListener
+from beds.ops.runtime import OpsRuntime
+from beds.opsconfig import Service
 from beds.reload import build_checked, rebind, rejected
+from beds.services import service_factory
 from beds.templates import TemplateRegistry, load_templates
 
 log = get_logger("beds.node")
+CONTROL = BrokerSettings(name="control", queue="", kinds=(), templates=(), instances=1,
+                         prefetch=1, queue_type=QueueType.CLASSIC, retries=0)
 
 
 @dataclass
@@ -34,23 +44,37 @@ class Node:
     registry: TemplateRegistry
     adapters: dict[str, Adapter]
     dispatcher: Dispatcher
+    services: dict[str, ServiceFactory]
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ops: OpsRuntime | None = field(default=None, repr=False)
+    draining: bool = False
     _shared: Shared | None = field(default=None, repr=False)
+    _ctx: NodeContext | None = field(default=None, repr=False)
     _link: AmqpLink | None = field(default=None, repr=False)
+    _pool: Pool | None = field(default=None, repr=False)
+    _desired: dict[str, int] = field(default_factory=dict)   # instances per broker, as scaled
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _scaling: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, role_name: str) -> Node:
         """Everything that can be checked without a socket. Raises ConfigError/TemplateError."""
         role = settings.role(role_name)
-        registry = TemplateRegistry(load_templates(settings.node.templates_dir))
+        registry = TemplateRegistry(load_templates(settings.templates_dir(role_name)))
         registry.freeze()
         adapters = adapters_for(settings, registry)
         dispatcher = Dispatcher.build(settings, registry, adapters)
-        return cls(settings, role, registry, adapters, dispatcher)
+        services = {b: service_factory(settings.brokers[b].service) for b in role.brokers
+                    if settings.brokers[b].service is not Service.REQUESTS}
+        node = cls(settings, role, registry, adapters, dispatcher, services)
+        node._desired = {b.name: b.instances for b in node.brokers()}
+        return node
 
     def brokers(self) -> list[BrokerSettings]:
         return [self.settings.brokers[name] for name in self.role.brokers]
+
+    def request_brokers(self) -> list[BrokerSettings]:
+        return [b for b in self.brokers() if b.service is Service.REQUESTS]
 
     async def run(self, stop: asyncio.Event | None = None, handle_signals: bool = True) -> None:
         """Serve until `stop` is set (or SIGTERM/SIGINT), then drain and close."""
@@ -75,29 +99,43 @@ class Node:
                            s.amqp.reconnect_max_seconds, stop)
         publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
+        ops = self.ops = OpsRuntime(s, self.role, self)
         try:
             try:
                 channel = await consume.channel()
             except LinkStopped:
                 return   # asked to stop before RabbitMQ was ever reachable: nothing to drain
             await declare(channel, s.amqp,
-                          {b: self.dispatcher.keys_for(b.name) for b in self.brokers()})
+                          {b: self.dispatcher.keys_for(b.name) for b in self.request_brokers()})
+            await declare_ops(channel, s.ops)
             await channel.close()
+            publisher = ReplyPublisher(publish)
+            ops.attach(consume, publisher)
             shared = Shared(node=s.node.name, dispatcher=self.dispatcher, link=consume,
-                            publisher=ReplyPublisher(publish),
+                            publisher=publisher,
                             max_message_bytes=s.amqp.max_message_bytes,
                             max_reply_bytes=s.amqp.max_reply_bytes,
                             log_requests=s.node.log_requests,
-                            grace_seconds=s.node.grace_seconds)
+                            grace_seconds=s.node.grace_seconds,
+                            metrics=ops.metrics, audit=ops.audit)
             self._shared, self._link = shared, consume
-            consumers = [Consumer(b, i, shared) for b in self.brokers() for i in range(b.instances)]
-            consumers.append(Consumer(unrouted_broker(s.amqp), 0, shared))
-            pool = asyncio.ensure_future(run_pool(consumers, stop, s.amqp.reconnect_max_seconds))
-            await self._announce_ready(consumers, stop, pool)
-            await pool
+            self._ctx = NodeContext(s, self.role, self, consume, publisher, ops.metrics,
+                                    ops.events)
+            pool = self._pool = Pool(self._make_worker, s.amqp.reconnect_max_seconds,
+                                     ops.broker_event)
+            ops.metrics.track_inflight(lambda: sum(w.inflight for w in pool.workers()))
+            started = pool.start(CONTROL, 1) + pool.start(unrouted_broker(s.amqp), 1)
+            for broker in self.brokers():
+                started += pool.start(broker, broker.instances)
+            await ops.start()
+            await self._announce_ready(started, stop)
+            await stop.wait()
+            ops.events.emit("stopping")
+            await pool.close()
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
+            await ops.stop()
             await asyncio.gather(*(a.close() for a in self.adapters.values()),
                                  return_exceptions=True)
             await publish.close()
@@ -106,12 +144,24 @@ class Node:
             flusher.cancel()
             flush_logs()
 
+    def _make_worker(self, broker: BrokerSettings, instance: int) -> Worker:
+        assert self._shared is not None and self._ctx is not None and self.ops is not None
+        if broker is CONTROL:
+            return ControlListener(broker, self.settings.node.name,
+                                   self.settings.ops.control_exchange, self._shared.link,
+                                   self._shared.publisher, self)
+        if broker.service is Service.REQUESTS:
+            return Consumer(broker, instance, self._shared)
+        return self.services[broker.name](self._ctx, broker, instance)
+
+    # -- the control plane --------------------------------------------------------------------
+
     async def reload(self) -> bool:
         """Reload templates/ (SIGHUP): the new set serves only if it is valid and matches the
         live database; otherwise the old set keeps serving. True if the new set is in."""
         async with self._reloading:
             try:
-                new = await build_checked(self.settings, self.adapters)
+                new = await build_checked(self.settings, self.adapters, self.role.name)
             except BedsError as exc:
                 rejected(exc)
                 return False
@@ -123,13 +173,67 @@ class Node:
             removed: list[str] = []
             if self._link is not None:
                 channel = await self._link.channel()
-                queues = {b.name: b.queue for b in self.brokers()}
+                queues = {b.name: b.queue for b in self.request_brokers()}
                 added, removed = await rebind(channel, self.settings.amqp.exchange, queues,
                                               old, new.dispatcher)
                 await channel.close()
             log.info("templates.reloaded", templates=self.registry.names(),
                      routes=len(new.dispatcher.routes), bound=added, unbound=removed)
+            if self.ops is not None and self.ops.events is not None:
+                self.ops.events.emit("reloaded", templates=self.registry.names(), bound=added,
+                                     unbound=removed)
             return True
+
+    async def set_instances(self, broker: str, count: int) -> dict[str, Any]:
+        if broker not in self.role.brokers:
+            raise CommandFailed("BAD_COMMAND", f"set-instances: args.broker: node "
+                                f"{self.settings.node.name} (role {self.role.name}) runs no "
+                                f"broker {broker!r}; its brokers: {', '.join(self.role.brokers)}")
+        async with self._scaling:
+            before = self._desired.get(broker, 0)
+            self._desired[broker] = count
+            if self._pool is not None and not self.draining:
+                await self._pool.scale(self.settings.brokers[broker], count)
+        log.warning("broker.scaled", broker=broker, before=before, instances=count)
+        if self.ops is not None:
+            self.ops.events.emit("scaled", broker=broker, before=before, instances=count)
+        return {"node": self.settings.node.name, "broker": broker, "before": before,
+                "instances": count, "draining": self.draining}
+
+    async def drain(self) -> dict[str, Any]:
+        """Stop taking requests (in-flight ones finish); the node stays up and controllable."""
+        async with self._scaling:
+            if not self.draining and self._pool is not None:
+                self.draining = True
+                await self._pool.stop_all([b.name for b in self.brokers()])
+        log.warning("node.drained", node=self.settings.node.name)
+        if self.ops is not None:
+            self.ops.events.emit("drained")
+        return await self.describe()
+
+    async def resume(self) -> dict[str, Any]:
+        async with self._scaling:
+            if self.draining and self._pool is not None:
+                self.draining = False
+                for broker in self.brokers():
+                    self._pool.start(broker, self._desired.get(broker.name, 0))
+        log.info("node.resumed", node=self.settings.node.name)
+        if self.ops is not None:
+            self.ops.events.emit("resumed")
+        return await self.describe()
+
+    async def describe(self) -> dict[str, Any]:
+        assert self.ops is not None
+        brokers = {}
+        for b in self.brokers():
+            running = [w for w in self._pool.workers() if w.broker.name == b.name] \
+                if self._pool else []
+            brokers[b.name] = {"queue": b.queue, "service": b.service.value,
+                               "instances": len(running), "desired": self._desired.get(b.name, 0),
+                               "consuming": sum(1 for w in running if w.consuming.is_set())}
+        return self.ops.describe(brokers, self.registry.names(), len(self.dispatcher.routes))
+
+    # -- start-up -----------------------------------------------------------------------------
 
     async def _open(self, name: str, adapter: Adapter) -> None:
         try:
@@ -138,13 +242,12 @@ class Node:
             log.warning("datasource.unavailable", datasource=name,
                         error=f"{type(exc).__name__}: {exc}")
 
-    async def _announce_ready(self, consumers: list[Consumer], stop: asyncio.Event,
-                              pool: asyncio.Future[None]) -> None:
-        waits = [asyncio.ensure_future(c.consuming.wait()) for c in consumers]
+    async def _announce_ready(self, workers: list[Worker], stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(w.consuming.wait()) for w in workers]
         stopping = asyncio.ensure_future(stop.wait())
         try:
             if waits:
-                watched: list[asyncio.Future[Any]] = [asyncio.gather(*waits), stopping, pool]
+                watched: list[asyncio.Future[Any]] = [asyncio.gather(*waits), stopping]
                 await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
@@ -152,7 +255,8 @@ class Node:
                 w.cancel()
         if not stop.is_set():
             self.ready.set()
+            assert self.ops is not None
+            self.ops.events.emit("started", brokers=self._desired)
             log.info("node.ready", node=self.settings.node.name, role=self.role.name,
                      brokers={b.name: b.instances for b in self.brokers()},
                      templates=self.registry.names(), routes=len(self.dispatcher.routes))
-

@@ -31,10 +31,11 @@ class Catalogue:
     dispatcher: Dispatcher
 
 
-async def build_checked(settings: Settings, current: Mapping[str, Adapter]) -> Catalogue:
+async def build_checked(settings: Settings, current: Mapping[str, Adapter],
+                        role: str | None = None) -> Catalogue:
     """The templates on disk as a new catalogue, checked against the live database. Reuses the
     open adapters; opens one for a datasource the current set did not use."""
-    registry = TemplateRegistry(load_templates(settings.node.templates_dir))
+    registry = TemplateRegistry(load_templates(settings.templates_dir(role)))
     registry.freeze()
     adapters = adapters_for(settings, registry, current)
     for name, adapter in adapters.items():

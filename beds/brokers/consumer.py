@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,10 +18,11 @@ from pamqp.commands import Basic
 
 from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
 from beds.brokers.retry import delivery_count, retry_delay
-from beds.config import BrokerSettings
+from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
 from beds.factory import Dispatcher
 from beds.log import get_logger
+from beds.ops.metrics import NodeMetrics
 from beds.protocol import deadline_of, decode_request, encode_error, encode_ok
 
 log = get_logger("beds.request")
@@ -43,6 +45,8 @@ class Shared:
     max_reply_bytes: int
     log_requests: bool
     grace_seconds: float          # how long a stopping consumer waits for in-flight work
+    metrics: NodeMetrics | None = None
+    audit: Callable[[dict[str, Any]], None] | None = None   # called once per write/bulk answer
 
 
 class Consumer:
@@ -178,13 +182,24 @@ class Consumer:
 
     def _log(self, meta: dict[str, Any], outcome: str, rows: int, started: float,
              props: Basic.Properties, delivery: Basic.Deliver) -> None:
-        if self.shared.log_requests:
+        elapsed = time.perf_counter() - started
+        shared = self.shared
+        if shared.metrics is not None:
+            shared.metrics.observe(meta["template"], meta["op"], outcome, elapsed)
+        if shared.log_requests:
             log.info("request", template=meta["template"], op=meta["op"], outcome=outcome,
-                     rows=rows, elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+                     rows=rows, elapsed_ms=round(elapsed * 1000, 3),
                      correlation_id=props.correlation_id, message_id=props.message_id,
                      user=props.user_id, redelivered=delivery.redelivered or None,
                      attempt=delivery_count(props.headers) + 1,
-                     node=self.shared.node, broker=self.broker.name)
+                     node=shared.node, broker=self.broker.name)
+        if shared.audit is not None and outcome != "retry":
+            route = shared.dispatcher.routes.get((meta["template"], meta["op"]))
+            if route is not None and route.op.kind in (OpKind.WRITE, OpKind.BULK):
+                shared.audit({"template": meta["template"], "op": meta["op"], "outcome": outcome,
+                              "user": props.user_id, "correlation_id": props.correlation_id,
+                              "message_id": props.message_id, "node": shared.node,
+                              "broker": self.broker.name, "elapsed_ms": round(elapsed * 1000, 3)})
 
     @staticmethod
     def _error(exc: RequestError, meta: dict[str, Any],

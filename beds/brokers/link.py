@@ -51,6 +51,10 @@ class AmqpLink:
         self._lock = asyncio.Lock()
         self.connects = 0
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed
+
     async def connection(self) -> AbstractConnection:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed:
@@ -111,6 +115,18 @@ class ReplyPublisher:
             # message_id given, so aiormq does not build a UUID per reply (measured ~1%).
             properties=Basic.Properties(content_type="application/json",
                                         correlation_id=correlation_id, delivery_mode=1,
+                                        message_id=correlation_id),
+        )
+
+    async def publish_to(self, exchange: str, routing_key: str, body: bytes,
+                         correlation_id: str | None = None, persistent: bool = False) -> None:
+        """Events, snapshots, log batches and commands: confirmed like replies."""
+        channel = await self._get_channel()
+        await channel.basic_publish(
+            body, exchange=exchange, routing_key=routing_key,
+            properties=Basic.Properties(content_type="application/json",
+                                        correlation_id=correlation_id,
+                                        delivery_mode=2 if persistent else 1,
                                         message_id=correlation_id),
         )
 

@@ -20,6 +20,7 @@ from aiormq.abc import AbstractChannel
 
 from beds.config import DELIVERY_LIMIT, AmqpSettings, BrokerSettings, QueueType
 from beds.errors import BedsError
+from beds.opsconfig import OpsSettings
 
 
 class TopologyError(BedsError):
@@ -71,3 +72,14 @@ async def declare(channel: AbstractChannel, amqp: AmqpSettings,
             "with other arguments (e.g. a classic queue where the config says quorum): delete "
             "it, or choose another name in the config (brokers.NAME.queue / amqp.exchange)"
         ) from None
+
+
+async def declare_ops(channel: AbstractChannel, ops: OpsSettings) -> None:
+    """The operations plane's exchanges; every node declares them, the admin binds queues."""
+    for name in (ops.control_exchange, ops.events_exchange, ops.metrics_exchange,
+                 ops.logs_exchange):
+        try:
+            await channel.exchange_declare(name, exchange_type="topic", durable=True)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise TopologyError(f"RabbitMQ refused exchange {name!r}: {exc}. It exists with "
+                                "another type: delete it or rename it in [ops]") from None

@@ -1,0 +1,187 @@
+"""Control commands on the wire, and the client that sends them (CLI and admin node).
+
+Layer: operations, pure encoding plus one small AMQP client. A command is a JSON object
+`{"cmd": NAME, "args": {...}}` published to the control exchange: routing key `admin` reaches
+the admin nodes, `node.<name>` one node, `node.all` every node. The answer comes back on
+direct reply-to as `{"ok": true, "result": ...}` or `{"ok": false, "error": {code, message}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiormq
+import msgspec
+from aiormq.abc import AbstractChannel, DeliveredMessage
+from pamqp.commands import Basic
+
+from beds.errors import BedsError
+
+ADMIN_KEY = "admin"
+ALL_NODES_KEY = "node.all"
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+NODE_COMMANDS = ("ping", "status", "reload-templates", "set-instances", "drain", "resume")
+CLUSTER_COMMANDS = NODE_COMMANDS   # the admin takes the same names, with a `node` argument
+
+
+def node_key(node: str) -> str:
+    return f"node.{node}"
+
+
+class CommandFailed(BedsError):
+    """A command was refused, or nobody answered it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Command:
+    cmd: str
+    args: dict[str, Any]
+
+
+def decode_command(body: bytes) -> Command:
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise CommandFailed("BAD_COMMAND", f"not a JSON command: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cmd"), str):
+        raise CommandFailed("BAD_COMMAND", 'expected {"cmd": NAME, "args": {...}}')
+    args = data.get("args", {})
+    if not isinstance(args, dict):
+        raise CommandFailed("BAD_COMMAND", f"args: expected an object, got {type(args).__name__}")
+    return Command(data["cmd"], args)
+
+
+def encode_command(cmd: str, args: dict[str, Any] | None = None) -> bytes:
+    return msgspec.json.encode({"cmd": cmd, "args": args or {}})
+
+
+def encode_answer(result: Any) -> bytes:
+    return msgspec.json.encode({"ok": True, "result": result})
+
+
+def encode_refusal(exc: CommandFailed) -> bytes:
+    return msgspec.json.encode({"ok": False, "error": {"code": exc.code, "message": str(exc)}})
+
+
+def result_of(answer: dict[str, Any]) -> Any:
+    if answer.get("ok"):
+        return answer.get("result")
+    error = answer.get("error") or {}
+    raise CommandFailed(str(error.get("code", "FAILED")), str(error.get("message", answer)))
+
+
+def arg_text(command: Command, name: str) -> str:
+    value = command.args.get(name)
+    if not isinstance(value, str) or not value:
+        raise CommandFailed("BAD_COMMAND", f"{command.cmd}: args.{name}: expected a non-empty "
+                                           f"string, got {value!r}")
+    return value
+
+
+def arg_int(command: Command, name: str, minimum: int, maximum: int) -> int:
+    value = command.args.get(name)
+    if type(value) is not int or not minimum <= value <= maximum:
+        raise CommandFailed("BAD_COMMAND", f"{command.cmd}: args.{name}: expected an integer "
+                                           f"from {minimum} to {maximum}, got {value!r}")
+    return value
+
+
+class CommandClient:
+    """Sends commands on the control exchange and waits for their answers.
+
+    `send` returns the first answer; `gather` collects every answer that arrives within a
+    window (a command to `node.all`).
+    """
+
+    def __init__(self, exchange: str, timeout: float) -> None:
+        self.exchange = exchange
+        self.timeout = timeout
+        self._channel: AbstractChannel | None = None
+        self._answers: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+
+    async def attach(self, channel: AbstractChannel) -> None:
+        """Use `channel` (confirms on) for commands and their direct replies."""
+        self._channel = channel
+        await channel.basic_consume(DIRECT_REPLY_TO, self._on_answer, no_ack=True)
+
+    async def _on_answer(self, message: DeliveredMessage) -> None:
+        queue = self._answers.get(message.header.properties.correlation_id or "")
+        if queue is None:
+            return   # an answer that came after its window closed
+        try:
+            queue.put_nowait(msgspec.json.decode(message.body))
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            queue.put_nowait({"ok": False, "error": {"code": "BAD_ANSWER",
+                                                     "message": "an answer that is not JSON"}})
+
+    async def send(self, key: str, cmd: str, args: dict[str, Any] | None = None,
+                   timeout: float | None = None) -> Any:
+        answers = await self._exchange(key, cmd, args, timeout or self.timeout, first=True)
+        if not answers:
+            raise CommandFailed("TIMEOUT", f"no answer to {cmd!r} on {key!r} within "
+                                           f"{timeout or self.timeout:g}s")
+        return result_of(answers[0])
+
+    async def gather(self, key: str, cmd: str, args: dict[str, Any] | None = None,
+                     window: float = 1.0) -> list[dict[str, Any]]:
+        return await self._exchange(key, cmd, args, window, first=False)
+
+    async def _exchange(self, key: str, cmd: str, args: dict[str, Any] | None, seconds: float,
+                        first: bool) -> list[dict[str, Any]]:
+        if self._channel is None:
+            raise RuntimeError("CommandClient is not attached to a channel")
+        correlation_id = uuid.uuid4().hex
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._answers[correlation_id] = queue
+        try:
+            try:
+                await self._channel.basic_publish(
+                    encode_command(cmd, args), exchange=self.exchange, routing_key=key,
+                    mandatory=True,
+                    properties=Basic.Properties(
+                        reply_to=DIRECT_REPLY_TO, correlation_id=correlation_id,
+                        content_type="application/json", message_id=correlation_id,
+                        expiration=str(max(1, int(seconds * 1000))),
+                        headers={"x-deadline": int((time.time() + seconds) * 1000)}))
+            except aiormq.exceptions.PublishError:
+                raise CommandFailed("NO_ROUTE", _no_route(key)) from None
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                raise CommandFailed("NO_ROUTE", f"exchange {self.exchange!r} does not exist: "
+                                                "no BEDS node has declared it yet") from None
+            answers: list[dict[str, Any]] = []
+            deadline = asyncio.get_running_loop().time() + seconds
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                try:
+                    answers.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
+                if first:
+                    break
+            return answers
+        finally:
+            self._answers.pop(correlation_id, None)
+
+
+def _no_route(key: str) -> str:
+    if key == ADMIN_KEY:
+        return "no admin node is running (start one with `beds --role admin`)"
+    if key.startswith("node."):
+        return f"no node named {key[5:]!r} is running"
+    return f"nothing is bound to {key!r}"
+
+
+async def open_command_client(url: str, exchange: str,
+                              timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
+    """A client on a connection of its own (the CLI). The caller closes the connection."""
+    connection = await aiormq.connect(url)
+    client = CommandClient(exchange, timeout)
+    await client.attach(await connection.channel(publisher_confirms=True))
+    return client, connection

@@ -1,0 +1,130 @@
+"""The node's own control queue: answers the commands addressed to it (or to every node).
+
+Layer: operations. Each node process declares an exclusive, auto-delete queue bound to
+`node.<name>` and `node.all` on the control exchange; it disappears with the process, so a
+command to a node that is gone is unroutable and the sender hears so at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Protocol
+
+from aiormq.abc import DeliveredMessage
+
+from beds.brokers.consumer import ChannelLost
+from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
+from beds.config import BrokerSettings
+from beds.log import get_logger
+from beds.ops.commands import (
+    ALL_NODES_KEY,
+    Command,
+    CommandFailed,
+    arg_int,
+    arg_text,
+    decode_command,
+    encode_answer,
+    encode_refusal,
+    node_key,
+)
+
+log = get_logger("beds.control")
+MAX_INSTANCES = 256
+
+
+class Controllable(Protocol):
+    """What a node lets the control plane do to it."""
+
+    async def describe(self) -> dict[str, Any]: ...
+
+    async def reload(self) -> bool: ...
+
+    async def set_instances(self, broker: str, count: int) -> dict[str, Any]: ...
+
+    async def drain(self) -> dict[str, Any]: ...
+
+    async def resume(self) -> dict[str, Any]: ...
+
+
+class ControlListener:
+    """A Worker (see brokers.pool): supervised and restarted like any broker instance."""
+
+    def __init__(self, broker: BrokerSettings, node_name: str, exchange: str, link: AmqpLink,
+                 publisher: ReplyPublisher, target: Controllable) -> None:
+        self.broker = broker
+        self.instance = 0
+        self.name = f"{broker.name}#0"
+        self.consuming = asyncio.Event()
+        self.inflight = 0
+        self._node = node_name
+        self._exchange = exchange
+        self._link = link
+        self._publisher = publisher
+        self._target = target
+
+    async def run(self, stop: asyncio.Event) -> None:
+        channel = await self._link.channel()
+        queue = f"beds.node.{self._node}.{uuid.uuid4().hex[:8]}"
+        try:
+            await channel.queue_declare(queue, exclusive=True, auto_delete=True)
+            for key in (node_key(self._node), ALL_NODES_KEY):
+                await channel.queue_bind(queue, self._exchange, routing_key=key)
+            await channel.basic_consume(queue, self._on_message, no_ack=True)
+        except AMQP_ERRORS as exc:
+            raise ChannelLost(f"control: could not listen on {queue}: {exc}") from exc
+        self.consuming.set()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            self.consuming.clear()
+        if not stop.is_set():
+            raise ChannelLost("control: channel closed")
+        if not channel.is_closed:
+            await channel.close()
+
+    async def _on_message(self, message: DeliveredMessage) -> None:
+        props = message.header.properties
+        self.inflight += 1
+        try:
+            try:
+                command = decode_command(message.body)
+                body = encode_answer(await self._run(command))
+                log.info("command", cmd=command.cmd, args=command.args, outcome="ok")
+            except CommandFailed as exc:
+                body = encode_refusal(exc)
+                log.warning("command.refused", code=exc.code, error=str(exc))
+            if props.reply_to:
+                try:
+                    await self._publisher.publish(props.reply_to, body, props.correlation_id)
+                except AMQP_ERRORS as exc:
+                    log.warning("command.answer_lost", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.inflight -= 1
+
+    async def _run(self, command: Command) -> Any:
+        target = self._target
+        match command.cmd:
+            case "ping":
+                info = await target.describe()
+                return {k: info[k] for k in ("node", "role", "pid", "host", "state", "uptime")}
+            case "status":
+                return await target.describe()
+            case "reload-templates":
+                ok = await target.reload()
+                if not ok:
+                    raise CommandFailed("RELOAD_REJECTED", "the new templates were rejected "
+                                        "(see the node's templates.reload_rejected log line); "
+                                        "the old set keeps serving")
+                return await target.describe()
+            case "set-instances":
+                return await target.set_instances(arg_text(command, "broker"),
+                                                  arg_int(command, "instances", 0, MAX_INSTANCES))
+            case "drain":
+                return await target.drain()
+            case "resume":
+                return await target.resume()
+        raise CommandFailed("UNKNOWN_COMMAND", f"cmd: unknown command {command.cmd!r}; expected "
+                            "ping, status, reload-templates, set-instances, drain or resume")

@@ -1,0 +1,187 @@
+"""A node's operations runtime: metrics, events, the periodic snapshot, /live /ready /metrics.
+
+Layer: operations. The node owns one; nothing here is on the per-message path except
+`NodeMetrics.observe` and the `audit` hook, both called by the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiormq
+import msgspec
+
+from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, sleep_unless
+from beds.config import RoleSettings, Settings
+from beds.log import get_logger
+from beds.ops.context import ServingNode
+from beds.ops.events import Events
+from beds.ops.http import HttpEndpoint, health_app
+from beds.ops.metrics import NodeMetrics
+
+log = get_logger("beds.ops")
+PING_TIMEOUT = 2.0     # a datasource slower than this to answer `SELECT 1` is not ready
+
+
+class OpsRuntime:
+    def __init__(self, settings: Settings, role: RoleSettings, node: ServingNode) -> None:
+        self.settings = settings
+        self.role = role
+        self.node = node
+        self.name = settings.node.name
+        self.metrics = NodeMetrics(self.name)
+        self.events: Events = _NoEvents()
+        self.audit: Callable[[dict[str, Any]], None] | None = None
+        self.started_at = time.time()
+        self.stopping = False
+        self._link: AmqpLink | None = None
+        self._publisher: ReplyPublisher | None = None
+        self._http: HttpEndpoint | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._dead_letters: int | None = None
+
+    def attach(self, link: AmqpLink, publisher: ReplyPublisher) -> None:
+        self._link, self._publisher = link, publisher
+        self.events = Events(publisher, self.settings.ops.control_exchange, self.name,
+                             self.role.name)
+
+    async def start(self) -> None:
+        listen = self.settings.ops.http_listen
+        if listen:
+            endpoint = HttpEndpoint(health_app(self.readiness, self.exposition), listen,
+                                    "/live /ready /metrics")
+            if await endpoint.start():
+                self._http = endpoint
+        self._loop_task = asyncio.create_task(self._snapshots(), name="ops:snapshots")
+
+    @property
+    def http_port(self) -> int | None:
+        return self._http.port if self._http else None
+
+    def broker_event(self, broker: str, event: str) -> None:
+        if event == "restarted":
+            self.metrics.restarts.labels(broker).inc()
+        self.events.emit(f"broker_{event}", broker=broker)
+
+    def state(self) -> str:
+        if self.stopping:
+            return "stopping"
+        if self.node.draining:
+            return "draining"
+        return "ready" if self.node.ready.is_set() else "starting"
+
+    def describe(self, brokers: dict[str, Any], templates: list[str],
+                 routes: int) -> dict[str, Any]:
+        for name, b in brokers.items():
+            self.metrics.instances.labels(name).set(b["instances"])
+        return {"node": self.name, "role": self.role.name, "pid": os.getpid(),
+                "host": socket.gethostname(), "state": self.state(),
+                "started_at": round(self.started_at, 3),
+                "uptime": round(time.time() - self.started_at, 1), "at": round(time.time(), 3),
+                "http_port": self.http_port, "brokers": brokers, "templates": templates,
+                "routes": routes, "dead_letters": self._dead_letters,
+                "restarts": {k: int(v) for k, v in self._restart_counts().items()},
+                **self.metrics.snapshot()}
+
+    def _restart_counts(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for metric in self.metrics.restarts.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    out[sample.labels["broker"]] = sample.value
+        return out
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {
+            "rabbitmq": True if self._link is not None and self._link.connected
+            else "not connected",
+            "consumers": True if self.node.ready.is_set() else "not registered yet",
+            "serving": "draining" if self.node.draining else
+            "stopping" if self.stopping else True,
+        }
+        names = list(self.node.adapters)
+        results = await asyncio.gather(*(self._ping(self.node.adapters[n]) for n in names))
+        for name, ok in zip(names, results, strict=True):
+            checks[f"datasource:{name}"] = True if ok else "not answering"
+        self.metrics.ready.set(1 if all(v is True for v in checks.values()) else 0)
+        return checks
+
+    @staticmethod
+    async def _ping(adapter: Any) -> bool:
+        try:
+            return bool(await asyncio.wait_for(adapter.ping(), PING_TIMEOUT))
+        except Exception:   # any failure to answer is "not ready"; the reason is in its own log
+            return False
+
+    async def exposition(self) -> bytes:
+        await self.readiness()   # keeps beds_ready current for scrapers
+        for name, adapter in self.node.adapters.items():
+            usage = getattr(adapter, "pool_usage", None)
+            if callable(usage) and (sizes := usage()) is not None:
+                self.metrics.pool_size.labels(name).set(sizes[0])
+                self.metrics.pool_used.labels(name).set(sizes[1])
+        if self._dead_letters is not None:
+            self.metrics.dead_letters.set(self._dead_letters)
+        return self.metrics.exposition()
+
+    async def _snapshots(self) -> None:
+        every = self.settings.ops.snapshot_seconds
+        while not self._stop.is_set():
+            await self._publish_snapshot()
+            await sleep_unless(self._stop, every)
+
+    async def _publish_snapshot(self) -> None:
+        if self._publisher is None:
+            return
+        await self._count_dead_letters()
+        try:
+            body = msgspec.json.encode(await self.node.describe())
+            await self._publisher.publish_to(self.settings.ops.metrics_exchange,
+                                             f"node.{self.name}", body)
+        except AMQP_ERRORS as exc:
+            log.info("snapshot.unpublished", error=f"{type(exc).__name__}: {exc}")
+
+    async def _count_dead_letters(self) -> None:
+        if self._link is None or not self._link.connected:
+            return
+        try:
+            channel = await self._link.channel()
+            try:
+                ok = await channel.queue_declare(self.settings.amqp.dlq, passive=True)
+                self._dead_letters = ok.message_count
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        except (*AMQP_ERRORS, aiormq.exceptions.ChannelNotFoundEntity):
+            pass   # depth unknown this time; the last figure stays
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self._stop.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(Exception):
+                await self._loop_task
+            await self._publish_snapshot()   # the admin sees `stopping` at once
+        await self.events.flush()
+        if self._http is not None:
+            await self._http.stop()
+
+
+class _NoEvents(Events):
+    """Before the node has a publisher: events are not sent (nothing could carry them)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def emit(self, event: str, **fields: Any) -> None:
+        log.debug("event.unsent", event_name=event)
+
+    async def flush(self, timeout: float = 2.0) -> None:
+        return None
