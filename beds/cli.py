@@ -12,6 +12,10 @@ Exit codes: 0 ok; 1 the work failed (error reply, problems found, runtime failur
   beds scaffold SPEC --engine ENGINE [--out DIR]      schema + template + docs from a domain spec
   beds scaffold --describe TEXT [--write SPEC]        a spec drafted by a chat endpoint you provide
   beds docs [--out DIR]                               AsyncAPI 3.0 document + Markdown catalogue
+  beds status | ping                                  the cluster, as the admin node sees it
+  beds scale NODE BROKER N                            run N instances of a broker, now
+  beds drain NODE | beds resume NODE                  stop / restart taking requests on a node
+  beds reload [NODE]                                  reload templates (checked first)
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from beds import asyncapi
 from beds.config import DEFAULT_CONFIG, Settings, load_settings, masked
 from beds.errors import BedsError, CallTimeout, ConfigError, NoRoute, RequestError, TemplateError
 from beds.log import setup_logging
+from beds.ops import console
 from beds.scaffold import command as scaffold
 
 
@@ -78,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
     scaffold.add_parser(sub, common)
     asyncapi.add_parser(sub, common)
+    console.add_parsers(sub, common)
     return parser
 
 
@@ -91,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scaffold":      # needs no config: a spec in, files out
             return scaffold.run_scaffold(args, project)
         needs = ("node", "amqp") if args.command in ("call", "docs") else None
+        if args.command in console.COMMANDS:
+            needs = ("node", "amqp", "ops")
         settings = load_settings(args.config, args.env, sections=needs)
+        if args.command in console.COMMANDS:
+            return console.run(settings, args)
         if args.command is None:
             if not args.role:
                 parser.error("give --role NAME to run a node, or a command (call, templates, "

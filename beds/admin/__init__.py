@@ -1,0 +1,1 @@
+"""The admin role's built-in services."""

@@ -1,0 +1,143 @@
+"""adminBrokerIn: control commands for the cluster (`beds status|scale|drain|resume|reload|ping`).
+
+Layer: admin (operations). Commands arrive on the control exchange with routing key `admin`.
+Cluster-wide ones (`ping`, `status`, `reload-templates` without a node) are asked of every node
+(`node.all`) and the answers gathered for a short window; the others are forwarded to the one
+node named in `args.node`, whose answer is relayed back. RabbitMQ's own consumer and message
+counts are read with passive declares, so `status` shows what the broker sees, not only what
+nodes say of themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiormq
+from aiormq.abc import DeliveredMessage
+
+from beds.admin.service import QueueService
+from beds.brokers.link import AMQP_ERRORS
+from beds.log import get_logger
+from beds.ops.commands import (
+    ADMIN_KEY,
+    ALL_NODES_KEY,
+    Command,
+    CommandClient,
+    CommandFailed,
+    arg_text,
+    decode_command,
+    encode_answer,
+    encode_refusal,
+    node_key,
+)
+
+log = get_logger("beds.admin.in")
+GATHER_WINDOW = 1.0   # seconds to collect answers from every node
+
+
+class AdminInbox(QueueService):
+    no_ack = True   # a command is answered or times out; redelivering one would repeat it
+    prefetch = 8
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.exchange = self.ctx.settings.ops.control_exchange
+        self.keys = (ADMIN_KEY,)
+        self._client: CommandClient | None = None
+
+    def queue_arguments(self) -> dict[str, Any]:
+        # A command nobody took within a minute is stale: the CLI gave up on it long ago.
+        return {"x-queue-type": "classic", "x-message-ttl": 60_000}
+
+    async def started(self) -> None:
+        client = CommandClient(self.exchange, self.ctx.settings.ops.command_timeout)
+        await client.attach(await self.ctx.link.channel(publisher_confirms=True))
+        self._client = client
+
+    async def handle(self, message: DeliveredMessage) -> None:
+        props = message.header.properties
+        started = time.perf_counter()
+        cmd = "?"
+        try:
+            command = decode_command(message.body)
+            cmd = command.cmd
+            body = encode_answer(await self._run(command))
+            outcome = "ok"
+        except CommandFailed as exc:
+            body, outcome = encode_refusal(exc), exc.code
+        except AMQP_ERRORS as exc:
+            body = encode_refusal(CommandFailed("UNAVAILABLE", f"RabbitMQ: {exc}"))
+            outcome = "UNAVAILABLE"
+        log.info("admin.command", cmd=cmd, outcome=outcome,
+                 elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+        if props.reply_to:
+            try:
+                await self.ctx.publisher.publish(props.reply_to, body, props.correlation_id)
+            except AMQP_ERRORS as exc:
+                log.warning("admin.answer_lost", cmd=cmd, error=f"{type(exc).__name__}: {exc}")
+
+    async def _run(self, command: Command) -> Any:
+        client = self._client
+        assert client is not None
+        timeout = _timeout(command, self.ctx.settings.ops.command_timeout)
+        match command.cmd:
+            case "ping":
+                answers = await client.gather(ALL_NODES_KEY, "ping", window=GATHER_WINDOW)
+                return {"nodes": sorted((a["result"] for a in answers if a.get("ok")),
+                                        key=lambda n: n["node"])}
+            case "status":
+                return await self._status(client)
+            case "reload-templates" if not command.args.get("node"):
+                answers = await client.gather(ALL_NODES_KEY, "reload-templates",
+                                              window=max(GATHER_WINDOW, timeout))
+                return {"answers": answers}
+            case "reload-templates" | "set-instances" | "drain" | "resume":
+                node = arg_text(command, "node")
+                args = {k: v for k, v in command.args.items() if k not in ("node", "timeout")}
+                return await client.send(node_key(node), command.cmd, args, timeout=timeout)
+        raise CommandFailed("UNKNOWN_COMMAND", f"cmd: unknown command {command.cmd!r}; expected "
+                            "ping, status, reload-templates, set-instances, drain or resume")
+
+    async def _status(self, client: CommandClient) -> dict[str, Any]:
+        answers = await client.gather(ALL_NODES_KEY, "status", window=GATHER_WINDOW)
+        nodes = sorted((a["result"] for a in answers if a.get("ok")), key=lambda n: n["node"])
+        cluster = self.ctx.shared.get("cluster")
+        summary = cluster.summary() if cluster is not None else {}
+        seen = summary.get("nodes", {}) if isinstance(summary, dict) else {}
+        for node in nodes:
+            node["rates"] = _rates(seen.get(node["node"]))
+        queues = sorted({b["queue"] for n in nodes for b in n["brokers"].values()
+                         if b.get("queue") and b.get("service") == "requests"})
+        queues.append(self.ctx.settings.amqp.dlq)
+        counts = {q: await self._queue_counts(q) for q in queues}
+        lost = [name for name, n in seen.items()
+                if isinstance(n, dict) and n.get("state") == "lost"]
+        return {"nodes": nodes, "queues": counts, "lost": lost,
+                "dead_letters": counts.get(self.ctx.settings.amqp.dlq, {}).get("messages"),
+                "events": list(self.ctx.shared.get("events", []))[-20:]}
+
+    async def _queue_counts(self, queue: str) -> dict[str, int | None]:
+        channel = await self.ctx.link.channel()
+        try:
+            ok = await channel.queue_declare(queue, passive=True)
+            return {"consumers": ok.consumer_count, "messages": ok.message_count}
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return {"consumers": None, "messages": None}
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+
+def _timeout(command: Command, default: float) -> float:
+    value = command.args.get("timeout")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 600:
+        return float(value)
+    return default
+
+
+def _rates(seen: Any) -> dict[str, Any]:
+    """The rates the dashboard's collector computed for a node, when an admin-graph runs."""
+    if not isinstance(seen, dict):
+        return {}
+    return {k: seen[k] for k in ("rps", "errors_per_s", "p50", "p95", "p99") if k in seen}

@@ -1,0 +1,161 @@
+"""The control plane against real RabbitMQ: `status` sees every node, `scale` changes RabbitMQ's
+own consumer count, `drain`/`resume` stop and restart intake, a bad command is refused with a
+message naming the argument, and node events reach the events exchange through the admin."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiormq
+import msgspec
+import pytest
+import tomli_w
+
+from beds.client import Client
+from beds.config import load_settings
+from beds.ops.commands import ADMIN_KEY, CommandClient, CommandFailed, open_command_client
+from tests.conftest import (
+    AMQP_URL,
+    ROOT,
+    MysqlDb,
+    RunningNode,
+    Stack,
+    _env_data,
+    delete_namespace,
+    start_node,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
+
+
+def _stack(tmp_path: Path, db: MysqlDb, exchange: str, name: str) -> Stack:
+    data = _env_data(db.datasource(), exchange)
+    data["node"]["name"] = name
+    data["node"]["grace_seconds"] = 2
+    data["ops"]["snapshot_seconds"] = 0.5
+    # The admin's log store and dashboard are other tests' business: this one needs the
+    # command inbox and the event relay only.
+    data["roles"] = {"admin": {"templates": "", "brokers": ["adminBrokerIn", "adminBrokerOut"]}}
+    env = tmp_path / f"env-{name}.toml"
+    env.write_text(tomli_w.dumps(data))
+    return Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
+
+
+@pytest.fixture
+async def cluster(rabbitmq: str, mysql_db: MysqlDb,
+                  tmp_path: Path) -> AsyncIterator[dict[str, RunningNode]]:
+    exchange = f"beds-test-control-{secrets.token_hex(3)}"
+    app = await start_node(_stack(tmp_path, mysql_db, exchange, "app1"))
+    admin = await start_node(_stack(tmp_path, mysql_db, exchange, "adm1"), role="admin")
+    yield {"app": app, "admin": admin}
+    for running in (app, admin):
+        running.stop.set()
+    await asyncio.gather(app.task, admin.task)
+    await delete_namespace(app.stack.settings)
+
+
+@pytest.fixture
+async def commands(cluster: dict[str, RunningNode]) -> AsyncIterator[CommandClient]:
+    settings = cluster["app"].stack.settings
+    client, connection = await open_command_client(AMQP_URL, settings.ops.control_exchange, 10)
+    yield client
+    await connection.close()
+
+
+async def consumers(queue: str) -> int:
+    conn = await aiormq.connect(AMQP_URL)
+    try:
+        ok = await (await conn.channel()).queue_declare(queue, passive=True)
+        return int(ok.consumer_count or 0)
+    finally:
+        await conn.close()
+
+
+async def test_status_shows_every_node_with_its_brokers(cluster, commands) -> None:
+    status = await commands.send(ADMIN_KEY, "status")
+    nodes = {n["node"]: n for n in status["nodes"]}
+    assert set(nodes) == {"app1", "adm1"}
+    assert nodes["app1"]["role"] == "appServer" and nodes["adm1"]["role"] == "admin"
+    assert nodes["app1"]["state"] == "ready"
+    rbroker = nodes["app1"]["brokers"]["rBroker"]
+    assert rbroker["instances"] == 2 and rbroker["consuming"] == 2
+    assert status["queues"][rbroker["queue"]]["consumers"] == 2   # RabbitMQ's own count
+    assert status["dead_letters"] == 0
+
+
+async def test_scale_changes_rabbitmqs_consumer_count(cluster, commands) -> None:
+    queue = cluster["app"].stack.settings.brokers["rBroker"].queue
+    assert await consumers(queue) == 2
+    answer = await commands.send(ADMIN_KEY, "set-instances",
+                                 {"node": "app1", "broker": "rBroker", "instances": 5})
+    assert answer == {"node": "app1", "broker": "rBroker", "before": 2, "instances": 5,
+                      "draining": False}
+    await wait_for(lambda: _eq(consumers(queue), 5), 5)
+    await commands.send(ADMIN_KEY, "set-instances",
+                        {"node": "app1", "broker": "rBroker", "instances": 1})
+    await wait_for(lambda: _eq(consumers(queue), 1), 5)
+    async with Client(AMQP_URL, cluster["app"].stack.exchange) as client:
+        assert (await client.call("film", "fetch", {"film_id": 1})).data   # still serving
+
+
+async def _eq(value: Any, expected: int) -> bool:
+    return bool(await value == expected)
+
+
+async def test_drain_stops_intake_and_resume_restores_it(cluster, commands) -> None:
+    settings = cluster["app"].stack.settings
+    queue = settings.brokers["rBroker"].queue
+    drained = await commands.send(ADMIN_KEY, "drain", {"node": "app1"})
+    assert drained["state"] == "draining"
+    assert all(b["instances"] == 0 for b in drained["brokers"].values())
+    assert await consumers(queue) == 0
+    async with Client(AMQP_URL, cluster["app"].stack.exchange) as client:
+        pending = asyncio.ensure_future(client.call("film", "fetch", {"film_id": 2}, timeout=10))
+        await asyncio.sleep(0.3)
+        assert not pending.done()   # queued in RabbitMQ, not lost and not answered
+        resumed = await commands.send(ADMIN_KEY, "resume", {"node": "app1"})
+        assert resumed["state"] == "ready"
+        assert (await pending).data[0]["FID"] == 2
+    assert await consumers(queue) == 2
+
+
+async def test_bad_commands_are_refused_with_the_argument_named(cluster, commands) -> None:
+    with pytest.raises(CommandFailed, match=r"args\.instances: expected an integer from 0 to 256"):
+        await commands.send(ADMIN_KEY, "set-instances",
+                            {"node": "app1", "broker": "rBroker", "instances": -1})
+    with pytest.raises(CommandFailed, match="runs no broker 'nope'"):
+        await commands.send(ADMIN_KEY, "set-instances",
+                            {"node": "app1", "broker": "nope", "instances": 1})
+    with pytest.raises(CommandFailed, match="no node named 'ghost' is running"):
+        await commands.send(ADMIN_KEY, "drain", {"node": "ghost"})
+    with pytest.raises(CommandFailed, match="unknown command 'explode'"):
+        await commands.send(ADMIN_KEY, "explode")
+    assert (await commands.send(ADMIN_KEY, "ping"))["nodes"]   # the admin keeps serving
+
+
+async def test_events_reach_the_events_exchange_through_the_admin(cluster, commands) -> None:
+    settings = cluster["app"].stack.settings
+    conn = await aiormq.connect(AMQP_URL)
+    seen: list[dict[str, Any]] = []
+    try:
+        channel = await conn.channel()
+        ok = await channel.queue_declare(exclusive=True)
+        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key="app1.#")
+
+        async def collect(message: aiormq.abc.DeliveredMessage) -> None:
+            seen.append(msgspec.json.decode(message.body))
+
+        await channel.basic_consume(ok.queue, collect, no_ack=True)
+        await commands.send(ADMIN_KEY, "set-instances",
+                            {"node": "app1", "broker": "wBroker", "instances": 2})
+        await wait_for(lambda: any(e["event"] == "scaled" for e in seen), 5)
+    finally:
+        await conn.close()
+    (scaled,) = [e for e in seen if e["event"] == "scaled"]
+    assert scaled == {**scaled, "node": "app1", "role": "appServer", "broker": "wBroker",
+                      "before": 1, "instances": 2}
