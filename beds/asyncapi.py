@@ -191,6 +191,12 @@ def params_schema(template: Template, op: Op) -> dict[str, Any]:
                               "additionalProperties": False}
     if required:
         schema["required"] = required
+    if op.of is not None:
+        # A bulk op: {"rows": [...]}, each row the params of the write op it batches.
+        rows = {"type": "array", "minItems": 1, "maxItems": op.max_rows, "items": schema,
+                "description": f"one call of {template.name}.{op.of} per row, in one request"}
+        return {"type": "object", "properties": {"rows": rows}, "required": ["rows"],
+                "additionalProperties": False}
     return schema
 
 

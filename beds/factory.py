@@ -19,7 +19,8 @@ from typing import Any
 
 from beds.adapters import create_adapter
 from beds.adapters.base import Adapter, Call
-from beds.config import BrokerSettings, Settings
+from beds.adapters.batch import run_bulk
+from beds.config import BrokerSettings, OpKind, Settings
 from beds.errors import (
     DeadlineExceeded,
     Forbidden,
@@ -31,7 +32,7 @@ from beds.errors import (
 )
 from beds.protocol import Request, Result
 from beds.templates.model import FieldType, Op, OpTarget, Template
-from beds.templates.params import OpBinder
+from beds.templates.params import OpBinder, bulk_rows
 from beds.templates.registry import TemplateRegistry
 
 
@@ -145,11 +146,7 @@ class Dispatcher:
         if remaining is not None:
             timeout = remaining if timeout is None else min(timeout, remaining)
         if op.target is not OpTarget.VIEW:
-            if request.limit is not None or request.offset is not None or request.cursor:
-                page = ("limit" if request.limit is not None else
-                        "offset" if request.offset is not None else "cursor")
-                raise ValidationFailed(f"{page}: only view ops take limit/offset/cursor; "
-                                       f"{route.routing_key} is a {op.target.value} op")
+            _refuse_paging(route, request)
             params = request.params
             key = op.idempotency_key
             if key is not None and params.get(key) is None and message_id:
@@ -164,6 +161,24 @@ class Dispatcher:
             raise ValidationFailed("cursor: a page starts at a cursor or at an offset, not both")
         return Call(filters=route.binder.filters(request.params), limit=limit,
                     offset=request.offset or 0, timeout=timeout, cursor=request.cursor)
+
+    @staticmethod
+    def bind_bulk(route: Route, request: Request, remaining: float | None = None,
+                  message_id: str | None = None) -> list[Call]:
+        """One validated call per row of a bulk request, every row checked before any runs."""
+        _refuse_paging(route, request)
+        timeout = route.timeout
+        if remaining is not None:
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        key = route.op.idempotency_key
+        calls = []
+        for index, row in enumerate(bulk_rows(request.params, route.op.max_rows)):
+            if key is not None and row.get(key) is None and message_id:
+                # One key per row, derived from the message id: a redelivered import runs each
+                # row at most once, and no two rows share a key.
+                row = {**row, key: f"{message_id}.{index}"}
+            calls.append(Call(args=route.binder.bind_row(row, index), timeout=timeout))
+        return calls
 
     def authorize(self, route: Route, user_id: str | None) -> None:
         """`user_id` is the AMQP property, which RabbitMQ checks against the connection's user
@@ -191,11 +206,24 @@ class Dispatcher:
                 raise DeadlineExceeded(
                     f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
                     "taken; nothing was run", ran=False)
-        call = self.bind(route, request, remaining, message_id)
-        result = await route.adapter.run(route.prepared, call)
+        if route.op.kind is OpKind.BULK:
+            calls = self.bind_bulk(route, request, remaining, message_id)
+            result = await run_bulk(route.adapter, route.prepared, calls)
+        else:
+            call = self.bind(route, request, remaining, message_id)
+            result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)
         return route, result
+
+
+def _refuse_paging(route: Route, request: Request) -> None:
+    if request.limit is not None or request.offset is not None or request.cursor:
+        page = ("limit" if request.limit is not None else
+                "offset" if request.offset is not None else "cursor")
+        what = "bulk" if route.op.kind is OpKind.BULK else route.op.target.value
+        raise ValidationFailed(f"{page}: only view ops take limit/offset/cursor; "
+                               f"{route.routing_key} is a {what} op")
 
 
 def _allow(names: tuple[str, ...] | None) -> frozenset[str] | None:

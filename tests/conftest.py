@@ -83,6 +83,9 @@ def _env_data(datasource: dict[str, str] | None, exchange: str) -> dict:
                  "dlq": f"{exchange}.dead", "reconnect_max_seconds": 1.0},
         "brokers": {name: {"queue": f"{exchange}.{name}"} for name in base.brokers},
     }
+    # The shipped config runs no mBroker consumer (bulk ops are opt-in per node); test nodes
+    # answer every op of the example templates, bulk ones included.
+    data["brokers"]["mBroker"]["instances"] = 1
     if datasource is not None:
         data["datasources"] = {"main": datasource}
     return data

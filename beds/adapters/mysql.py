@@ -16,6 +16,7 @@ import aiomysql
 import pymysql
 
 from beds.adapters.base import Call, Dsn, Problem, parse_dsn, quote_ident, refuse_cursor
+from beds.adapters.batch import at_row
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result
@@ -77,6 +78,12 @@ class MysqlAdapter:
         conn = await self._pool.acquire()
         self._pool.release(conn)
 
+    def pool_usage(self) -> tuple[int, int] | None:
+        """(connections open, connections in use), for /metrics."""
+        if self._pool is None:
+            return None
+        return self._pool.size, self._pool.size - self._pool.freesize
+
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
@@ -123,20 +130,29 @@ class MysqlAdapter:
     # -- the call -------------------------------------------------------------------------
     async def run(self, prepared: MysqlStatement, call: Call) -> Result:
         sql, args = self._statement(prepared, call)
-        if call.timeout:
-            # The server stops the statement itself: a client-side timeout alone would leave a
-            # write running to commit after the caller gave up.
-            sql = f"SET STATEMENT max_statement_time={call.timeout:.3f} FOR {sql}"
         # A pooled connection may have died while idle (server restart): a read is safe to
         # run again once on a fresh connection; a write is not.
         attempts = 1 if prepared.write else 2
         for attempt in range(attempts):
             try:
-                return await self._run_once(prepared, sql, args, call.timeout)
+                results = await self._run_once(prepared, [(_limited(sql, call.timeout), args)],
+                                               call.timeout)
+                return results[0]
             except _StaleConnection as stale:
                 if attempt + 1 == attempts:
                     raise stale.error from None
         raise AssertionError("unreachable")
+
+    async def run_batch(self, prepared: MysqlStatement, calls: list[Call]) -> list[Result]:
+        """A bulk op: every call on one connection, in one transaction; all rows or none."""
+        statements = [(_limited(prepared.sql, call.timeout), call.args) for call in calls]
+        results: list[Result] = []
+        try:
+            return await self._run_once(prepared, statements, calls[0].timeout, results)
+        except _StaleConnection as stale:
+            raise at_row(stale.error, len(results), len(calls), 0) from stale.__cause__
+        except RequestError as error:
+            raise at_row(error, len(results), len(calls), 0) from error
 
     def _statement(self, prepared: MysqlStatement, call: Call) -> tuple[str, list[Any]]:
         if prepared.target is not OpTarget.VIEW:
@@ -151,20 +167,25 @@ class MysqlAdapter:
         args += [call.limit, call.offset]
         return sql, args
 
-    async def _run_once(self, prepared: MysqlStatement, sql: str, args: list[Any],
-                        timeout: float | None) -> Result:
+    async def _run_once(self, prepared: MysqlStatement, statements: list[tuple[str, list[Any]]],
+                        timeout: float | None, results: list[Result] | None = None,
+                        ) -> list[Result]:
+        """The statements on one connection (a write: in one transaction), each result appended
+        to `results` as it comes: on failure its length is the index of the failed one."""
+        results = [] if results is None else results
         conn = await self._acquire()
         broken = False
         try:
             if prepared.write:
                 await conn.begin()
             wait = (timeout + 2.0) if timeout else None
-            # asyncio.timeout, not wait_for: no extra task per call on the hot path.
-            async with asyncio.timeout(wait):
-                result = await self._execute(conn, prepared, sql, args)
+            for sql, args in statements:
+                # asyncio.timeout, not wait_for: no extra task per call on the hot path.
+                async with asyncio.timeout(wait):
+                    results.append(await self._execute(conn, prepared, sql, args))
             if prepared.write:
                 await conn.commit()
-            return result
+            return results
         except (TimeoutError, pymysql.Error, OSError) as exc:
             broken = _is_connection_error(exc)
             error = _translate(exc, timeout)
@@ -236,6 +257,14 @@ class MysqlAdapter:
                 out = dict(zip(prepared.out_names, row, strict=True))
         rows = sets[0] if sets else []
         return Result(rows=rows, out=out, sets=sets if len(sets) > 1 else None)
+
+
+def _limited(sql: str, timeout: float | None) -> str:
+    # The server stops the statement itself: a client-side timeout alone would leave a write
+    # running to commit after the caller gave up.
+    if timeout:
+        return f"SET STATEMENT max_statement_time={timeout:.3f} FOR {sql}"
+    return sql
 
 
 class _StaleConnection(Exception):

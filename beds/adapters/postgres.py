@@ -35,6 +35,7 @@ import asyncpg
 import msgspec
 
 from beds.adapters.base import Call, Problem, parse_dsn, refuse_cursor
+from beds.adapters.batch import at_row
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result
@@ -127,6 +128,13 @@ class PostgresAdapter:
         conn = await self._pool.acquire()
         await self._pool.release(conn)
 
+    def pool_usage(self) -> tuple[int, int] | None:
+        """(connections open, connections in use), for /metrics."""
+        if self._pool is None:
+            return None
+        size = self._pool.get_size()
+        return size, size - self._pool.get_idle_size()
+
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -177,17 +185,31 @@ class PostgresAdapter:
         attempts = 1 if prepared.write else 2
         for attempt in range(attempts):
             try:
-                return await self._run_once(prepared, call)
+                return (await self._run_once(prepared, [call], []))[0]
             except _StaleConnection as stale:
                 if attempt + 1 == attempts:
                     raise stale.error from None
         raise AssertionError("unreachable")
 
-    async def _run_once(self, prepared: PostgresStatement, call: Call) -> Result:
+    async def run_batch(self, prepared: PostgresStatement, calls: list[Call]) -> list[Result]:
+        """A bulk op: every call on one connection, in one transaction; all rows or none."""
+        results: list[Result] = []
+        try:
+            return await self._run_once(prepared, calls, results)
+        except _StaleConnection as stale:
+            raise at_row(stale.error, len(results), len(calls), 0) from stale.__cause__
+        except RequestError as error:
+            raise at_row(error, len(results), len(calls), 0) from error
+
+    async def _run_once(self, prepared: PostgresStatement, calls: list[Call],
+                        results: list[Result]) -> list[Result]:
+        """`results` grows as calls finish: on failure its length is the failed call's index."""
+        call = calls[0]
         conn = await self._acquire(call.timeout)
         broken = False
         try:
-            return await self._execute(conn, prepared, call)
+            await self._execute(conn, prepared, calls, results)
+            return results
         except _DRIVER_ERRORS as exc:
             broken = _is_connection_error(exc) or _closed(conn)
             if _state(exc) == _UNDEFINED_FUNCTION:
@@ -216,7 +238,9 @@ class PostgresAdapter:
             raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
                                 f"{_reason(exc)}", ran=False, **_details(exc)) from exc
 
-    async def _execute(self, conn: Any, prepared: PostgresStatement, call: Call) -> Result:
+    async def _execute(self, conn: Any, prepared: PostgresStatement, calls: list[Call],
+                       results: list[Result]) -> None:
+        call = calls[0]    # the calls of a bulk op share one time limit
         guard = call.timeout + GUARD_SECONDS if call.timeout else None
         limit_ms = round(call.timeout * 1000) if call.timeout else 0
         own_limit = call.timeout is not None and limit_ms != self._default_ms
@@ -225,21 +249,23 @@ class PostgresAdapter:
             sql = self._calls.get(prepared.name) or await self._call_text(conn, prepared)
         if not (prepared.write or prepared.target is OpTarget.PROCEDURE or own_limit):
             sql, args = _statement(prepared, call)
-            return Result(rows=_rows(await conn.fetch(sql, *args, timeout=guard)))
+            results.append(Result(rows=_rows(await conn.fetch(sql, *args, timeout=guard))))
+            return
         # One round trip opens the transaction and sets its own statement time limit.
         begin = f"BEGIN; SET LOCAL statement_timeout = {limit_ms}" if own_limit else "BEGIN"
         await conn.execute(begin, timeout=guard)
         try:
-            if prepared.target is OpTarget.PROCEDURE:
-                result = await _call_procedure(conn, prepared, sql, call.args, guard)
-            else:
-                sql, args = _statement(prepared, call)
-                result = Result(rows=_rows(await conn.fetch(sql, *args, timeout=guard)))
+            for each in calls:
+                if prepared.target is OpTarget.PROCEDURE:
+                    result = await _call_procedure(conn, prepared, sql, each.args, guard)
+                else:
+                    text, args = _statement(prepared, each)
+                    result = Result(rows=_rows(await conn.fetch(text, *args, timeout=guard)))
+                results.append(result)
             await conn.execute("COMMIT", timeout=guard)
         except BaseException:
             await _quiet_rollback(conn)
             raise
-        return result
 
     async def _call_text(self, conn: Any, prepared: PostgresStatement) -> str:
         """The CALL with one NULL per trailing refcursor parameter. A procedure that does not

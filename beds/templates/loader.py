@@ -19,6 +19,9 @@ _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choic
                "protected", "description")
 _OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
             "order_by", "limit", "broker", "allow", "idempotency_key", "description")
+_BULK_KEYS = ("kind", "of", "max_rows", "broker", "allow", "description")
+MAX_BULK_ROWS = 10_000
+"""No bulk op may take more rows per request (the message size cap usually bites first)."""
 _ORDER_RE = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -43,7 +46,10 @@ def load_template(path: Path) -> Template:
     ops_table = root.tables("ops")
     if not ops_table:
         raise root.fail("ops", "a template needs at least one [ops.NAME] table")
-    ops = {oname: _op(oname, t, fields) for oname, t in ops_table.items()}
+    # Bulk ops are read after the others: each one is built from the write op it batches.
+    ops = {oname: _op(oname, t, fields) for oname, t in ops_table.items() if not _is_bulk(t)}
+    ops.update({oname: _bulk(oname, t, ops) for oname, t in ops_table.items() if _is_bulk(t)})
+    ops = {oname: ops[oname] for oname in ops_table}   # declared order, for listings
     return Template(
         name=name,
         datasource=root.text("datasource"),
@@ -140,3 +146,53 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         idempotency_key=key,
         description=t.text("description", ""),
     )
+
+
+def _is_bulk(t: Table) -> bool:
+    return bool(t.raw("kind", None) == OpKind.BULK.value)
+
+
+def _bulk(name: str, t: Table, ops: dict[str, Op]) -> Op:
+    """`kind = "bulk"`, `of = "<write op>"`: many calls of that op in one request. The target,
+    params, optional, out and idempotency key are the write op's, so the schema needs nothing
+    new and `beds templates check` checks the same routine."""
+    if not IDENT_RE.fullmatch(name):
+        raise t.fail("", f"op name must match {IDENT_RE.pattern}")
+    for key in (*(target.value for target in OpTarget), "params", "out", "optional"):
+        if t.has(key):
+            raise t.fail(key, "a bulk op takes the target and params of the write op it "
+                              "batches (of = ...), not its own")
+    t.reject_unknown(_BULK_KEYS)
+    of = t.text("of", pattern=IDENT_RE)
+    write = ops.get(of)
+    writes = sorted(o.name for o in ops.values() if o.kind is OpKind.WRITE)
+    if write is None or write.kind is not OpKind.WRITE:
+        what = "is not an op of this template" if write is None else f"is a {write.kind} op"
+        raise t.fail("of", f"{of!r} {what}; expected one of its write ops: "
+                           f"{', '.join(writes) or '(none)'}")
+    if write.target is OpTarget.VIEW:
+        raise t.fail("of", f"{of!r} reads a view; a bulk op batches a procedure or function")
+    allow = t.names("allow", None)
+    return Op(
+        name=name,
+        kind=OpKind.BULK,
+        target=write.target,
+        object_name=write.object_name,
+        params=write.params,
+        optional=write.optional,
+        out=write.out,
+        broker=t.text("broker", None, pattern=IDENT_RE),
+        # Never looser than the op it batches: without its own list it takes the write op's.
+        allow=allow if allow is not None else write.allow,
+        idempotency_key=write.idempotency_key,
+        description=t.text("description", ""),
+        of=of,
+        max_rows=_max_rows(t),
+    )
+
+
+def _max_rows(t: Table) -> int:
+    rows: int = t.integer("max_rows", 100, minimum=1)
+    if rows > MAX_BULK_ROWS:
+        raise t.fail("max_rows", f"expected int between 1 and {MAX_BULK_ROWS}, got {rows}")
+    return rows

@@ -201,6 +201,14 @@ class OpBinder:
                 values.append(check(value))
         return values
 
+    def bind_row(self, row: dict[str, Any], index: int) -> list[Any]:
+        """`bind` for row `index` of a bulk request: errors name the row and the field."""
+        try:
+            return self.bind(row)
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"params.rows[{index}]." + exc.message.removeprefix("params."),
+                                   **{**exc.details, "row": index}) from None
+
     def filters(self, params: dict[str, Any]) -> list[tuple[str, Any]]:
         """(column, value) pairs for the filters present, in declared order."""
         self._reject_unknown(params)
@@ -222,3 +230,24 @@ class OpBinder:
                         f"params.{key}: not accepted by this op; expected: {self._expected}",
                         field=key,
                     )
+
+
+def bulk_rows(params: dict[str, Any], max_rows: int) -> list[dict[str, Any]]:
+    """The rows of a bulk request, `{"rows": [{...}, ...]}`, checked for shape only; each row is
+    then bound like the params of the write op the bulk op batches."""
+    extra = next((key for key in params if key != "rows"), None)
+    if extra is not None:
+        raise ValidationFailed(f"params.{extra}: not accepted by a bulk op; expected: rows "
+                               "(a list of objects, each the params of one call)", field=extra)
+    rows = params.get("rows")
+    if rows is None:
+        raise ValidationFailed("params.rows: required parameter is missing", field="rows")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= max_rows:
+        got = f"{len(rows)} rows" if isinstance(rows, list) else describe(rows)
+        raise ValidationFailed(f"params.rows: expected a list of 1 to {max_rows} objects, "
+                               f"got {got}", field="rows")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValidationFailed(f"params.rows[{index}]: expected an object of this op's "
+                                   f"params, got {describe(row)}", field="rows", row=index)
+    return rows

@@ -78,6 +78,15 @@ MARY = {"customer_id": 1, "first_name": "Mary", "last_name": "Smith",
 NORA = {"store_id": 1, "first_name": "Nora", "last_name": "Quinn",
         "email": "nora.quinn@example.com", "pin": "9876"}
 ACTION = [1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23]
+OLGA = {"store_id": 2, "first_name": "Olga", "last_name": "Berg", "email": "olga@example.com"}
+PIET = {"store_id": 2, "first_name": "Piet", "last_name": "Smit", "email": "piet@example.com",
+        "pin": "1111"}
+RUTH = {"store_id": 1, "first_name": "Ruth", "last_name": "Oak", "email": "ruth@example.com"}
+# customer.import runs its rows in one transaction on MariaDB and PostgreSQL; on MongoDB and
+# DynamoDB each row commits on its own, so after a failing row these steps answer otherwise
+# (asserted in test_dynamodb.py / test_mongodb.py).
+NOT_ATOMIC = ("customer.fetch after failed import: row 0 rolled back",
+              "customer.import after the rollback")
 REPORT_1 = [[{"category": "Action", "copies": 12}, {"category": "Comedy", "copies": 3},
              {"category": "Drama", "copies": 2}, {"category": "Family", "copies": 2},
              {"category": "Horror", "copies": 3}],
@@ -187,6 +196,26 @@ SCRIPT: list[Step] = [
     Step("customer.create after conflicts", "customer", "create",
          {**NORA, "email": "nora.2@example.com", "pin": None},
          ok([{"customer_id": 9}], out={"customer_id": 9})),
+    # -- customer.import: a bulk op of customer.create (mBroker) --------------------------------
+    Step("customer.import", "customer", "import", {"rows": [OLGA, PIET]},
+         ok([{"customer_id": 10}, {"customer_id": 11}])),
+    Step("customer.fetch imported", "customer", "fetch", {"customer_id": 11}, ok([
+        {"customer_id": 11, "first_name": "Piet", "last_name": "Smit",
+         "email": "piet@example.com", "store_id": 2, "active": True, "created_at": NOW}])),
+    # Row 1 takes Mary's email: row 0 (id 12) rolls back with it; the conflict burns id 13.
+    Step("customer.import row 1 fails", "customer", "import",
+         {"rows": [RUTH, {**OLGA, "email": "mary.smith@example.com"}]}, error("CONFLICT")),
+    Step("customer.fetch after failed import: row 0 rolled back", "customer", "fetch",
+         {"customer_id": 12}, ok([])),
+    Step("customer.import after the rollback", "customer", "import", {"rows": [RUTH]},
+         ok([{"customer_id": 14}])),
+    Step("customer.import row validation", "customer", "import",
+         {"rows": [RUTH, {**OLGA, "email": "olga"}]},
+         error("VALIDATION_FAILED", "params.rows[1].email: expected string matching "
+                                    "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$, got 'olga'")),
+    Step("customer.import no rows", "customer", "import", {"rows": []},
+         error("VALIDATION_FAILED", "params.rows: expected a list of 1 to 500 objects, "
+                                    "got 0 rows")),
     # -- requests the node refuses before any engine sees them ----------------------------------
     Step("validation: type", "film", "fetch", {"film_id": "x"},
          error("VALIDATION_FAILED", "params.film_id: expected int >= 1, got 'x'")),

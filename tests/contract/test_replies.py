@@ -38,6 +38,14 @@ def test_engines_reply_identically(mysql_run: EngineRun, postgres_run: EngineRun
         for key in differ)
 
 
+def test_a_failing_import_row_rolls_back_the_whole_batch(engine: EngineRun) -> None:
+    """MariaDB and PostgreSQL run a bulk op's rows in one transaction: all or nothing."""
+    failed = engine.replies["customer.import row 1 fails"]["error"]
+    assert failed["message"].startswith("rows[1]: duplicate key"), failed
+    assert failed["details"]["row"] == 1 and failed["details"]["committed"] == 0
+    assert engine.replies["customer.import"]["meta"]["broker"] == "mBroker"
+
+
 def test_errors_carry_the_engines_code(engine: EngineRun) -> None:
     """What `comparable` sets aside: the engine's own error code travels in `details`."""
     duplicate = engine.replies["customer.create duplicate"]["error"]

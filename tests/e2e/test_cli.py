@@ -50,6 +50,8 @@ EVERY_OP = [
                                  "paid_at": "2030-02-02T00:00:00"}, []),
     ("customer", "pay", {"request_id": "cli-every-op", "customer_id": 2, "amount": "2.50",
                          "paid_at": "2030-03-03T00:00:00"}, []),
+    ("customer", "import", {"rows": [{"store_id": 2, "first_name": "Cli", "last_name": "Bulk",
+                                      "email": "cli-every-op-bulk@example.com"}]}, []),
 ]
 
 
