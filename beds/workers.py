@@ -8,6 +8,8 @@ stops the supervisor with 2: restarting cannot fix that.
 
 Each worker gets BEDS_NODE_NAME=<name>-w<i> when the config names the node with ${BEDS_NODE_NAME},
 so its log lines and AMQP connection names tell the workers apart; otherwise names are left alone.
+Likewise worker i gets BEDS_HTTP_LISTEN=<host>:<port + i - 1> when [ops] http_listen uses that
+variable, so each worker serves its own /live /ready /metrics.
 If the supervisor itself is killed, the kernel sends each worker SIGTERM (PR_SET_PDEATHSIG), so no
 worker is left behind without a supervisor.
 """
@@ -25,9 +27,11 @@ from beds.brokers.link import sleep_unless
 from beds.config import Settings, load_settings
 from beds.errors import ConfigError
 from beds.log import get_logger, setup_logging
+from beds.opsconfig import split_listen
 
 log = get_logger("beds.workers")
 NAME_VAR = "BEDS_NODE_NAME"
+HTTP_VAR = "BEDS_HTTP_LISTEN"
 CONFIG_ERROR = 2          # a worker's exit code for a config/template error: do not restart
 HEALTHY_AFTER = 10.0      # seconds of running that reset the restart backoff
 MAX_BACKOFF = 10.0        # seconds: the cap on the delay before a restart
@@ -50,6 +54,10 @@ def run_workers(settings: Settings, role: str, count: int, config: str | None,
     named = _config_uses_name_var(config, env_file)
     envs = [{**os.environ, NAME_VAR: f"{settings.node.name}-w{i}"} if named else dict(os.environ)
             for i in range(1, count + 1)]
+    if settings.ops.http_listen and _config_uses_http_var(config, env_file):
+        host, port = split_listen(settings.ops.http_listen)
+        for i, env in enumerate(envs):
+            env[HTTP_VAR] = f"{host}:{port + i}" if port else f"{host}:0"
     supervisor = Supervisor(argv, envs, settings.node.grace_seconds + KILL_MARGIN)
     return asyncio.run(supervisor.run())
 
@@ -59,6 +67,13 @@ def _config_uses_name_var(config: str | None, env_file: str | None) -> bool:
     probe = load_settings(config, env_file, environ={**os.environ, NAME_VAR: marker},
                           sections=("node",))
     return marker in probe.node.name
+
+
+def _config_uses_http_var(config: str | None, env_file: str | None) -> bool:
+    marker = "probe.invalid:1"
+    probe = load_settings(config, env_file, environ={**os.environ, HTTP_VAR: marker},
+                          sections=("node", "ops"))
+    return probe.ops.http_listen == marker
 
 
 def _die_with_parent() -> None:   # pragma: no cover - runs in the child between fork and exec
