@@ -194,7 +194,7 @@ class Node:
             self._desired[broker] = count
             if self._pool is not None and not self.draining:
                 await self._pool.scale(self.settings.brokers[broker], count)
-        log.warning("broker.scaled", broker=broker, before=before, instances=count)
+        log.info("broker.scaled", broker=broker, before=before, instances=count)
         if self.ops is not None:
             self.ops.events.emit("scaled", broker=broker, before=before, instances=count)
         return {"node": self.settings.node.name, "broker": broker, "before": before,
@@ -206,7 +206,7 @@ class Node:
             if not self.draining and self._pool is not None:
                 self.draining = True
                 await self._pool.stop_all([b.name for b in self.brokers()])
-        log.warning("node.drained", node=self.settings.node.name)
+        log.info("node.drained", node=self.settings.node.name)
         if self.ops is not None:
             self.ops.events.emit("drained")
         return await self.describe()
