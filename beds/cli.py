@@ -96,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scaffold":      # needs no config: a spec in, files out
             return scaffold.run_scaffold(args, project)
-        needs = ("node", "amqp") if args.command in ("call", "docs") else None
-        if args.command in console.COMMANDS:
+        needs: tuple[str, ...] | None = None
+        if args.command in ("call", "docs"):
+            needs = ("node", "amqp")
+        elif args.command in console.COMMANDS:
             needs = ("node", "amqp", "ops")
         settings = load_settings(args.config, args.env, sections=needs)
         if args.command in console.COMMANDS:

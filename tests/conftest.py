@@ -82,6 +82,12 @@ def _env_data(datasource: dict[str, str] | None, exchange: str) -> dict:
         "amqp": {"url": AMQP_URL, "exchange": exchange, "dlx": f"{exchange}.dlx",
                  "dlq": f"{exchange}.dead", "reconnect_max_seconds": 1.0},
         "brokers": {name: {"queue": f"{exchange}.{name}"} for name in base.brokers},
+        # The operations plane gets exchanges of its own too: a test's `status` broadcast must
+        # reach only the nodes of that test. No HTTP ports unless a test asks for them.
+        "ops": {"control_exchange": f"{exchange}.control", "events_exchange": f"{exchange}.events",
+                "metrics_exchange": f"{exchange}.metrics", "logs_exchange": f"{exchange}.logs",
+                "http_listen": ""},
+        "admin": {"dashboard_listen": "", "syslog": ""},
     }
     # The shipped config runs no mBroker consumer (bulk ops are opt-in per node); test nodes
     # answer every op of the example templates, bulk ones included.
@@ -152,7 +158,10 @@ async def delete_namespace(settings: Settings) -> None:
         for queue in queues:
             channel = await conn.channel()
             await channel.queue_delete(queue)
-        for exchange in (amqp.exchange, amqp.dlx, f"{amqp.exchange}.unrouted"):
+        ops = settings.ops
+        for exchange in (amqp.exchange, amqp.dlx, f"{amqp.exchange}.unrouted",
+                         ops.control_exchange, ops.events_exchange, ops.metrics_exchange,
+                         ops.logs_exchange):
             channel = await conn.channel()
             await channel.exchange_delete(exchange)
     finally:
