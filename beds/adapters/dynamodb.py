@@ -276,7 +276,8 @@ class DynamoAdapter:
         return await self._transact(op, prepared, values)
 
     async def _read(self, read: DynamoRead, values: dict[str, Any]) -> bool:
-        attrs = list(dict.fromkeys([a for a, _ in read.key] + [a for _, a in read.values]))
+        attrs = list(dict.fromkeys([a for a, _ in read.key] + [a for _, a in read.values]
+                                   + [a for _, a in read.defaults]))
         response = await self.call(
             "get_item", TableName=self.physical(read.table), Key=attr_map(read.key, values),
             ConsistentRead=True, ProjectionExpression=", ".join(f"#{a}" for a in attrs),
@@ -284,6 +285,9 @@ class DynamoAdapter:
         item = response.get("Item")
         for name, attr in read.values:
             values[name] = from_attr(item[attr]) if item and attr in item else None
+        for name, attr in read.defaults:
+            if values.get(name) is None and item and attr in item:
+                values[name] = from_attr(item[attr])
         return item is not None
 
     async def _next(self, counter: str) -> int:

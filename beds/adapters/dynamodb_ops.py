@@ -25,8 +25,11 @@ become a FilterExpression. Rows come in sort-key order (the template's order_by 
 
 An operation has the common keys of `named_ops` and
 
-    read      [{"table", "key": {"attr": ":value"}, "values"?: {name: attr}, "missing"?: outcome}]
-              consistent GetItems, in order
+    read      [{"table", "key": {"attr": ":value"}, "values"?: {name: attr}, "missing"?: outcome,
+                "defaults"?: {value: attr}}]
+              consistent GetItems, in order; "defaults" gives a value that is null (a param the
+              caller left out) the item's attribute: an update that keeps what it was not sent
+              (DynamoDB's update expressions have no COALESCE)
     query     {"table", "index"?, "key": "#film_id = :film_id", "filter"?: "...",
                "columns": {...}, "forward"?: true}    every page; "$Count" counts the rows
     sets      [query, ...]                            one result set per query
@@ -137,6 +140,7 @@ class DynamoRead:
     key: tuple[tuple[str, Any], ...]         # attribute -> Ref or literal
     values: tuple[tuple[str, str], ...] = ()  # value name -> attribute
     missing: Outcome | None = None
+    defaults: tuple[tuple[str, str], ...] = ()  # value name -> attribute, when the value is null
 
 
 @dataclass(frozen=True)
@@ -393,8 +397,13 @@ def _ref_map(t: Table, key: str, names: set[str], wanted: tuple[str, ...] | None
 
 def _read(t: Table, names: set[str], tables: dict[str, TableDef]
           ) -> tuple[DynamoRead, set[str]]:
-    t.reject_unknown(["table", "key", "values", "missing"])
+    t.reject_unknown(["table", "key", "values", "missing", "defaults"])
     table = _table_name(t, tables)
+    defaults = t.table("defaults")
+    for n in defaults.data:
+        if n not in names:
+            raise defaults.fail(n, f"{n!r} is not a value of this operation")
+        defaults.text(n, pattern=IDENT_RE)
     fields = t.table("values")
     captured = {n: fields.text(n, pattern=IDENT_RE) for n in fields.data}
     for n in captured:
@@ -405,7 +414,8 @@ def _read(t: Table, names: set[str], tables: dict[str, TableDef]
         missing = parse_outcome(t, "missing", names,
                                 lambda rt, known: _read(rt, known, tables))
     key = _ref_map(t, "key", names, tables[table].key.attributes)
-    return DynamoRead(table, key, tuple(captured.items()), missing), set(captured)
+    return DynamoRead(table, key, tuple(captured.items()), missing,
+                      tuple((n, str(a)) for n, a in defaults.data.items())), set(captured)
 
 
 def _query(t: Table, names: set[str], tables: dict[str, TableDef]) -> DynamoQuery:

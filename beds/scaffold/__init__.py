@@ -5,7 +5,7 @@ Layer: scaffold (DBA tooling, run from the CLI only; never on the request path, 
   spec.py        the spec model and its validation (errors name the file and the key)
   spec_fields.py one field of a spec: types, bounds, choices, an example the node accepts
   design.py      names and op signatures every engine generates, from the spec
-  engines/       one schema generator per engine (mysql, postgres; mongodb/dynamodb plug in here)
+  engines/       one schema generator per engine: mysql, postgres (SQL), mongodb, dynamodb (JSON)
   template.py    templates/NAME.toml, read back through the real template loader
   docs.py        Markdown per template (also used by `beds docs` for the catalogue)
   generate.py    everything one run writes, as text

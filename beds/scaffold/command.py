@@ -1,18 +1,21 @@
 """`beds scaffold`: a spec in, files for the DBA to review out. Never touches a database.
 
-Layer: scaffold (CLI glue). Writes `schema/<engine>/NNN_<name>.sql` (numbered after the files
-already there, or the number this domain already has), `templates/<name>.toml` and
-`docs/templates/<name>.md` under the project (or `--out DIR`). A file that exists with other
-content is not overwritten without --force; nothing is written unless every file may be.
+Layer: scaffold (CLI glue). Writes `schema/<engine>/NNN_<name>.sql` (`.json` for MongoDB and
+DynamoDB; numbered after the files already there, or the number this domain already has),
+`templates/<name>.toml` and `docs/templates/<name>.md` under the project (or `--out DIR`). A
+file that exists with other content is not overwritten without --force; nothing is written
+unless every file may be.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
 from beds.errors import ConfigError
+from beds.scaffold.engines import Existing
 
 SCHEMA_FILE_RE = re.compile(r"(\d{3})_([A-Za-z0-9_]+)\.[A-Za-z0-9]+")
 
@@ -22,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p = sub.add_parser("scaffold", parents=[common],
                        help="generate schema, template and docs from a domain spec, for review")
     p.add_argument("spec", nargs="?", help="domain spec (TOML), e.g. docs/specs/supplier.toml")
-    p.add_argument("--engine", help="mysql or postgres")
+    p.add_argument("--engine", help="mysql, postgres, mongodb or dynamodb")
     p.add_argument("--out", help="project folder to write into (default: the project root)")
     p.add_argument("--force", action="store_true", help="overwrite files whose content differs")
     p.add_argument("--describe", metavar="TEXT",
@@ -43,7 +46,8 @@ def run_scaffold(args: argparse.Namespace, project: Path) -> int:
         return describe_to_file(args.describe, Path(args.write) if args.write else None,
                                 out, args.force)
     if not args.spec or not args.engine:
-        raise ConfigError("scaffold: usage: beds scaffold SPEC.toml --engine mysql|postgres "
+        raise ConfigError("scaffold: usage: beds scaffold SPEC.toml --engine "
+                          "mysql|postgres|mongodb|dynamodb "
                           "[--out DIR] [--force]")
     for path, state in scaffold(Path(args.spec), args.engine, out, args.force):
         print(f"{state} {path}")
@@ -58,8 +62,8 @@ def scaffold(spec_path: Path, engine: str, out: Path, force: bool = False) -> li
     from beds.scaffold.spec import load_spec
 
     spec = load_spec(spec_path)
-    files = build(spec, engine)
     schema_dir = out / "schema" / engine
+    files = build(spec, engine, existing_names(schema_dir, spec.name))
     planned = [
         (schema_dir / f"{schema_number(schema_dir, spec.name)}_{spec.name}{files.schema_suffix}",
          files.schema),
@@ -83,6 +87,24 @@ def schema_number(schema_dir: Path, name: str) -> str:
     if number > 999:
         raise ConfigError(f"{schema_dir}: no three-digit file number is left after {highest}")
     return f"{number:03d}"
+
+
+def existing_names(schema_dir: Path, name: str) -> Existing:
+    """Names each section of the directory's other JSON files defines (not this domain's own
+    file, which is regenerated). A file that does not parse is left to `beds schema apply`."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(schema_dir.glob("*.json")) if schema_dir.is_dir() else []:
+        match = SCHEMA_FILE_RE.fullmatch(path.name)
+        if match is not None and match.group(2) == name:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for section, entries in data.items() if isinstance(data, dict) else ():
+            if isinstance(entries, dict):
+                found.setdefault(section, set()).update(entries)
+    return Existing({section: frozenset(names) for section, names in found.items()})
 
 
 def write_all(planned: list[tuple[Path, str]], force: bool) -> list[tuple[Path, str]]:

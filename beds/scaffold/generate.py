@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from beds.scaffold import design
 from beds.scaffold.docs import ReplyHint, render_template_doc
-from beds.scaffold.engines import generator_for
+from beds.scaffold.engines import Existing, generator_for
 from beds.scaffold.examples import EXAMPLE_DATETIME, reply_value
 from beds.scaffold.spec import Spec
 from beds.scaffold.template import load_generated, render_template
@@ -26,8 +26,10 @@ class Scaffold:
     doc: str
 
 
-def build(spec: Spec, engine: str) -> Scaffold:
+def build(spec: Spec, engine: str, existing: Existing | None = None) -> Scaffold:
+    """`existing`: what the project's other schema files of this engine define already."""
     generator = generator_for(engine)
+    spec = generator.adapt(spec)
     template_text = render_template(spec)
     template = load_generated(spec, template_text)
     examples = {f.name: f.example for f in spec.fields.values()}
@@ -37,8 +39,12 @@ def build(spec: Spec, engine: str) -> Scaffold:
              "the same key has no further effect and gets the first outcome.")
     if spec.soft_delete:
         intro += " Deleted rows are kept but hidden from every op (soft delete)."
+    note = generator.doc_note(spec)
+    if note:
+        intro += " " + note
     doc = render_template_doc(template, hints=reply_hints(spec), examples=examples, intro=intro)
-    return Scaffold(generator.suffix, generator.render(spec), template_text, doc)
+    return Scaffold(generator.suffix, generator.render(spec, existing or Existing()),
+                    template_text, doc)
 
 
 def reply_hints(spec: Spec) -> dict[str, ReplyHint]:

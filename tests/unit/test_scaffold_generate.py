@@ -141,8 +141,8 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = str(tmp_path)
     assert main(["scaffold", str(EXAMPLE), "--out", out]) == 2
     assert "usage: beds scaffold SPEC.toml --engine" in capsys.readouterr().err
-    assert main(["scaffold", str(EXAMPLE), "--engine", "mongodb", "--out", out]) == 2
-    assert "--engine: no scaffold for 'mongodb' yet; engines: mysql, postgres" in \
+    assert main(["scaffold", str(EXAMPLE), "--engine", "oracle", "--out", out]) == 2
+    assert "--engine: no scaffold for 'oracle'; engines: mysql, postgres, mongodb, dynamodb" in \
         capsys.readouterr().err
     assert main(["scaffold", "--describe", "customers", "--out", out]) == 2
     assert "needs an OpenAI-compatible chat endpoint that you provide" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 from beds.config import Engine
 from beds.scaffold import design
 from beds.scaffold.design import OpDesign
+from beds.scaffold.engines import Existing
 from beds.scaffold.engines.common import (
     REUSED_BY_ANOTHER_OP,
     check_constraints,
@@ -54,7 +55,13 @@ class MysqlGenerator:
     engine = Engine.MYSQL
     suffix = ".sql"
 
-    def render(self, spec: Spec) -> str:
+    def adapt(self, spec: Spec) -> Spec:
+        return spec
+
+    def doc_note(self, spec: Spec) -> str:
+        return ""
+
+    def render(self, spec: Spec, existing: Existing | None = None) -> str:
         parts = ["\n".join(header(spec, "mysql"))]
         if spec.writes:
             parts.append(_REQUEST_LOG)
