@@ -178,6 +178,16 @@ async def queue_depth(queue: str) -> int:
         await conn.close()
 
 
+async def consumer_count(queue: str) -> int:
+    """RabbitMQ's own count of consumers on `queue`."""
+    conn = await aiormq.connect(AMQP_URL)
+    try:
+        ok = await (await conn.channel()).queue_declare(queue, passive=True)
+        return int(ok.consumer_count or 0)
+    finally:
+        await conn.close()
+
+
 async def wait_for(predicate: object, timeout: float, interval: float = 0.05) -> None:
     """Poll an async or sync predicate until true; fail with a clear message at the deadline."""
     loop = asyncio.get_running_loop()

@@ -14,7 +14,7 @@ from typing import Any
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from beds.brokers.consumer import ChannelLost
-from beds.brokers.link import AMQP_ERRORS
+from beds.brokers.link import AMQP_ERRORS, serve_until
 from beds.config import BrokerSettings
 from beds.ops.context import NodeContext
 
@@ -49,15 +49,11 @@ class QueueService:
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"{self.name}: could not consume {self.broker.queue}: {exc}") from exc
         await self.started()
-        self.consuming.set()
-        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
+            stopped = await serve_until(stop, channel, self.consuming)
         finally:
-            stopping.cancel()
-            self.consuming.clear()
             await self.stopped()
-        if not stop.is_set():
+        if not stopped:
             raise ChannelLost(f"{self.name}: channel closed")
         if not channel.is_closed:
             await channel.close()   # unacked deliveries go back to the queue

@@ -16,7 +16,7 @@ from typing import Any, cast
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
+from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
 from beds.brokers.retry import delivery_count, retry_delay
 from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
@@ -69,13 +69,7 @@ class Consumer:
             ok = await channel.basic_consume(self.broker.queue, self._on_message, no_ack=False)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"{self.name}: could not start consuming: {exc}") from exc
-        self.consuming.set()
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            self.consuming.clear()
+        await serve_until(stop, channel, self.consuming)
         if channel.is_closed:
             reason = _close_reason(channel)
             raise ChannelLost(f"{self.name}: channel closed: {reason}")

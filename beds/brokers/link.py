@@ -131,6 +131,19 @@ class ReplyPublisher:
         )
 
 
+async def serve_until(stop: asyncio.Event, channel: AbstractChannel,
+                      consuming: asyncio.Event) -> bool:
+    """Hold `consuming` set until `stop` is set or `channel` closes; True if asked to stop."""
+    consuming.set()
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        consuming.clear()
+    return stop.is_set()
+
+
 async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake at once when `stop` is set: backoff must never delay a shutdown."""
     with contextlib.suppress(TimeoutError):

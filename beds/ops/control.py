@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from aiormq.abc import DeliveredMessage
 
 from beds.brokers.consumer import ChannelLost
-from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher
+from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
 from beds.config import BrokerSettings
 from beds.log import get_logger
 from beds.ops.commands import (
@@ -73,14 +73,7 @@ class ControlListener:
             await channel.basic_consume(queue, self._on_message, no_ack=True)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"control: could not listen on {queue}: {exc}") from exc
-        self.consuming.set()
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            self.consuming.clear()
-        if not stop.is_set():
+        if not await serve_until(stop, channel, self.consuming):
             raise ChannelLost("control: channel closed")
         if not channel.is_closed:
             await channel.close()

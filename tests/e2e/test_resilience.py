@@ -13,7 +13,7 @@ from pamqp.commands import Basic
 
 from beds.client import Client
 from beds.errors import CallTimeout
-from tests.conftest import AMQP_URL, CI, Stack, queue_depth, wait_for
+from tests.conftest import AMQP_URL, CI, Stack, consumer_count, queue_depth, wait_for
 from tests.e2e.conftest import NodeProcess, spawn_node
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
@@ -59,15 +59,6 @@ async def test_sigterm_under_load_answers_in_flight_and_loses_nothing(stack: Sta
     assert all(r["data"][0]["FID"] == 1 + int(cid) % 30 for cid, r in replies.items())
 
 
-async def consumers(queue: str) -> int:
-    conn = await aiormq.connect(AMQP_URL)
-    try:
-        ok = await (await conn.channel()).queue_declare(queue, passive=True)
-        return int(ok.consumer_count or 0)
-    finally:
-        await conn.close()
-
-
 def _rabbitmqctl() -> str:
     path = shutil.which("rabbitmqctl")
     if path is None:
@@ -94,7 +85,7 @@ async def test_survives_rabbitmq_closing_every_connection(stack: Stack,
                 if not (await c.call("film", "fetch", {"film_id": 2})).data:
                     return False
             # every consumer re-registered, not just the first one back
-            counts = [await consumers(b.queue) for b in brokers]
+            counts = [await consumer_count(b.queue) for b in brokers]
             return counts == [b.instances for b in brokers]
         except (CallTimeout, aiormq.AMQPError, ConnectionError, OSError):
             return False

@@ -5,23 +5,13 @@ from __future__ import annotations
 import os
 import signal
 
-import aiormq
 import pytest
 
 from beds.client import Client
-from tests.conftest import AMQP_URL, Stack, wait_for
+from tests.conftest import AMQP_URL, Stack, consumer_count, wait_for
 from tests.e2e.conftest import spawn_node
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
-
-
-async def consumers(queue: str) -> int:
-    conn = await aiormq.connect(AMQP_URL)
-    try:
-        ok = await (await conn.channel()).queue_declare(queue, passive=True)
-        return int(ok.consumer_count or 0)
-    finally:
-        await conn.close()
 
 
 def alive(pid: int) -> bool:
@@ -65,11 +55,11 @@ async def test_workers_share_the_queues_restart_and_stop_cleanly(stack: Stack) -
         assert not [pid for pid in workers if alive(pid)], "a worker outlived its supervisor"
         assert {e["code"] for e in supervisor.events("worker.exited")} == {0}
         assert supervisor.events("workers.stopped")[0]["exit_code"] == 0
-        assert await consumers(rbroker.queue) == 0
+        assert await consumer_count(rbroker.queue) == 0
     finally:
         if supervisor.proc.returncode is None:
             await supervisor.stop(signal.SIGKILL)
 
 
 async def _consumers_are(queue: str, count: int) -> bool:
-    return await consumers(queue) == count
+    return await consumer_count(queue) == count

@@ -25,6 +25,7 @@ from tests.conftest import (
     RunningNode,
     Stack,
     _env_data,
+    consumer_count,
     delete_namespace,
     start_node,
     wait_for,
@@ -67,15 +68,6 @@ async def commands(cluster: dict[str, RunningNode]) -> AsyncIterator[CommandClie
     await connection.close()
 
 
-async def consumers(queue: str) -> int:
-    conn = await aiormq.connect(AMQP_URL)
-    try:
-        ok = await (await conn.channel()).queue_declare(queue, passive=True)
-        return int(ok.consumer_count or 0)
-    finally:
-        await conn.close()
-
-
 async def test_status_shows_every_node_with_its_brokers(cluster, commands) -> None:
     status = await commands.send(ADMIN_KEY, "status")
     nodes = {n["node"]: n for n in status["nodes"]}
@@ -90,15 +82,15 @@ async def test_status_shows_every_node_with_its_brokers(cluster, commands) -> No
 
 async def test_scale_changes_rabbitmqs_consumer_count(cluster, commands) -> None:
     queue = cluster["app"].stack.settings.brokers["rBroker"].queue
-    assert await consumers(queue) == 2
+    assert await consumer_count(queue) == 2
     answer = await commands.send(ADMIN_KEY, "set-instances",
                                  {"node": "app1", "broker": "rBroker", "instances": 5})
     assert answer == {"node": "app1", "broker": "rBroker", "before": 2, "instances": 5,
                       "draining": False}
-    await wait_for(lambda: _eq(consumers(queue), 5), 5)
+    await wait_for(lambda: _eq(consumer_count(queue), 5), 5)
     await commands.send(ADMIN_KEY, "set-instances",
                         {"node": "app1", "broker": "rBroker", "instances": 1})
-    await wait_for(lambda: _eq(consumers(queue), 1), 5)
+    await wait_for(lambda: _eq(consumer_count(queue), 1), 5)
     async with Client(AMQP_URL, cluster["app"].stack.exchange) as client:
         assert (await client.call("film", "fetch", {"film_id": 1})).data   # still serving
 
@@ -113,7 +105,7 @@ async def test_drain_stops_intake_and_resume_restores_it(cluster, commands) -> N
     drained = await commands.send(ADMIN_KEY, "drain", {"node": "app1"})
     assert drained["state"] == "draining"
     assert all(b["instances"] == 0 for b in drained["brokers"].values())
-    assert await consumers(queue) == 0
+    assert await consumer_count(queue) == 0
     async with Client(AMQP_URL, cluster["app"].stack.exchange) as client:
         pending = asyncio.ensure_future(client.call("film", "fetch", {"film_id": 2}, timeout=10))
         await asyncio.sleep(0.3)
@@ -121,7 +113,7 @@ async def test_drain_stops_intake_and_resume_restores_it(cluster, commands) -> N
         resumed = await commands.send(ADMIN_KEY, "resume", {"node": "app1"})
         assert resumed["state"] == "ready"
         assert (await pending).data[0]["FID"] == 2
-    assert await consumers(queue) == 2
+    assert await consumer_count(queue) == 2
 
 
 async def test_bad_commands_are_refused_with_the_argument_named(cluster, commands) -> None:
