@@ -225,6 +225,10 @@ def test_the_dsn_names_endpoint_region_credentials_and_prefix() -> None:
     ({"params": {"a": "int"}, "query": {"table": "film", "key": "#film_id = :a",
                                         "columns": {"x": "x"}}, "out": {"n": "$Items"}},
      r"\$Items: this operation gives \$Count, \$ScannedCount"),
+    ({"params": {"a": "int"}, "read": [{"table": "film", "key": {"film_id": ":a"},
+                                        "defaults": {"title": "title"}}],
+      "transact": [{"delete": "film", "key": {"film_id": ":a"}}]},
+     r"read\[0\]\.defaults\.title: 'title' is not a value of this operation"),
 ])
 def test_a_bad_operation_is_refused_naming_file_and_key(tmp_path: Path, operation: dict[str, Any],
                                                         message: str) -> None:
