@@ -137,7 +137,8 @@ def _timeout(command: Command, default: float) -> float:
 
 
 def _rates(seen: Any) -> dict[str, Any]:
-    """The rates the dashboard's collector computed for a node, when an admin-graph runs."""
+    """The rates the dashboard's collector computed for a node, when an admin-graph runs
+    (latencies in milliseconds)."""
     if not isinstance(seen, dict):
         return {}
     return {k: seen[k] for k in ("rps", "errors_per_s", "p50", "p95", "p99") if k in seen}

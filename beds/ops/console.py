@@ -115,10 +115,9 @@ def render_status(status: dict[str, Any]) -> str:
             f"{name} {b['instances']}" + (f" (queue consumers {queues[b['queue']]['consumers']})"
                                           if b["queue"] in queues else "")
             for name, b in node["brokers"].items())
-        p95 = rates.get("p95")
         lines.append(f"{node['node']:<16}{node['role']:<11}{node['state']:<10}"
                      f"{_num(rates.get('rps')):>8}{_num(rates.get('errors_per_s')):>8}"
-                     f"{_num(p95 * 1000 if isinstance(p95, int | float) else None):>8}  "
+                     f"{_num(rates.get('p95')):>8}  "
                      f"{brokers}")
     for name in status.get("lost", []):
         lines.append(f"{name:<16}{'?':<11}{'lost':<10}  (no snapshot lately)")

@@ -127,11 +127,11 @@ async def test_pool_scales_up_down_and_drains_exactly_the_removed() -> None:
 
 def test_status_table_shows_nodes_rates_and_queue_consumers() -> None:
     status = {"nodes": [{"node": "app1", "role": "appServer", "state": "ready",
-                         "rates": {"rps": 12.5, "errors_per_s": 0.0, "p95": 0.004},
+                         "rates": {"rps": 12.5, "errors_per_s": 0.0, "p95": 4.25},
                          "brokers": {"rBroker": {"instances": 2, "queue": "beds.rBroker"}}}],
               "queues": {"beds.rBroker": {"consumers": 2, "messages": 0}},
               "lost": ["old1"], "dead_letters": 3}
     text = render_status(status)
-    assert "app1" in text and "appServer" in text and "12.5" in text and "4.0" in text
+    assert "app1" in text and "appServer" in text and "12.5" in text and "4.2" in text
     assert "rBroker 2 (queue consumers 2)" in text
     assert "old1" in text and "lost" in text and "dead letters: 3" in text
