@@ -29,6 +29,7 @@ services:            ## start RabbitMQ / MariaDB / PostgreSQL on localhost when 
 
 schema: install services .env
 	$(BEDS) schema apply --datasource main
+	$(BEDS) schema apply --datasource cool
 
 run: schema
 	$(BEDS) --role $(ROLE)

@@ -93,7 +93,10 @@ def _env_data(datasource: dict[str, str] | None, exchange: str) -> dict:
     # answer every op of the example templates, bulk ones included.
     data["brokers"]["mBroker"]["instances"] = 1
     if datasource is not None:
-        data["datasources"] = {"main": datasource}
+        # The warehouse datasource (segundo) gets a DSN of its own, with no ${BEDS_MYSQL_PASSWORD}
+        # in it; tests that warehouse (test_warehouse.py) point it at a database.
+        data["datasources"] = {"main": datasource,
+                               "cool": {"dsn": "mysql://beds_test_unused@127.0.0.1:3306/unused"}}
     return data
 
 

@@ -14,6 +14,7 @@ from beds.config import OpKind
 from beds.errors import TemplateError
 from beds.templates.model import Field, FieldType, Op, OpTarget, OrderBy, Template
 from beds.tomlread import IDENT_RE, Table
+from beds.warehouse.policy import parse_policy
 
 _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
                "protected", "description")
@@ -38,7 +39,8 @@ def load_template(path: Path) -> Template:
     except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"{path}: not valid TOML: {exc}") from None
     root = Table(data, lambda _key: str(path), error=TemplateError)
-    root.reject_unknown(["name", "datasource", "description", "broker", "allow", "fields", "ops"])
+    root.reject_unknown(["name", "datasource", "description", "broker", "allow", "fields", "ops",
+                         "warehouse"])
     name = root.text("name", pattern=IDENT_RE)
     if name != path.stem:
         raise root.fail("name", f"must equal the file name {path.stem!r}, got {name!r}")
@@ -59,6 +61,8 @@ def load_template(path: Path) -> Template:
         fields=fields,
         ops=ops,
         path=path,
+        warehouse=parse_policy(root.table("warehouse"), fields, ops)
+        if root.has("warehouse") else None,
     )
 
 

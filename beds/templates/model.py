@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beds.config import OpKind
+
+if TYPE_CHECKING:
+    from beds.warehouse.policy import WarehousePolicy
 
 
 class FieldType(StrEnum):
@@ -84,6 +87,7 @@ class Template:
     description: str = ""
     broker: str | None = None
     allow: tuple[str, ...] | None = None   # AMQP users that may call its ops; None = anyone
+    warehouse: WarehousePolicy | None = None   # [warehouse]: HOT -> COOL moves (segundo)
 
     def protected_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields.values() if f.protected)
