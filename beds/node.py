@@ -66,6 +66,11 @@ class Node:
         dispatcher = Dispatcher.build(settings, registry, adapters)
         services = {b: service_factory(settings.brokers[b].service) for b in role.brokers
                     if settings.brokers[b].service is not Service.REQUESTS}
+        for name in role.brokers:
+            if settings.brokers[name].service is Service.WAREHOUSE:
+                from beds.warehouse.mover import check_policy, warehouse_templates
+                for template, policy in warehouse_templates(dispatcher):
+                    check_policy(dispatcher, template, policy, name)
         node = cls(settings, role, registry, adapters, dispatcher, services)
         node._desired = {b.name: b.instances for b in node.brokers()}
         return node

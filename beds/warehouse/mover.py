@@ -88,7 +88,7 @@ class WarehouseMover:
         fields: dict[str, Any] = {"template": template.name,
                                   "cool": f"{policy.load_template}.{policy.load_op}"}
         try:
-            self._check(dispatcher, template, policy)
+            check_policy(dispatcher, template, policy, self.broker.name)
             after: Hashable | None = None
             while stop is None or not stop.is_set():
                 self.inflight = 1
@@ -133,25 +133,29 @@ class WarehouseMover:
                                  batches=batches, elapsed_ms=elapsed_ms)
         return moved
 
-    def _check(self, dispatcher: Dispatcher, template: Template, policy: WarehousePolicy) -> None:
-        load = dispatcher.routes.get((policy.load_template, policy.load_op))
-        check_load(policy, template.name, template.datasource,
-                   None if load is None else load.template.datasource,
-                   None if load is None else load.op)
-        for name, op in ((template.name, policy.extract), (template.name, policy.purge),
-                         (policy.load_template, policy.load_op)):
-            route = dispatcher.routes[(name, op)]
-            if route.broker != self.broker.name:
-                raise TemplateError(
-                    f"{route.template.path}: ops.{op}: the warehouse calls it, so it must name "
-                    f"broker = {self.broker.name!r} (bound to no queue: services cannot call it), "
-                    f"not {route.broker!r}")
-
     async def _call(self, dispatcher: Dispatcher, template: str, op: str,
                     params: dict[str, Any]) -> Any:
         _route, result = await dispatcher.dispatch(Request(template, op, params),
                                                    broker=self.broker.name)
         return result
+
+
+def check_policy(dispatcher: Dispatcher, template: Template, policy: WarehousePolicy,
+                 broker: str) -> None:
+    """Every op a policy names exists, the load op is on another datasource, and the mover's
+    ops name its broker. Raises TemplateError (the node refuses to start; a reload is refused)."""
+    load = dispatcher.routes.get((policy.load_template, policy.load_op))
+    check_load(policy, template.name, template.datasource,
+               None if load is None else load.template.datasource,
+               None if load is None else load.op)
+    for name, op in ((template.name, policy.extract), (template.name, policy.purge),
+                     (policy.load_template, policy.load_op)):
+        route = dispatcher.routes[(name, op)]
+        if route.broker != broker:
+            raise TemplateError(
+                f"{route.template.path}: ops.{op}: the warehouse calls it, so it must name "
+                f"broker = {broker!r} (bound to no queue: services cannot call it), "
+                f"not {route.broker!r}")
 
 
 def warehouse_templates(dispatcher: Dispatcher) -> list[tuple[Template, WarehousePolicy]]:

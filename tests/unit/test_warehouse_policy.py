@@ -163,3 +163,29 @@ def test_an_extracted_batch_must_keep_its_contract(tmp_path: Path) -> None:
         with pytest.raises(TemplateError, match="warehouse.extract: ") as info:
             batch_keys(batch, policy, after)
         assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('load = "payment_archive.wh_load"', 'load = "payment_archive.nope"'),
+     r"warehouse.load: 'payment_archive.nope' is not an op of the templates this node serves"),
+    (('broker = "whBroker"', 'broker = "rBroker"'),
+     r"ops.wh_extract: the warehouse calls it, so it must name broker = 'whBroker'"),
+])
+def test_a_segundo_node_with_a_broken_policy_does_not_start(
+        tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    import shutil
+
+    import tomli_w
+
+    from beds.config import load_settings
+    from beds.node import Node
+
+    folder = tmp_path / "templates" / "segundo"
+    shutil.copytree(ROOT / "templates/segundo", folder)
+    hot = folder / "payments.toml"
+    hot.write_text(hot.read_text().replace(*change))
+    env = tmp_path / "env.toml"
+    env.write_text(tomli_w.dumps({"node": {"templates_dir": str(tmp_path / "templates")}}))
+    settings = load_settings(ROOT / "config/beds.toml", env, environ={"BEDS_MYSQL_PASSWORD": "x"})
+    with pytest.raises(TemplateError, match=message):
+        Node.build(settings, "segundo")
