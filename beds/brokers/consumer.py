@@ -26,6 +26,10 @@ from beds.ops.metrics import NodeMetrics
 from beds.protocol import deadline_of, decode_request, encode_error, encode_ok
 
 log = get_logger("beds.request")
+SERVER_SIDE = frozenset(("DB_UNAVAILABLE", "DB_ERROR", "DEADLINE_EXCEEDED", "INTERNAL",
+                         "requeued", "unacked"))
+"""Outcomes that say the service, not the caller, is in trouble: their request line is a
+warning (shipped to the admin's log store and syslog) even with log_requests off."""
 _errlog = get_logger("beds.consumer")
 
 
@@ -180,13 +184,14 @@ class Consumer:
         shared = self.shared
         if shared.metrics is not None:
             shared.metrics.observe(meta["template"], meta["op"], outcome, elapsed)
-        if shared.log_requests:
-            log.info("request", template=meta["template"], op=meta["op"], outcome=outcome,
-                     rows=rows, elapsed_ms=round(elapsed * 1000, 3),
-                     correlation_id=props.correlation_id, message_id=props.message_id,
-                     user=props.user_id, redelivered=delivery.redelivered or None,
-                     attempt=delivery_count(props.headers) + 1,
-                     node=shared.node, broker=self.broker.name)
+        if shared.log_requests or outcome in SERVER_SIDE:
+            emit = log.warning if outcome in SERVER_SIDE else log.info
+            emit("request", template=meta["template"], op=meta["op"], outcome=outcome,
+                 rows=rows, elapsed_ms=round(elapsed * 1000, 3),
+                 correlation_id=props.correlation_id, message_id=props.message_id,
+                 user=props.user_id, redelivered=delivery.redelivered or None,
+                 attempt=delivery_count(props.headers) + 1,
+                 node=shared.node, broker=self.broker.name)
         if shared.audit is not None and outcome != "retry":
             route = shared.dispatcher.routes.get((meta["template"], meta["op"]))
             if route is not None and route.op.kind in (OpKind.WRITE, OpKind.BULK):
