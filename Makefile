@@ -9,7 +9,7 @@ ROLE ?= appServer
 -include .env
 export
 
-.PHONY: install services schema run run-postgres test lint bench clean
+.PHONY: install services schema run cluster run-postgres test lint bench clean
 
 .env:
 	@echo "BEDS_MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > $@
@@ -33,6 +33,16 @@ schema: install services .env
 
 run: schema
 	$(BEDS) --role $(ROLE)
+
+# `make cluster`: the four roles on this machine (app1, adm1, seg1, ter1), each with its own HTTP
+# port (9464-9467); the dashboard on 127.0.0.1:8480. Ctrl-C stops them all (each drains).
+cluster: schema
+	@trap 'kill -TERM $$(jobs -p) 2>/dev/null; wait' INT TERM; \
+	BEDS_NODE_NAME=app1 BEDS_HTTP_LISTEN=127.0.0.1:9464 $(BEDS) --role appServer & \
+	BEDS_NODE_NAME=adm1 BEDS_HTTP_LISTEN=127.0.0.1:9465 $(BEDS) --role admin & \
+	BEDS_NODE_NAME=seg1 BEDS_HTTP_LISTEN=127.0.0.1:9466 $(BEDS) --role segundo & \
+	BEDS_NODE_NAME=ter1 BEDS_HTTP_LISTEN=127.0.0.1:9467 $(BEDS) --role tercero & \
+	wait
 
 run-postgres: install services .env   ## the same node and templates on PostgreSQL
 	$(BEDS) schema apply --datasource main --env config/postgres.toml

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiomysql
 import aiormq
 import msgspec
 import pytest
@@ -25,7 +24,6 @@ from beds.config import Settings, load_settings
 from beds.errors import WrongBroker
 from tests.conftest import (
     AMQP_URL,
-    MYSQL_ADMIN_DSN,
     ROOT,
     SESSION,
     Stack,
@@ -35,6 +33,7 @@ from tests.conftest import (
     start_node,
     wait_for,
 )
+from tests.support.mysql import apply_schema, query
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -57,18 +56,7 @@ class Warehouse:
         return self.stack.settings
 
     async def query(self, database: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        host, port = host_port(MYSQL_ADMIN_DSN, 3306)
-        conn = await aiomysql.connect(host=host, port=port, user="root", password="",
-                                      db=database, autocommit=True)
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute(sql, args or None)   # no args: '%' is literal
-                rows = list(await cur.fetchall())
-                while await cur.nextset():
-                    pass
-                return rows
-        finally:
-            conn.close()
+        return await query(database, sql, *args)
 
     async def aged_hot(self) -> list[tuple[Any, ...]]:
         return await self.query(self.hot, f"SELECT {COLUMNS} FROM payment WHERE payment_date < "
@@ -81,13 +69,6 @@ class Warehouse:
     async def cool_rows(self) -> list[tuple[Any, ...]]:
         return await self.query(self.cool,
                                 f"SELECT {COLUMNS} FROM payment_archive ORDER BY payment_id")
-
-
-async def _apply(settings: Settings, name: str, folder: str) -> None:
-    from beds.adapters import create_adapter
-
-    adapter = create_adapter(settings.datasources[name])
-    await adapter.apply_schema(sorted((ROOT / "schema" / folder).glob("*.sql")))
 
 
 @pytest.fixture
@@ -117,8 +98,8 @@ async def warehouse(rabbitmq: str, mysql_server: str, tmp_path: Path) -> AsyncIt
     settings = load_settings(ROOT / "config/beds.toml", env, environ={"BEDS_MYSQL_PASSWORD": "x"})
     wh = Warehouse(Stack(settings, env, exchange), hot, cool, user)
     try:
-        await _apply(settings, "main", "mysql")
-        await _apply(settings, "cool", "mysql_cool")
+        await apply_schema(settings, "main", "mysql")
+        await apply_schema(settings, "cool", "mysql_cool")
         values = ", ".join(f"({1 + i % 5}, {1 + i}.50, NOW() - INTERVAL {31 + i} DAY)"
                            for i in range(10))
         values += ", " + ", ".join(f"({1 + i}, 2.00, NOW() - INTERVAL 1 DAY)" for i in range(3))
