@@ -15,6 +15,9 @@ from beds.tomlread import Table
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _LISTEN_RE = re.compile(r"(|[A-Za-z0-9_.-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})")
 _SYSLOG_RE = re.compile(r"(|udp://[A-Za-z0-9_.-]+:\d{1,5}|unix://\S+)")
+SYSLOG_FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp",
+                     "cron", "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4",
+                     "local5", "local6", "local7")   # RFC 5424 facility codes 0-11, 16-23
 
 
 class Service(StrEnum):
@@ -52,6 +55,7 @@ class AdminSettings:
     syslog: str                # udp://host:port or unix:///dev/log; "" = off
     syslog_app_name: str
     history_seconds: int       # how much metric history the dashboard keeps
+    syslog_facility: str = "local0"   # one of SYSLOG_FACILITIES
 
 
 def ops_settings(t: Table) -> OpsSettings:
@@ -73,7 +77,8 @@ def ops_settings(t: Table) -> OpsSettings:
 
 def admin_settings(t: Table) -> AdminSettings:
     t.reject_unknown(["dashboard_listen", "log_template", "log_op", "log_batch",
-                      "log_flush_seconds", "syslog", "syslog_app_name", "history_seconds"])
+                      "log_flush_seconds", "syslog", "syslog_app_name", "history_seconds",
+                      "syslog_facility"])
     return AdminSettings(
         dashboard_listen=t.text("dashboard_listen", "", pattern=_LISTEN_RE),
         log_template=t.text("log_template", "logs"),
@@ -83,6 +88,7 @@ def admin_settings(t: Table) -> AdminSettings:
         syslog=t.text("syslog", "", pattern=_SYSLOG_RE),
         syslog_app_name=t.text("syslog_app_name", "beds", pattern=re.compile(r"[!-~]{1,48}")),
         history_seconds=t.integer("history_seconds", 600, minimum=10),
+        syslog_facility=t.text("syslog_facility", "local0", choices=SYSLOG_FACILITIES),
     )
 
 

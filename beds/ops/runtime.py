@@ -1,4 +1,5 @@
-"""A node's operations runtime: metrics, events, the periodic snapshot, /live /ready /metrics.
+"""A node's operations runtime: metrics, events, the periodic snapshot, /live /ready /metrics,
+and log shipping (warning-and-above lines and audit events, see beds.ops.logship).
 
 Layer: operations. The node owns one; nothing here is on the per-message path except
 `NodeMetrics.observe` and the `audit` hook, both called by the consumer.
@@ -23,6 +24,7 @@ from beds.log import get_logger
 from beds.ops.context import ServingNode
 from beds.ops.events import Events
 from beds.ops.http import HttpEndpoint, health_app
+from beds.ops.logship import LogShipper, bind_node
 from beds.ops.metrics import NodeMetrics
 
 log = get_logger("beds.ops")
@@ -43,6 +45,7 @@ class OpsRuntime:
         self._link: AmqpLink | None = None
         self._publisher: ReplyPublisher | None = None
         self._http: HttpEndpoint | None = None
+        self.shipper: LogShipper | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._dead_letters: int | None = None
@@ -51,6 +54,15 @@ class OpsRuntime:
         self._link, self._publisher = link, publisher
         self.events = Events(publisher, self.settings.ops.control_exchange, self.name,
                              self.role.name)
+        ops = self.settings.ops
+        # Lines are taken from here on (they wait in the buffer until `start`); the node's
+        # consumers are built after this, with `audit` as their hook.
+        self.shipper = LogShipper(publisher, ops.logs_exchange, self.name, self.role.name,
+                                  ops.ship_level)
+        bind_node(self.name)   # this node's tasks: their lines are this node's (in-process nodes)
+        self.shipper.register()
+        if ops.audit_writes:
+            self.audit = self.shipper.audit
 
     async def start(self) -> None:
         listen = self.settings.ops.http_listen
@@ -60,6 +72,8 @@ class OpsRuntime:
             if await endpoint.start():
                 self._http = endpoint
         self._loop_task = asyncio.create_task(self._snapshots(), name="ops:snapshots")
+        if self.shipper is not None:
+            self.shipper.start()
 
     @property
     def http_port(self) -> int | None:
@@ -170,6 +184,8 @@ class OpsRuntime:
                 await self._loop_task
             await self._publish_snapshot()   # the admin sees `stopping` at once
         await self.events.flush()
+        if self.shipper is not None:
+            await self.shipper.stop()
         if self._http is not None:
             await self._http.stop()
 
