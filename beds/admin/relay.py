@@ -10,6 +10,7 @@ the last ones for `beds status`. An event is acked only once the events exchange
 from __future__ import annotations
 
 import collections
+import contextlib
 from typing import Any
 
 import msgspec
@@ -49,7 +50,8 @@ class EventRelay(QueueService):
                 raise ValueError("not a JSON object")
         except (msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
             log.warning("event.malformed", routing_key=key, error=str(exc))
-            await channel.basic_reject(tag, requeue=False)
+            with contextlib.suppress(*AMQP_ERRORS):
+                await channel.basic_reject(tag, requeue=False)
             return
         try:
             await self.ctx.publisher.publish_to(self.ctx.settings.ops.events_exchange,
@@ -57,9 +59,11 @@ class EventRelay(QueueService):
                                                 persistent=True)
         except AMQP_ERRORS as exc:
             log.info("event.relay_failed", routing_key=key, error=f"{type(exc).__name__}: {exc}")
-            await channel.basic_nack(tag, requeue=True)
+            with contextlib.suppress(*AMQP_ERRORS):
+                await channel.basic_nack(tag, requeue=True)
             return
         self.recent.append(event)
         log.info("event", **{k: v for k, v in event.items() if k != "event"},
                  event_name=event.get("event"))
-        await channel.basic_ack(tag)
+        with contextlib.suppress(*AMQP_ERRORS):   # a lost ack (stopping): relayed again later
+            await channel.basic_ack(tag)
