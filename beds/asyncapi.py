@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from beds import __version__
 from beds.config import Settings
-from beds.errors import ERROR_CODES
+from beds.errors import ERROR_CODES, TemplateError
 from beds.factory import assign_broker
+from beds.opsconfig import Service
 from beds.scaffold.docs import render_template_doc
 from beds.templates.loader import load_templates
 from beds.templates.model import Field, FieldType, Op, OpTarget, Template
@@ -47,10 +49,32 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--out", help="folder to write into (default: docs/api under the project)")
 
 
+def catalogue_templates(settings: Settings) -> list[Template]:
+    """Every template some role serves: each role's folder once. Two folders defining the same
+    template would bind one routing key to two queues (each request run twice): refused."""
+    found: dict[str, Template] = {}
+    for folder in dict.fromkeys(settings.templates_dir(role) for role in settings.roles):
+        for template in load_templates(folder):
+            if template.name in found:
+                raise TemplateError(f"{template.path}: template {template.name!r} is also "
+                                    f"defined in {found[template.name].path}; a routing key "
+                                    "must reach one queue: rename one of them")
+            found[template.name] = template
+    return sorted(found.values(), key=lambda t: t.name)
+
+
 def run_docs(settings: Settings, out: Path) -> int:
-    templates = load_templates(settings.node.templates_dir)
-    brokers = {(t.name, o.name): assign_broker(t, o, settings.brokers)
-               for t in templates for o in t.ops.values()}
+    brokers = {}
+    templates = []
+    for template in catalogue_templates(settings):
+        ops = {}
+        for op in template.ops.values():
+            broker = assign_broker(template, op, settings.brokers)
+            if settings.brokers[broker].service is Service.REQUESTS:   # else: internal only
+                brokers[(template.name, op.name)] = broker
+                ops[op.name] = op
+        if ops:
+            templates.append(replace(template, ops=ops))
     out.mkdir(parents=True, exist_ok=True)
     document = out / "asyncapi.json"
     document.write_text(json.dumps(build_document(settings, templates, brokers), indent=2,

@@ -135,3 +135,23 @@ def test_status_table_shows_nodes_rates_and_queue_consumers() -> None:
     assert "app1" in text and "appServer" in text and "12.5" in text and "4.2" in text
     assert "rBroker 2 (queue consumers 2)" in text
     assert "old1" in text and "lost" in text and "dead letters: 3" in text
+
+
+def test_the_catalogue_refuses_one_template_in_two_role_folders(tmp_path: Path) -> None:
+    import shutil
+
+    import tomli_w
+
+    from beds.asyncapi import catalogue_templates
+    from beds.errors import TemplateError
+
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    env = tmp_path / "env.toml"
+    env.write_text(tomli_w.dumps({"node": {"templates_dir": str(tmp_path / "templates")}}))
+    settings = load_settings(BASE, env, environ=ENV)
+    names = {t.name for t in catalogue_templates(settings)}
+    assert {"film", "users", "logs", "payment_archive"} <= names
+    shutil.copy(tmp_path / "templates/film.toml", tmp_path / "templates/tercero/film.toml")
+    with pytest.raises(TemplateError, match=r"template 'film' is also defined in .*film.toml; "
+                                            "a routing key must reach one queue"):
+        catalogue_templates(settings)
