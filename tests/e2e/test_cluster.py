@@ -154,13 +154,41 @@ async def _is(value: Any, expected: int) -> bool:
     return bool(await value == expected)
 
 
-async def test_ready_follows_mariadb(cluster: Cluster) -> None:
+async def test_mariadb_outage_ready_and_the_warning_in_the_log_store_and_syslog(
+        cluster: Cluster) -> None:
     ready = f"http://{cluster.http['app1']}/ready"
     assert await http_status(ready) == 200
     cluster.proxy.cut()
     await wait_for(lambda: _status(ready, 503), 20, interval=0.3)
+    # A call meanwhile: the appServer answers DB_UNAVAILABLE and logs that at warning.
+    code, out, _ = await cluster.beds("call", "film", "fetch", "--params", '{"film_id": 1}',
+                                      "--timeout", "30")
+    assert code == 1 and json.loads(out)["error"]["code"] == "DB_UNAVAILABLE"
     cluster.proxy.restore()
     await wait_for(lambda: _status(ready, 200), 20, interval=0.3)
+
+    async def stored() -> list[dict[str, Any]]:
+        code, out, err = await cluster.beds(
+            "call", "logs", "recent", "--params",
+            '{"node": "app1", "level": "warning", "event": "request"}', node="adm1")
+        assert code == 0, err
+        return [r for r in json.loads(out)["data"]
+                if json.loads(r["line"]).get("outcome") == "DB_UNAVAILABLE"]
+
+    await wait_for(lambda: _nonempty(stored()), 20, interval=0.5)
+    (row, *_) = await stored()
+    assert (row["node"], row["role"], row["template"], row["op"]) == (
+        "app1", "appServer", "film", "fetch")
+    # ... and the same line reached syslog as RFC 5424: <PRI>1 TIME HOST APP PID MSGID [SD] MSG
+    await wait_for(lambda: any('node="app1"' in line and "DB_UNAVAILABLE" in line
+                               for line in cluster.syslog.lines), 10)
+    line = next(x for x in cluster.syslog.lines if "DB_UNAVAILABLE" in x and 'node="app1"' in x)
+    assert line.startswith("<132>1 ")   # local0 (16) * 8 + warning (4)
+    assert " beds " in line and " request [" in line
+
+
+async def _nonempty(value: Any) -> bool:
+    return bool(await value)
 
 
 async def _status(url: str, expected: int) -> bool:
