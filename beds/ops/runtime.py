@@ -179,15 +179,17 @@ class OpsRuntime:
     async def stop(self) -> None:
         self.stopping = True
         self._stop.set()
-        if self._loop_task is not None:
-            with contextlib.suppress(Exception):
-                await self._loop_task
-            await self._publish_snapshot()   # the admin sees `stopping` at once
-        await self.events.flush()
-        if self.shipper is not None:
-            await self.shipper.stop()
-        if self._http is not None:
-            await self._http.stop()
+        try:
+            if self._loop_task is not None:
+                with contextlib.suppress(Exception):
+                    await self._loop_task
+                await self._publish_snapshot()   # the admin sees `stopping` at once
+            await self.events.flush()
+        finally:   # whatever failed above, this node stops taking lines and frees its port
+            if self.shipper is not None:
+                await self.shipper.stop()
+            if self._http is not None:
+                await self._http.stop()
 
 
 class _NoEvents(Events):

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 import secrets
+from collections.abc import AsyncIterator
 
 import aiormq
 import pytest
@@ -16,9 +17,18 @@ import pytest
 from beds.client import Client
 from beds.errors import DbError, ValidationFailed, WrongBroker
 from beds.protocol import encode_request
-from tests.conftest import AMQP_URL, Stack, queue_depth, start_node, wait_for
+from tests.conftest import AMQP_URL, MysqlDb, Stack, queue_depth, start_node, wait_for
+from tests.support.mysql import query
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
+
+
+@pytest.fixture(autouse=True)
+async def forget_imports(mysql_db: MysqlDb) -> AsyncIterator[None]:
+    """The session database is shared: hundreds of imported customers would push other tests'
+    rows off the pages they read."""
+    yield
+    await query(mysql_db.database, "DELETE FROM customer WHERE last_name = 'Import'")
 
 
 def rows(n: int, tag: str) -> list[dict[str, object]]:

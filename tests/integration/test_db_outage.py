@@ -97,6 +97,8 @@ async def test_a_failure_that_never_clears_is_answered_and_dead_lettered(proxied
         proxy.cut()
         with pytest.raises(DbUnavailable):
             await client.call("film", "fetch", {"film_id": 5})
+        # The node writes its line after the ack, which may be after the caller has the reply.
+        await wait_for(lambda: any(e.get("outcome") == "DB_UNAVAILABLE" for e in logs), 5)
     outcomes = [e["outcome"] for e in logs if e.get("event") == "request"]
     assert outcomes == ["retry", "retry", "retry", "DB_UNAVAILABLE"]   # broker retries = 3
     await wait_for(lambda: _depth_above(dlq, before), 5)

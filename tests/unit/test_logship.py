@@ -45,6 +45,10 @@ def no_shippers() -> Any:
     # Other tests may have run setup_logging, which binds node/role for the whole process.
     bound = structlog.contextvars.get_contextvars()
     structlog.contextvars.clear_contextvars()
+    # ... and a node of an earlier test may still be registered: lines would go to it.
+    stale = list(logship._shippers)
+    for s in stale:
+        s.unregister()
     yield
     for s in list(logship._shippers):
         s.unregister()
