@@ -4,6 +4,7 @@ escaping, and a MSG that is the whole line as JSON."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import msgspec
 
@@ -70,3 +71,32 @@ def test_a_line_without_context_has_no_structured_data() -> None:
     assert parts["sd"] == b"-" and parts["host"] == b"-"
     assert int(parts["pri"]) == 16 * 8 + 5   # no level: a notice
     assert parts["ts"].endswith(b"Z")          # an unreadable time: when it was forwarded
+
+
+async def test_the_unix_socket_transport_delivers_a_datagram(tmp_path: Path) -> None:
+    """`[admin] syslog = "unix:///path"` (e.g. /dev/log) over a real unix datagram socket."""
+    import socket
+
+    import tomli_w
+
+    from beds.admin.syslog import SyslogForwarder
+    from beds.config import load_settings
+    from beds.ops.context import NodeContext
+    from tests.conftest import ROOT
+
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(5)
+    env = tmp_path / "env.toml"
+    env.write_text(tomli_w.dumps({"admin": {"syslog": f"unix://{path}"}}))
+    settings = load_settings(ROOT / "config/beds.toml", env, environ={"BEDS_MYSQL_PASSWORD": "x"})
+    ctx = NodeContext(settings, settings.role("admin"), None, None, None, None, None)  # type: ignore[arg-type]
+    forwarder = SyslogForwarder(ctx, settings.brokers["adminSyslogBroker"], 0)
+    try:
+        await forwarder._send(format_rfc5424(LINE, "beds"))
+        fields = parse(receiver.recv(65536))
+        assert fields["msgid"] == b"command.refused" and fields["pri"] == b"132"
+    finally:
+        forwarder._close()
+        receiver.close()
