@@ -20,6 +20,7 @@ from beds.log import get_logger
 from beds.ops.commands import (
     ALL_NODES_KEY,
     Command,
+    CommandClient,
     CommandFailed,
     arg_int,
     arg_text,
@@ -31,6 +32,7 @@ from beds.ops.commands import (
 
 log = get_logger("beds.control")
 MAX_INSTANCES = 256
+NAME_PROBE_SECONDS = 0.3   # how long a starting node listens for another of its name
 
 
 class Controllable(Protocol):
@@ -64,6 +66,7 @@ class ControlListener:
         self._target = target
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._warn_if_name_taken()
         channel = await self._link.channel()
         queue = f"beds.node.{self._node}.{uuid.uuid4().hex[:8]}"
         try:
@@ -77,6 +80,27 @@ class ControlListener:
             raise ChannelLost("control: channel closed")
         if not channel.is_closed:
             await channel.close()
+
+    async def _warn_if_name_taken(self) -> None:
+        """Commands address nodes by name: a second process with this name would take commands
+        meant for the first (and the first answer wins). Say so once, at start."""
+        channel = await self._link.channel(publisher_confirms=True)
+        try:
+            client = CommandClient(self._exchange, NAME_PROBE_SECONDS)
+            await client.attach(channel)
+            answers = await client.gather(node_key(self._node), "ping", window=NAME_PROBE_SECONDS)
+        except CommandFailed:
+            return   # NO_ROUTE: nobody else has this name
+        except AMQP_ERRORS:
+            return   # cannot tell now; the listener below reports a broken link its own way
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        others = [a["result"] for a in answers if a.get("ok")]
+        if others:
+            log.warning("node.name_taken", node=self._node,
+                        others=[f"{o['host']} pid {o['pid']}" for o in others],
+                        hint="give each node process its own [node] name (BEDS_NODE_NAME)")
 
     async def _on_message(self, message: DeliveredMessage) -> None:
         props = message.header.properties

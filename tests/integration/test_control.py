@@ -151,3 +151,18 @@ async def test_events_reach_the_events_exchange_through_the_admin(cluster, comma
     (scaled,) = [e for e in seen if e["event"] == "scaled"]
     assert scaled == {**scaled, "node": "app1", "role": "appServer", "broker": "wBroker",
                       "before": 1, "instances": 2}
+
+
+async def test_a_second_node_of_the_same_name_is_told_at_start(cluster, tmp_path: Path,
+                                                                mysql_db: MysqlDb) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        twin = await start_node(_stack(tmp_path, mysql_db, cluster["app"].stack.exchange, "app1"))
+    try:
+        (taken,) = [e for e in logs if e["event"] == "node.name_taken"]
+        assert taken["node"] == "app1" and len(taken["others"]) == 1
+        assert "BEDS_NODE_NAME" in taken["hint"]
+    finally:
+        twin.stop.set()
+        await twin.task
