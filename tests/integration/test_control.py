@@ -166,3 +166,33 @@ async def test_a_second_node_of_the_same_name_is_told_at_start(cluster, tmp_path
     finally:
         twin.stop.set()
         await twin.task
+
+
+async def test_a_lost_connection_restarts_brokers_and_says_so(cluster, commands) -> None:
+    """The consume connection dies under the appServer: its brokers come back by themselves,
+    `broker_restarted` events reach the events exchange, and the restart counters move."""
+    app = cluster["app"]
+    settings = app.stack.settings
+    conn = await aiormq.connect(AMQP_URL)
+    seen: list[dict[str, Any]] = []
+    try:
+        channel = await conn.channel()
+        ok = await channel.queue_declare(exclusive=True)
+        await channel.queue_bind(ok.queue, settings.ops.events_exchange,
+                                 routing_key="app1.broker_restarted")
+
+        async def collect(message: aiormq.abc.DeliveredMessage) -> None:
+            seen.append(msgspec.json.decode(message.body))
+
+        await channel.basic_consume(ok.queue, collect, no_ack=True)
+        consume = await app.node._link.connection()   # the node's consuming connection
+        await consume.close()
+        queue = settings.brokers["rBroker"].queue
+        await wait_for(lambda: _eq(consumer_count(queue), 2), 15)
+        await wait_for(lambda: {e["broker"] for e in seen} >= {"rBroker", "wBroker"}, 15)
+    finally:
+        await conn.close()
+    described = await app.node.describe()
+    assert described["restarts"]["rBroker"] >= 2   # both instances
+    async with Client(AMQP_URL, app.stack.exchange) as client:
+        assert (await client.call("film", "fetch", {"film_id": 7})).data
