@@ -216,7 +216,10 @@ async def delete_stack(stack: ChaosStack) -> None:
         for queue in queues:
             channel = await conn.channel()
             await channel.queue_delete(queue)
-        for exchange in (amqp.exchange, amqp.dlx, f"{amqp.exchange}.unrouted"):
+        ops = stack.settings.ops
+        for exchange in (amqp.exchange, amqp.dlx, f"{amqp.exchange}.unrouted",
+                         ops.control_exchange, ops.events_exchange, ops.metrics_exchange,
+                         ops.logs_exchange):
             channel = await conn.channel()
             await channel.exchange_delete(exchange)
     finally:
