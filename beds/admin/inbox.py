@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiormq
 from aiormq.abc import DeliveredMessage
 
 from beds.admin.service import QueueService
@@ -118,15 +117,9 @@ class AdminInbox(QueueService):
                 "events": list(self.ctx.shared.get("events", []))[-20:]}
 
     async def _queue_counts(self, queue: str) -> dict[str, int | None]:
-        channel = await self.ctx.link.channel()
-        try:
-            ok = await channel.queue_declare(queue, passive=True)
-            return {"consumers": ok.consumer_count, "messages": ok.message_count}
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            return {"consumers": None, "messages": None}
-        finally:
-            if not channel.is_closed:
-                await channel.close()
+        counts = await self.ctx.link.queue_counts(queue)
+        consumers, messages = counts if counts is not None else (None, None)
+        return {"consumers": consumers, "messages": messages}
 
 
 def _timeout(command: Command, default: float) -> float:

@@ -84,6 +84,19 @@ class AmqpLink:
         conn = await self.connection()
         return await conn.channel(publisher_confirms=publisher_confirms)
 
+    async def queue_counts(self, queue: str) -> tuple[int, int] | None:
+        """(consumers, messages) of `queue` as RabbitMQ counts them; None if it does not exist.
+        A passive declare on a channel of its own (a missing queue closes the channel)."""
+        channel = await self.channel()
+        try:
+            ok = await channel.queue_declare(queue, passive=True)
+            return int(ok.consumer_count or 0), int(ok.message_count or 0)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
     async def close(self) -> None:
         if self._conn is not None and not self._conn.is_closed:
             await self._conn.close()

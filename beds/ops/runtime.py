@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiormq
 import msgspec
 
 from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, sleep_unless
@@ -166,15 +165,11 @@ class OpsRuntime:
         if self._link is None or not self._link.connected:
             return
         try:
-            channel = await self._link.channel()
-            try:
-                ok = await channel.queue_declare(self.settings.amqp.dlq, passive=True)
-                self._dead_letters = ok.message_count
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-        except (*AMQP_ERRORS, aiormq.exceptions.ChannelNotFoundEntity):
-            pass   # depth unknown this time; the last figure stays
+            counts = await self._link.queue_counts(self.settings.amqp.dlq)
+        except AMQP_ERRORS:
+            return   # depth unknown this time; the last figure stays
+        if counts is not None:
+            self._dead_letters = counts[1]
 
     async def stop(self) -> None:
         self.stopping = True
