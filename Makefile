@@ -1,5 +1,6 @@
 # BEDS — the commands the README names. `make run` and `make test` work on a fresh clone.
 SHELL := /bin/bash
+comma := ,
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BEDS := $(VENV)/bin/beds
@@ -16,13 +17,32 @@ export
 	@echo "BEDS_PG_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" >> $@
 	@echo "created .env with random passwords for the application accounts"
 
-$(VENV)/.installed: pyproject.toml
+# Everything CI and `make install` put in the venv comes from requirements.lock (exact versions,
+# hashes checked), so a new release upstream cannot change a clean clone. pyproject.toml keeps the
+# compatible ranges for people who install BEDS as a library.
+LOCK := requirements.lock
+EXTRAS := dev,postgres,mongodb,dynamodb,otel,docs
+
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres,mongodb,dynamodb]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 install: $(VENV)/.installed
+
+# `make upgrade-deps`: re-resolve the lock to the newest releases the ranges in pyproject.toml allow,
+# show what moved, install it and run the tests. Commit requirements.lock only if they pass.
+.PHONY: upgrade-deps
+upgrade-deps: install
+	@cp $(LOCK) $(LOCK).old
+	$(VENV)/bin/uv pip compile pyproject.toml $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS))) \
+	  --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --upgrade -q -o $(LOCK)
+	@diff <(grep -E '^[a-z0-9_.-]+==' $(LOCK).old) <(grep -E '^[a-z0-9_.-]+==' $(LOCK)) \
+	  | sed -n 's/^> /upgraded: /p' || true
+	@rm -f $(LOCK).old $(VENV)/.installed
+	$(MAKE) install test
 
 services:            ## start RabbitMQ / MariaDB / PostgreSQL on localhost when they are not up
 	@bash .ci/services

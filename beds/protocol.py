@@ -68,10 +68,10 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
                        limit=max_bytes)
     try:
         data = _decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"body: not valid JSON ({exc})") from None
-    except UnicodeDecodeError as exc:   # msgspec raises it for bad UTF-8 inside a string
-        raise BadRequest(f"body: not valid UTF-8 at byte {exc.start}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec's wording of bad UTF-8 changes between releases (and so does the exception it
+        # raises); our message must not, so the error path checks the encoding itself.
+        raise BadRequest(_undecodable(body, exc)) from None
     except RecursionError:   # msgspec's own limit (~1,000 levels) comes before ours
         raise BadRequest(f"body: nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
@@ -97,6 +97,14 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
                          f"{describe(cursor)}")
     return Request(template, op, params, _page(data, "limit", 1), _page(data, "offset", 0),
                    cursor)
+
+
+def _undecodable(body: bytes, exc: Exception) -> str:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"body: not valid UTF-8 at byte {bad.start}"
+    return f"body: not valid JSON ({exc})"
 
 
 def _got(data: dict[str, Any], key: str) -> str:

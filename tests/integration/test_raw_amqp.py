@@ -62,7 +62,7 @@ async def test_bad_input_gets_the_right_code_and_the_node_keeps_serving(
     dead_before = await queue_depth(settings.amqp.dlq)
     cases: list[tuple[bytes, str, bool, str, str]] = [
         (b"{not json", r_queue, False, "BAD_REQUEST", "body: not valid JSON"),
-        (b"\xc3\x28 invalid utf-8", r_queue, False, "BAD_REQUEST", "body: not valid JSON"),
+        (b"\xc3\x28 invalid utf-8", r_queue, False, "BAD_REQUEST", "body: not valid UTF-8 at byte 0"),
         (b"[1,2,3]", r_queue, False, "BAD_REQUEST", "body: expected a JSON object"),
         (request("nosuch", "fetch"), "nosuch.fetch", True, "TEMPLATE_NOT_FOUND", "template:"),
         (request("film", "nosuch"), "film.nosuch", True, "OP_NOT_FOUND", "op: template 'film'"),

@@ -27,8 +27,8 @@ def test_params_may_be_absent() -> None:
 
 @pytest.mark.parametrize(("body", "error", "message"), [
     (b"{not json", BadRequest, "body: not valid JSON"),
-    (b"\xff\xfe\x00", BadRequest, "body: not valid JSON"),
-    (b'{"template": "t", "op": "\xff"}', BadRequest, "body: not valid UTF-8 at byte"),
+    (b"\xff\xfe\x00", BadRequest, "body: not valid UTF-8 at byte 0"),
+    (b'{"template": "t", "op": "\xff"}', BadRequest, "body: not valid UTF-8 at byte 25"),
     (b"[1, 2]", BadRequest, "body: expected a JSON object, got list"),
     (b'"str"', BadRequest, "body: expected a JSON object, got str"),
     (b'{"op":"o"}', BadRequest, "template: expected a non-empty string, got nothing (key missing)"),
