@@ -7,6 +7,7 @@ from beds.client import Client, Reply
 from beds.errors import (
     BadRequest,
     BedsError,
+    BrokerUnavailable,
     CallTimeout,
     Conflict,
     DbError,
@@ -25,7 +26,7 @@ from beds.errors import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "BadRequest", "BedsError", "CallTimeout", "Client", "Conflict", "DbError", "DbUnavailable",
-    "DeadlineExceeded", "Internal", "NoRoute", "OpNotFound", "Reply", "ReplyTooLarge",
+    "BadRequest", "BedsError", "BrokerUnavailable", "CallTimeout", "Client", "Conflict", "DbError",
+    "DbUnavailable", "DeadlineExceeded", "Internal", "NoRoute", "OpNotFound", "Reply", "ReplyTooLarge",
     "RequestError", "TemplateNotFound", "TooLarge", "ValidationFailed", "WrongBroker",
 ]

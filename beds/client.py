@@ -6,7 +6,7 @@
 
 A failed call raises the RequestError subclass of the reply's code (ValidationFailed, Conflict,
 DbUnavailable, ...); no reply in time raises CallTimeout; no queue bound to the routing key raises
-NoRoute.
+NoRoute; RabbitMQ unreachable (or refusing the login or vhost) raises BrokerUnavailable.
 """
 
 from __future__ import annotations
@@ -21,10 +21,30 @@ import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.errors import CallTimeout, NoRoute, error_from_reply
+from beds.config import mask_url
+from beds.errors import BrokerUnavailable, CallTimeout, Forbidden, NoRoute, error_from_reply
 from beds.protocol import decode_reply, encode_request
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+async def open_connection(url: str) -> AbstractConnection:
+    """An AMQP connection; the driver's failures become one BrokerUnavailable that names the
+    cause and the fix (the CLI prints it as its one line)."""
+    where = mask_url(url)
+    try:
+        return await aiormq.connect(url)
+    except aiormq.exceptions.ProbableAuthenticationError:
+        raise BrokerUnavailable(f"RabbitMQ at {where} refused the login: check the user and "
+                                "password in [amqp] url (BEDS_AMQP_URL)") from None
+    except OSError as exc:
+        reason = exc.args[-1] if exc.args else exc
+        raise BrokerUnavailable(f"cannot reach RabbitMQ at {where} ({reason}): start it, or "
+                                "point [amqp] url (BEDS_AMQP_URL) at a running one") from exc
+    except aiormq.exceptions.AMQPError as exc:
+        # e.g. a vhost that does not exist: the server closes the connection while opening it
+        raise BrokerUnavailable(f"RabbitMQ at {where} refused the connection ({exc}): check "
+                                "the vhost and permissions in [amqp] url (BEDS_AMQP_URL)") from exc
 
 
 @dataclass
@@ -58,7 +78,7 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        self._conn = await aiormq.connect(self.url)
+        self._conn = await open_connection(self.url)
         self._channel = await self._conn.channel(publisher_confirms=True)
         # Direct reply-to: consume the pseudo-queue, no ack, before the first publish.
         await self._channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
@@ -86,10 +106,11 @@ class Client:
     async def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                    limit: int | None = None, offset: int | None = None,
                    cursor: str | None = None, timeout: float | None = None,
-                   message_id: str | None = None) -> Reply:
+                   message_id: str | None = None, deadline: float | None = None) -> Reply:
         """One request; returns its Reply or raises the reply's typed error."""
         reply = await self.call_raw(template, op, params, limit=limit, offset=offset,
-                                    cursor=cursor, timeout=timeout, message_id=message_id)
+                                    cursor=cursor, timeout=timeout, message_id=message_id,
+                                    deadline=deadline)
         if not reply.get("ok"):
             error = error_from_reply(reply.get("error") or {})
             error.details.setdefault("reply", reply)
@@ -100,11 +121,17 @@ class Client:
     async def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                        limit: int | None = None, offset: int | None = None,
                        cursor: str | None = None, timeout: float | None = None,
-                       message_id: str | None = None) -> dict[str, Any]:
-        """One request; returns the reply body as a dict, whether ok or not."""
+                       message_id: str | None = None,
+                       deadline: float | None = None) -> dict[str, Any]:
+        """One request; returns the reply body as a dict, whether ok or not.
+
+        `timeout`: seconds to wait for the reply. `deadline`: seconds the node has to take and
+        run the request (sent as `expiration` and the `x-deadline` header); default `timeout`.
+        """
         if self._channel is None:
             raise RuntimeError("Client is not connected: use `async with Client(...)`")
         seconds = self.default_timeout if timeout is None else timeout
+        budget = seconds if deadline is None else deadline
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
@@ -121,8 +148,8 @@ class Client:
                         # A request nobody took in time is dropped, not run after we gave up;
                         # one taken late is answered DEADLINE_EXCEEDED without touching the
                         # database, and the statement gets only the time that is left.
-                        expiration=str(max(1, int(seconds * 1000))),
-                        headers={"x-deadline": int((time.time() + seconds) * 1000)},
+                        expiration=str(max(1, int(budget * 1000))),
+                        headers={"x-deadline": int((time.time() + budget) * 1000)},
                         user_id=self.user_id,
                     ),
                 )
@@ -133,6 +160,11 @@ class Client:
                 await self._reopen()
                 raise NoRoute(f"exchange {self.exchange!r} does not exist: no BEDS node has "
                               "declared it on this RabbitMQ (vhost) yet") from None
+            except aiormq.exceptions.ChannelPreconditionFailed as exc:
+                await self._reopen()
+                raise Forbidden(f"RabbitMQ refused the request ({exc.args[0] if exc.args else exc})"
+                                ": a user_id must be the user this connection logged in "
+                                "as") from None
             try:
                 return await asyncio.wait_for(future, seconds)
             except TimeoutError:

@@ -142,7 +142,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        raise ConfigError(f"{path}: file not found (relative paths start at {Path.cwd()}: run "
+                          "beds in the project folder, or give the path)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
@@ -213,8 +216,9 @@ def load_settings(
 ) -> Settings:
     """Read, merge, substitute and validate. Raises ConfigError naming file and key.
 
-    `sections`: the top-level tables the caller will use; an unset ${VAR} elsewhere is not an
-    error (`beds call` needs no database password). Default: all of them.
+    `sections`: the tables the caller will use, top-level (`amqp`) or deeper
+    (`datasources.main`); an unset ${VAR} elsewhere is not an error but an empty string (`beds
+    call` needs no database password). Default: all of them.
     """
     env = dict(os.environ if environ is None else environ)
     base_path = Path(config) if config else DEFAULT_CONFIG
@@ -228,10 +232,11 @@ def load_settings(
     missing: list[tuple[str, str]] = []
     merged = _substitute(merged, "", env, missing)
     for path, name in missing:
-        if sections is None or path.split(".", 1)[0] in sections:
+        if sections is None or any(path == s or path.startswith(f"{s}.") for s in sections):
             raise ConfigError(
-                f"{_origin_of(path, origin)}: {path}: environment variable {name} is not set "
-                f"(write ${{{name}:-default}} for an optional one)"
+                f"{_origin_of(path, origin)}: {path}: environment variable {name} is not set: "
+                f"export it, or add a line {name}=... to ./.env (in the config, "
+                f"${{{name}:-default}} makes it optional)"
             )
     root = Table(merged, lambda path: _origin_of(path, origin))
     settings = _validate(root, base_path.parent)
@@ -351,10 +356,11 @@ def masked(data: Any, key: str = "") -> Any:
     if isinstance(data, list):
         return [masked(v, key) for v in data]
     if isinstance(data, str) and any(word in key.lower() for word in _SECRET_KEYS):
-        return _mask_url(data) if "://" in data else "***"
+        return mask_url(data) if "://" in data else "***"
     return data
 
 
-def _mask_url(url: str) -> str:
+def mask_url(url: str) -> str:
+    """A URL fit to print: its password replaced by ***."""
     # scheme://user:password@host -> scheme://user:***@host
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)

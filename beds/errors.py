@@ -5,6 +5,9 @@ Layer: foundation. Imports nothing from beds.
     BedsError                      base; never raised itself
     ├── ConfigError                bad config file or key: the CLI exits 2
     ├── TemplateError              bad template file or key: the node refuses to start
+    ├── CallTimeout                client side: no reply in time (the request may still run)
+    ├── NoRoute                    client side: nothing bound to the routing key
+    ├── BrokerUnavailable          client side: RabbitMQ unreachable, login or vhost refused
     └── RequestError               outcome of one request; carries a wire code
         ├── BadRequest             BAD_REQUEST        not JSON, not an object, missing keys
         ├── TooLarge               TOO_LARGE          body over the BEDS size cap
@@ -145,6 +148,10 @@ class CallTimeout(BedsError):
 
 class NoRoute(BedsError):
     """Client side: no broker queue is bound to `<template>.<op>` on the exchange."""
+
+
+class BrokerUnavailable(BedsError):
+    """Client side: RabbitMQ cannot be reached, or refused the login or the vhost."""
 
 
 ERROR_CODES: dict[str, type[RequestError]] = {

@@ -31,6 +31,7 @@ from beds.opsconfig import Service
 from beds.reload import build_checked, rebind, rejected
 from beds.services import service_factory
 from beds.templates import TemplateRegistry, load_templates
+from beds.templates.names import refuse_clashes
 
 log = get_logger("beds.node")
 CONTROL = BrokerSettings(name="control", queue="", kinds=(), templates=(), instances=1,
@@ -62,6 +63,7 @@ class Node:
         role = settings.role(role_name)
         registry = TemplateRegistry(load_templates(settings.templates_dir(role_name)))
         registry.freeze()
+        refuse_clashes(settings, role_name, registry)
         adapters = adapters_for(settings, registry)
         dispatcher = Dispatcher.build(settings, registry, adapters)
         services = {b: service_factory(settings.brokers[b].service) for b in role.brokers

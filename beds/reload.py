@@ -18,6 +18,7 @@ from beds.errors import BedsError, TemplateError
 from beds.factory import Dispatcher, adapters_for
 from beds.log import get_logger
 from beds.templates import TemplateRegistry, load_templates
+from beds.templates.names import refuse_clashes
 
 log = get_logger("beds.reload")
 
@@ -37,6 +38,8 @@ async def build_checked(settings: Settings, current: Mapping[str, Adapter],
     open adapters; opens one for a datasource the current set did not use."""
     registry = TemplateRegistry(load_templates(settings.templates_dir(role)))
     registry.freeze()
+    if role is not None:
+        refuse_clashes(settings, role, registry)
     adapters = adapters_for(settings, registry, current)
     for name, adapter in adapters.items():
         if name not in current:

@@ -45,6 +45,26 @@ class Problem:
         return f"{self.where}: {level}: {self.message}"
 
 
+@dataclass(frozen=True)
+class SchemaApplied:
+    """What `beds schema apply` did: the files it ran, and what it did to the application
+    account (`account`: one sentence, printed as is)."""
+
+    files: list[str]
+    account: str
+
+
+def account_outcome(name: str, existed: bool, reset: bool) -> str:
+    """The sentence for the application account; an existing account's password is changed
+    only when asked (`--reset-password`): another checkout or a DBA may have set it."""
+    if not existed:
+        return f"created account {name} with the dsn's password"
+    if reset:
+        return f"account {name} exists: reset its password to the dsn's (--reset-password)"
+    return (f"account {name} exists: left its password unchanged (--reset-password sets it "
+            "to the dsn's)")
+
+
 class Adapter(Protocol):
     settings: DatasourceSettings
 
@@ -62,8 +82,9 @@ class Adapter(Protocol):
     async def check(self, templates: list[Template]) -> list[Problem]:
         """Compare templates with the live database (`beds templates check`)."""
 
-    async def apply_schema(self, files: list[Path]) -> list[str]:
-        """Apply the engine's schema files in order, idempotently (`beds schema apply`)."""
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
+        """Apply the engine's schema files in order, idempotently (`beds schema apply`); an
+        existing application account keeps its password unless `reset_password`."""
 
     async def ping(self) -> bool: ...
 

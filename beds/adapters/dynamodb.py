@@ -54,7 +54,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ReadTimeoutError,
 )
 
-from beds.adapters.base import Call, Problem, parse_dsn
+from beds.adapters.base import Call, Problem, SchemaApplied, parse_dsn
 from beds.adapters.dynamodb_ops import (
     COUNTERS,
     DynamoCatalog,
@@ -185,9 +185,9 @@ class DynamoAdapter:
         from beds.adapters.dynamodb_admin import check_templates
         return await check_templates(self, templates)
 
-    async def apply_schema(self, files: list[Path]) -> list[str]:
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
         from beds.adapters.dynamodb_admin import apply_schema
-        return await apply_schema(self, files)
+        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> DynamoStatement:

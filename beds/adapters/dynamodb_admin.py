@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from beds.adapters.base import Problem, per_op
+from beds.adapters.base import Problem, SchemaApplied, per_op
 from beds.adapters.dynamodb import DynamoAdapter, endpoint_of, translate
 from beds.adapters.dynamodb_ops import (
     COUNTERS,
@@ -168,7 +168,8 @@ def _differences(table: TableDef, info: dict[str, Any]) -> list[str]:
 
 # -- schema apply -----------------------------------------------------------------------------------
 
-async def apply_schema(adapter: DynamoAdapter, files: list[Path]) -> list[str]:
+async def apply_schema(adapter: DynamoAdapter, files: list[Path],
+                       reset_password: bool = False) -> SchemaApplied:
     """Create missing tables and indexes (on-demand capacity), then put seed items that are
     absent (never overwriting one). A table whose key differs cannot be changed in place: that
     is an error naming it."""
@@ -191,7 +192,8 @@ async def apply_schema(adapter: DynamoAdapter, files: list[Path]) -> list[str]:
             except RequestError as exc:
                 raise type(exc)(f"{file.path}: {exc.message}", **exc.details) from exc
             done.append(str(file.path))
-    return done
+    return SchemaApplied(done, "no application account: access to DynamoDB is IAM's business "
+                               "(reset_password does not apply)")
 
 
 def _names(sections: dict[str, Any], section: str) -> list[str]:

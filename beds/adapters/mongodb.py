@@ -40,7 +40,7 @@ from pymongo.errors import (
 )
 from pymongo.topology_description import TopologyDescription
 
-from beds.adapters.base import Call, Problem, refuse_cursor
+from beds.adapters.base import Call, Problem, SchemaApplied, refuse_cursor
 from beds.adapters.mongodb_ops import (
     COUNTERS,
     MongoAggregate,
@@ -146,9 +146,9 @@ class MongoAdapter:
         from beds.adapters.mongodb_admin import check_templates
         return await check_templates(self, templates)
 
-    async def apply_schema(self, files: list[Path]) -> list[str]:
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
         from beds.adapters.mongodb_admin import apply_schema
-        return await apply_schema(self, files)
+        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> MongoStatement:

@@ -15,7 +15,7 @@ from pymongo import UpdateOne, uri_parser
 from pymongo.collation import Collation
 from pymongo.errors import OperationFailure, PyMongoError
 
-from beds.adapters.base import Problem, per_op
+from beds.adapters.base import Problem, SchemaApplied, account_outcome, per_op
 from beds.adapters.mongodb import Document, MongoAdapter, translate
 from beds.adapters.mongodb_ops import (
     COUNTERS,
@@ -168,7 +168,8 @@ async def _collections_info(db: AsyncIOMotorDatabase[Document]) -> dict[str, Any
 
 # -- schema apply -----------------------------------------------------------------------------------
 
-async def apply_schema(adapter: MongoAdapter, files: list[Path]) -> list[str]:
+async def apply_schema(adapter: MongoAdapter, files: list[Path],
+                       reset_password: bool = False) -> SchemaApplied:
     """Create or update, file by file: collections with validators and indexes, seed documents
     (inserted when absent, never overwritten), views, and the application role and user; named
     operations are checked here and read by nodes at start-up."""
@@ -179,6 +180,7 @@ async def apply_schema(adapter: MongoAdapter, files: list[Path]) -> list[str]:
                                                               **adapter.client_kwargs())
     db = client[adapter.database]
     done: list[str] = []
+    outcome = "no application account: the schema grants nothing (no grants section)"
     try:
         with pymongo.timeout(ADMIN_SECONDS):
             live = {n: c.get("type") for n, c in (await _collections_info(db)).items()}
@@ -189,14 +191,15 @@ async def apply_schema(adapter: MongoAdapter, files: list[Path]) -> list[str]:
                                               live)
                 done.append(str(file.path))
             if catalog.grants:
-                await _ensure_app_user(db, settings.dsn, admin_dsn, catalog)
+                outcome = await _ensure_app_user(db, settings.dsn, admin_dsn, catalog,
+                                                 reset_password)
     except PyMongoError as exc:
         error = translate(exc, ADMIN_SECONDS)
         where = f"after {done[-1]}: " if done else ""
         raise type(error)(f"{where}{error.message}", **error.details) from exc
     finally:
         client.close()
-    return done
+    return SchemaApplied(done, outcome)
 
 
 async def _collections(db: AsyncIOMotorDatabase[Document], catalog: MongoCatalog,
@@ -250,14 +253,14 @@ _APPLY = {"collections": _collections, "documents": _documents, "views": _views}
 
 
 async def _ensure_app_user(db: AsyncIOMotorDatabase[Document], dsn: str, admin_dsn: str,
-                           catalog: MongoCatalog) -> None:
+                           catalog: MongoCatalog, reset: bool) -> str:
     """The application user gets one role: `find`/`insert`/`update`/`remove` exactly as the
     grants section says, plus listing collections and indexes (for templates check)."""
     app = uri_parser.parse_uri(dsn, warn=False)
     admin = uri_parser.parse_uri(admin_dsn, warn=False)
     user, password = app.get("username"), app.get("password")
     if not user or user == admin.get("username"):
-        return
+        return f"no application account: the dsn's user is the admin user {user}"
     privileges = [{"resource": {"db": db.name, "collection": name}, "actions": list(actions)}
                   for name, actions in catalog.grants.items()]
     privileges.append({"resource": {"db": db.name, "collection": ""},
@@ -266,12 +269,13 @@ async def _ensure_app_user(db: AsyncIOMotorDatabase[Document], dsn: str, admin_d
     verb = "updateRole" if roles.get("roles") else "createRole"
     command: dict[str, Any] = {verb: APP_ROLE, "privileges": privileges, "roles": []}
     await db.command(command)
-    users = await db.command({"usersInfo": user})
-    verb = "updateUser" if users.get("users") else "createUser"
+    existed = bool((await db.command({"usersInfo": user})).get("users"))
+    verb = "updateUser" if existed else "createUser"
     command = {verb: user, "roles": [{"role": APP_ROLE, "db": db.name}]}
-    if password is not None:
+    if password is not None and (reset or not existed):
         command["pwd"] = password
     try:
         await db.command(command)
     except OperationFailure as exc:
         raise DbError(f"{verb} {user!r}: {exc}") from exc
+    return account_outcome(f"user {user!r} of {db.name}", existed, reset)

@@ -15,7 +15,15 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from beds.adapters.base import Call, Dsn, Problem, parse_dsn, quote_ident, refuse_cursor
+from beds.adapters.base import (
+    Call,
+    Dsn,
+    Problem,
+    SchemaApplied,
+    parse_dsn,
+    quote_ident,
+    refuse_cursor,
+)
 from beds.adapters.batch import at_row
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
@@ -103,9 +111,9 @@ class MysqlAdapter:
         from beds.adapters.mysql_admin import check_templates
         return await check_templates(self, templates)
 
-    async def apply_schema(self, files: list[Path]) -> list[str]:
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
         from beds.adapters.mysql_admin import apply_schema
-        return await apply_schema(self, files)
+        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> MysqlStatement:

@@ -12,7 +12,7 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from beds.adapters.base import Problem, parse_dsn
+from beds.adapters.base import Problem, SchemaApplied, account_outcome, parse_dsn
 from beds.adapters.mysql import MysqlAdapter
 from beds.errors import ConfigError, DbError, DbUnavailable
 from beds.templates.model import Op, OpTarget, Template
@@ -156,8 +156,10 @@ async def _check_op(cur: Any, op: Op) -> list[str]:
 
 # -- schema apply -----------------------------------------------------------------------------
 
-async def apply_schema(adapter: MysqlAdapter, files: list[Path]) -> list[str]:
-    """Create the database and the application account, then run each file in order."""
+async def apply_schema(adapter: MysqlAdapter, files: list[Path],
+                       reset_password: bool = False) -> SchemaApplied:
+    """Create the database and the application account (an existing one keeps its password
+    unless `reset_password`), then run each file in order."""
     settings = adapter.settings
     if not settings.admin_dsn:
         raise ConfigError(f"datasources.{settings.name}.admin_dsn: required for schema apply "
@@ -178,11 +180,11 @@ async def apply_schema(adapter: MysqlAdapter, files: list[Path]) -> list[str]:
                               "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
             await cur.execute(f"USE `{app.database}`")
             account = "''"
+            outcome = f"no application account: the dsn's user is the admin user {admin.user}"
             if app.user and app.user != (admin.user or "root"):
                 account = f"'{app.user}'@'%'"
-                escaped = account.replace("%", "%%")   # the host wildcard, not a placeholder
-                for verb in ("CREATE USER IF NOT EXISTS", "ALTER USER"):
-                    await cur.execute(f"{verb} {escaped} IDENTIFIED BY %s", (app.password or "",))
+                outcome = await _ensure_account(cur, account, app.user, app.password or "",
+                                                reset_password)
             for path in files:
                 text = path.read_text(encoding="utf-8").replace("${app_user}", account)
                 for statement in split_statements(text):
@@ -195,7 +197,18 @@ async def apply_schema(adapter: MysqlAdapter, files: list[Path]) -> list[str]:
                 done.append(str(path))
     finally:
         conn.close()
-    return done
+    return SchemaApplied(done, outcome)
+
+
+async def _ensure_account(cur: Any, account: str, user: str, password: str, reset: bool) -> str:
+    await cur.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = '%%'", (user,))
+    existed = bool((await cur.fetchone())[0])
+    escaped = account.replace("%", "%%")   # the host wildcard, not a placeholder
+    if not existed:
+        await cur.execute(f"CREATE USER {escaped} IDENTIFIED BY %s", (password,))
+    elif reset:
+        await cur.execute(f"ALTER USER {escaped} IDENTIFIED BY %s", (password,))
+    return account_outcome(account, existed, reset)
 
 
 async def _connect(kwargs: dict[str, Any]) -> Any:

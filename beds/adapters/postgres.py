@@ -34,7 +34,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from beds.adapters.base import Call, Problem, parse_dsn, refuse_cursor
+from beds.adapters.base import Call, Problem, SchemaApplied, parse_dsn, refuse_cursor
 from beds.adapters.batch import at_row
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
@@ -156,9 +156,9 @@ class PostgresAdapter:
         from beds.adapters.postgres_admin import check_templates
         return await check_templates(self, templates)
 
-    async def apply_schema(self, files: list[Path]) -> list[str]:
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
         from beds.adapters.postgres_admin import apply_schema
-        return await apply_schema(self, files)
+        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> PostgresStatement:

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from beds.adapters.base import Problem, parse_dsn
+from beds.adapters.base import Problem, SchemaApplied, account_outcome, parse_dsn
 from beds.adapters.postgres import ROUTINES_SQL, PostgresAdapter, quote
 from beds.errors import ConfigError, DbError, DbUnavailable
 from beds.templates.model import Op, OpTarget, Template
@@ -135,9 +135,11 @@ async def _search_path(conn: Any) -> str:
 
 # -- schema apply -----------------------------------------------------------------------------
 
-async def apply_schema(adapter: PostgresAdapter, files: list[Path]) -> list[str]:
-    """Create the application role and the database, then run each file in order, each as one
-    script (one implicit transaction: a file applies completely or not at all)."""
+async def apply_schema(adapter: PostgresAdapter, files: list[Path],
+                       reset_password: bool = False) -> SchemaApplied:
+    """Create the application role (an existing one keeps its password unless
+    `reset_password`) and the database, then run each file in order, each as one script (one
+    implicit transaction: a file applies completely or not at all)."""
     settings = adapter.settings
     if not settings.admin_dsn:
         raise ConfigError(f"datasources.{settings.name}.admin_dsn: required for schema apply "
@@ -149,9 +151,10 @@ async def apply_schema(adapter: PostgresAdapter, files: list[Path]) -> list[str]
     conn = await _connect(adapter, settings.admin_dsn)
     try:
         grantee = "CURRENT_USER"
+        outcome = f"no application account: the dsn's user is the admin user {admin.user}"
         if app.user and app.user != (admin.user or "postgres"):
             grantee = quote(app.user)
-            await _ensure_role(conn, app.user, app.password)
+            outcome = await _ensure_role(conn, app.user, app.password, reset_password)
         if not await conn.fetchval("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
                                    app.database):
             await _run(conn, f"CREATE DATABASE {quote(app.database)} "
@@ -167,19 +170,23 @@ async def apply_schema(adapter: PostgresAdapter, files: list[Path]) -> list[str]
             done.append(str(path))
     finally:
         await conn.close()
-    return done
+    return SchemaApplied(done, outcome)
 
 
-async def _ensure_role(conn: Any, user: str, password: str | None) -> None:
+async def _ensure_role(conn: Any, user: str, password: str | None, reset: bool) -> str:
     # DDL takes no bind parameters: the server quotes the name and the password itself.
-    exists = await conn.fetchval("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", user)
-    verb = "ALTER" if exists else "CREATE"
-    if password is None:
+    existed = bool(await conn.fetchval("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                                       user))
+    verb = "ALTER" if existed else "CREATE"
+    if existed and not reset:
+        sql = await conn.fetchval("SELECT format('ALTER ROLE %I LOGIN', $1::text)", user)
+    elif password is None:
         sql = await conn.fetchval(f"SELECT format('{verb} ROLE %I LOGIN', $1::text)", user)
     else:
         sql = await conn.fetchval(f"SELECT format('{verb} ROLE %I LOGIN PASSWORD %L', "
                                   "$1::text, $2::text)", user, password)
     await _run(conn, sql, f"{verb} ROLE")
+    return account_outcome(f"role {quote(user)}", existed, reset)
 
 
 async def _run(conn: Any, script: str, where: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from beds.adapters.base import Call, Problem
+from beds.adapters.base import Call, Problem, SchemaApplied
 from beds.config import DatasourceSettings
 from beds.errors import RequestError
 from beds.protocol import Result
@@ -41,8 +41,8 @@ class StubAdapter:
     async def check(self, templates: list[Template]) -> list[Problem]:
         return []
 
-    async def apply_schema(self, files: list[Path]) -> list[str]:
-        return [str(f) for f in files]
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
+        return SchemaApplied([str(f) for f in files], "no application account (stub)")
 
     async def ping(self) -> bool:
         return self.opened

@@ -19,6 +19,7 @@ import msgspec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
+from beds.client import open_connection
 from beds.errors import BedsError
 
 ADMIN_KEY = "admin"
@@ -181,7 +182,7 @@ def _no_route(key: str) -> str:
 async def open_command_client(url: str, exchange: str,
                               timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
     """A client on a connection of its own (the CLI). The caller closes the connection."""
-    connection = await aiormq.connect(url)
+    connection = await open_connection(url)
     client = CommandClient(exchange, timeout)
     await client.attach(await connection.channel(publisher_confirms=True))
     return client, connection

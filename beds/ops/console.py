@@ -49,10 +49,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except CommandFailed as exc:
         print(f"beds {args.command}: {exc} ({exc.code})", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"beds {args.command}: cannot reach RabbitMQ at the configured [amqp] url: {exc}",
-              file=sys.stderr)
-        return 1
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
     else:

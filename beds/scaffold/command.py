@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from beds.errors import ConfigError
@@ -34,8 +35,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    help="with --describe: the spec file to write (default docs/specs/NAME.toml)")
 
 
-def run_scaffold(args: argparse.Namespace, project: Path) -> int:
-    """The `scaffold` subcommand; `project` is the folder above config/."""
+def run_scaffold(args: argparse.Namespace, project: Path,
+                 environ: Mapping[str, str] | None = None) -> int:
+    """The `scaffold` subcommand; `project` is the folder above config/; `environ` the
+    environment (with ./.env) the chat endpoint of --describe is read from."""
     out = Path(args.out) if args.out else project
     if args.describe is not None:
         if args.spec or args.engine:
@@ -44,7 +47,7 @@ def run_scaffold(args: argparse.Namespace, project: Path) -> int:
         from beds.scaffold.describe import describe_to_file
 
         return describe_to_file(args.describe, Path(args.write) if args.write else None,
-                                out, args.force)
+                                out, args.force, environ)
     if not args.spec or not args.engine:
         raise ConfigError("scaffold: usage: beds scaffold SPEC.toml --engine "
                           "mysql|postgres|mongodb|dynamodb "

@@ -52,6 +52,7 @@ from tests.contract.conftest import (
     dynamodb_server,  # noqa: F401 (a fixture: moto's server for this module's dynamodb run)
     mongo_app_dsn,
 )
+from tests.support.sql import drop_sql_database
 
 POSTGRES_ADMIN_DSN = os.environ.get("BEDS_TEST_POSTGRES_ADMIN_DSN",
                                     "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -162,30 +163,7 @@ async def project(request: pytest.FixtureRequest,
         elif engine == "mongodb":
             await drop_mongodb(db)
         else:
-            await _drop(engine, admin_dsn, name, user)
-
-
-async def _drop(engine: str, admin_dsn: str, database: str, user: str) -> None:
-    if engine == "mysql":
-        import aiomysql
-
-        host, port = host_port(admin_dsn, 3306)
-        conn = await aiomysql.connect(host=host, port=port, user="root")
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-                await cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
-        finally:
-            conn.close()
-        return
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await conn.execute(f'DROP ROLE IF EXISTS "{user}"')
-    finally:
-        await conn.close()
+            await drop_sql_database(engine, admin_dsn, name, user)
 
 
 async def count(project: Project, sql: str, as_app: bool = False) -> int:
