@@ -346,8 +346,15 @@ async def test_call_options_reach_the_wire(rabbitmq: str, tmp_path: Path) -> Non
             env={k: v for k, v in os.environ.items() if not k.startswith("BEDS_")})
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         after = time.time() * 1000
+        # a user_id that is not the connection's user: RabbitMQ refuses it, in one line
+        forged = await asyncio.to_thread(
+            run, "call", "film", "list", "--user-id", f"not-{user}", "--timeout", "30",
+            "--config", CONFIG, "--env", str(env_file), cwd=tmp_path)
     finally:
         await conn.close()
+    assert forged.returncode == 1
+    assert one_line(forged).startswith("beds call: FORBIDDEN: RabbitMQ refused the request "
+                                       "(PRECONDITION_FAILED - user_id property set to 'not-")
     assert proc.returncode == 0, err
     assert out.decode() == '{"ok": true, "data": [{"film_id": 7}]}\n'
     request = got.result()
