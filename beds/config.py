@@ -122,6 +122,8 @@ class Settings:
     admin: AdminSettings = field(default_factory=lambda: admin_settings(Table({}, lambda _p: "")))
     files: tuple[str, ...] = field(default=())
     merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    unset: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    """${VAR}s not set, left empty (only outside the `sections` loaded): VAR -> config keys."""
 
     def role(self, name: str) -> RoleSettings:
         if name not in self.roles:
@@ -244,6 +246,7 @@ def load_settings(
         node=settings.node, amqp=settings.amqp, datasources=settings.datasources,
         brokers=settings.brokers, roles=settings.roles, security=settings.security,
         ops=settings.ops, admin=settings.admin, files=tuple(files), merged=merged,
+        unset={name: tuple(p for p, n in missing if n == name) for _, name in missing},
     )
 
 

@@ -58,9 +58,12 @@ def config_show(settings: Settings, args: argparse.Namespace) -> int:
         data["roles"] = {role: data["roles"][role]}
         data["brokers"] = {b: data["brokers"][b] for b in chosen.brokers}
     if args.json:
-        print_json({"files": list(settings.files), "config": masked(data)})
+        print_json({"files": list(settings.files), "config": masked(data),
+                    "unset": {name: list(keys) for name, keys in settings.unset.items()}})
         return 0
     print(f"# effective config from: {', '.join(settings.files)} (secrets masked)")
+    for name, keys in settings.unset.items():
+        print(f"# {name} is not set: empty in {', '.join(keys)}")
     print(tomli_w.dumps(masked(data)), end="")
     return 0
 
