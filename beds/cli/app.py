@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from beds import asyncapi
@@ -53,14 +54,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None and not args.role:
         parser.print_help(sys.stderr)
         return 2
-    if not args.debug:
-        # aiormq logs a failed connect itself before raising: the one line says it already.
-        logging.getLogger("aiormq").addHandler(logging.NullHandler())
-        logging.getLogger("aiormq").propagate = False
+    # aiormq logs a failed connect itself before raising: the one line says it already. A node
+    # keeps aiormq's log lines (they go to its log with everything else), and so does --debug.
+    quiet = args.command is not None and not args.debug
+    with _silenced("aiormq") if quiet else contextlib.nullcontext():
+        try:
+            return _dispatch(parser, args)
+        except (Exception, KeyboardInterrupt) as exc:   # every failure leaves as one line
+            return report(exc, args)
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    before = logger.propagate
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        return _dispatch(parser, args)
-    except (Exception, KeyboardInterrupt) as exc:   # every failure leaves as one line
-        return report(exc, args)
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = before
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -113,7 +113,8 @@ def ask(endpoint: Endpoint, description: str) -> str:
         if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
             raise EndpointError(f"{endpoint.url}: no answer within {endpoint.timeout:g}s "
                                 "(BEDS_LLM_TIMEOUT)") from None
-        raise EndpointError(f"{endpoint.url}: cannot reach the endpoint: {reason}") from None
+        raise EndpointError(f"{endpoint.url}: cannot reach the endpoint: {reason}; "
+                            "start it, or set BEDS_LLM_URL to one that runs") from None
     if len(raw) > MAX_ANSWER_BYTES:
         raise EndpointError(f"{endpoint.url}: answer larger than {MAX_ANSWER_BYTES} bytes")
     return _content(endpoint.url, raw)
