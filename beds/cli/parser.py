@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --role: run N worker processes under a supervisor (default 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    _add_call(sub, common, as_json)
+    _add_call(sub, common)
     _add_templates(sub, common, as_json)
     config = sub.add_parser("config", parents=[common], help="config tools",
                             description="Config tools. Needs no secrets: unset ${VAR}s show empty.")
@@ -118,11 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-              common: argparse.ArgumentParser, as_json: argparse.ArgumentParser) -> None:
+              common: argparse.ArgumentParser) -> None:
     call = sub.add_parser(
-        "call", parents=[common, as_json], help="make one RPC call, print the reply",
+        "call", parents=[common], help="make one RPC call, print the reply",
         description="Publish one request (routing key TEMPLATE.OP) and print the reply as JSON; "
                     "exit 1 on an error reply.")
+    call.add_argument("--json", action="store_true",
+                      help="print the reply as one line of JSON (default: indented) for scripts")
     call.add_argument("template", help="template name, e.g. film")
     call.add_argument("op", help="op of that template, e.g. fetch")
     call.add_argument("--params", type=params_object, default={}, metavar="JSON",
