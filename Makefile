@@ -39,6 +39,9 @@ upgrade-deps: install
 	$(VENV)/bin/uv pip compile pyproject.toml $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS))) \
 	  --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	  --upgrade -q -o $(LOCK)
+	$(VENV)/bin/uv pip compile bench/requirements.txt -c $(LOCK) --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --upgrade -q \
+	  -o bench/requirements.lock
 	@diff <(grep -E '^[a-z0-9_.-]+==' $(LOCK).old) <(grep -E '^[a-z0-9_.-]+==' $(LOCK)) \
 	  | sed -n 's/^> /upgraded: /p' || true
 	@rm -f $(LOCK).old $(VENV)/.installed
@@ -85,8 +88,8 @@ clean:
 .PHONY: soak
 SOAK_SECONDS ?= 600
 
-$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
-	$(PY) -m pip install -q -r bench/requirements.txt
+$(VENV)/.bench-installed: bench/requirements.lock $(VENV)/.installed
+	$(PY) -m pip install -q --require-hashes --no-deps -r bench/requirements.lock
 	@touch $@
 
 bench: $(VENV)/.bench-installed services
