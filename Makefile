@@ -79,7 +79,7 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 lint: install
-	$(VENV)/bin/ruff check beds tests docs/_hooks.py $(wildcard bench)
+	$(VENV)/bin/ruff check beds tests docs $(wildcard bench)
 	$(VENV)/bin/mypy
 
 clean:
