@@ -14,6 +14,17 @@ from beds.reference.config_keys import config_reference, env_variables, roles_ta
 from beds.reference.error_codes import error_table, protocol_limits
 from beds.reference.template_format import template_reference
 
+
+def json_schemas(project: Path) -> str:
+    """Links to the JSON Schemas in docs/schemas/, for pages in docs/reference/; "" when the
+    folder is absent (another change generates it), so the page builds either way."""
+    files = sorted((project / "docs/schemas").glob("*.json"))
+    if not files:
+        return ""
+    links = ", ".join(f"[`{path.name}`](../schemas/{path.name})" for path in files)
+    return f"JSON Schemas for editors (e.g. Even Better TOML / taplo): {links}."
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "config-keys": lambda project: config_reference(project / "config/beds.toml"),
     "config-env": lambda project: env_variables(sorted((project / "config").glob("*.toml"))),
@@ -22,6 +33,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "template-keys": lambda project: template_reference(project / "templates"),
     "error-codes": lambda _project: error_table(),
     "protocol-limits": lambda _project: protocol_limits(),
+    "json-schemas": json_schemas,
 }
 
 

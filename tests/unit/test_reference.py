@@ -108,3 +108,10 @@ def test_readme_sections_show_with_links_that_work_from_the_page() -> None:
 def test_an_unknown_block_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="known: cli, config-env"):
         render("nope", ROOT)
+
+
+def test_json_schemas_are_linked_only_when_they_exist(tmp_path: Path) -> None:
+    assert render("json-schemas", tmp_path) == ""
+    (tmp_path / "docs/schemas").mkdir(parents=True)
+    (tmp_path / "docs/schemas/template.schema.json").write_text("{}")
+    assert "](../schemas/template.schema.json)" in render("json-schemas", tmp_path)
