@@ -98,7 +98,7 @@ def record(path: Path) -> Recorder:
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     merged = config._substitute(raw, "", {}, [])
     recorder = Recorder()
-    config._validate(RecordingTable(merged, recorder), path.parent)
+    config._validate(RecordingTable(merged, recorder, source=str(path)), path.parent)
     return recorder
 
 

@@ -39,6 +39,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def default_of(doc: KeyDoc, shown: dict[str, str]) -> str:
     if doc.path in shown:
         return shown[doc.path]
+    if len(doc.defaults_seen) > 1:   # computed from the table's name: say how, not one example
+        raise ValueError(f"{doc.path}: the loader's default varies ({doc.defaults_seen[:3]}...); "
+                         "describe it in the page's DEFAULT_SHOWN")
     if doc.required:
         return "**required**"
     return code(doc.default)

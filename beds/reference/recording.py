@@ -84,8 +84,10 @@ class RecordingTable(Table):
     """
 
     def __init__(self, data: dict[str, Any], recorder: Recorder, pattern: str = "",
-                 path: str = "", error: type[BedsError] = ConfigError) -> None:
-        super().__init__(data, lambda _path: "reference", path, error)
+                 path: str = "", error: type[BedsError] = ConfigError,
+                 source: str = "reference") -> None:
+        super().__init__(data, lambda _path: source, path, error)   # errors name the file
+        self.source = source
         self.recorder = recorder
         self.pattern = pattern
 
@@ -136,7 +138,8 @@ class RecordingTable(Table):
                 for name in parent.data}
 
     def _child(self, inner: Table, pattern: str) -> RecordingTable:
-        return RecordingTable(inner.data, self.recorder, pattern, inner.path, inner.error)
+        return RecordingTable(inner.data, self.recorder, pattern, inner.path, inner.error,
+                              self.source)
 
     def reject_unknown(self, allowed: Iterable[str]) -> None:
         allowed = tuple(allowed)

@@ -80,7 +80,8 @@ def record(directory: Path) -> Recorder:
     recorder = Recorder()
     for path in sorted(directory.rglob("*.toml")):
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        template_from_table(RecordingTable(data, recorder, error=TemplateError), path)
+        template_from_table(RecordingTable(data, recorder, error=TemplateError, source=str(path)),
+                            path)
     return recorder
 
 
