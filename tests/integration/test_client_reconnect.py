@@ -1,0 +1,91 @@
+"""The client comes back after RabbitMQ closes its connection: real RabbitMQ, a real node in
+this process. Only the test client's own connection is closed (found by its connection_name);
+nobody else's connection is touched."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import subprocess
+
+import pytest
+
+from beds import Client, Disconnected
+from tests.conftest import AMQP_URL, CI, RunningNode, queue_depth, wait_for
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
+
+
+def require_rabbitmqctl() -> None:
+    if shutil.which("rabbitmqctl") is None:
+        reason = "rabbitmqctl is not installed: cannot close one connection from the broker side"
+        if CI:
+            pytest.fail(f"{reason} (CI=true)")
+        pytest.skip(reason)
+
+
+def close_connection(name: str) -> None:
+    """Close, from the broker side, the one connection whose connection_name is `name`."""
+    listing = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties",
+                              "-q"], capture_output=True, text=True, timeout=60, check=True)
+    pids = [line.split("\t", 1)[0] for line in listing.stdout.splitlines()
+            if f'{{"connection_name","{name}"}}' in line]
+    assert len(pids) == 1, f"expected one connection named {name}, found {pids}"
+    subprocess.run(["rabbitmqctl", "close_connection", pids[0], "beds reconnect test"],
+                   capture_output=True, text=True, timeout=60, check=True)
+
+
+async def test_calls_in_flight_fail_cleanly_and_the_client_reconnects(running: RunningNode) -> None:
+    require_rabbitmqctl()
+    name = f"beds-test-reconnect-{secrets.token_hex(4)}"
+    queue = running.stack.settings.brokers["rBroker"].queue
+    async with Client(AMQP_URL, running.stack.exchange, connection_name=name,
+                      reconnect_max_seconds=0.5) as client:
+        assert (await client.call("film", "fetch", {"film_id": 1})).data[0]["FID"] == 1
+        # Held in the queue by a drained node, these calls are certainly in flight when the
+        # connection goes; their own timeout (120 s) is far beyond the bound below.
+        await running.node.drain()
+        in_flight = [asyncio.ensure_future(client.call("film", "fetch", {"film_id": 2},
+                                                       timeout=120)) for _ in range(5)]
+        await wait_for(lambda: _depth_at_least(queue, 5), 20)
+        await asyncio.to_thread(close_connection, name)
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*in_flight, return_exceptions=True), 30)
+        assert all(isinstance(o, Disconnected) for o in outcomes), outcomes
+        assert "may or may not have run" in str(outcomes[0])
+        assert "film.fetch" in str(outcomes[0])
+        await running.node.resume()
+        # A new call made while the client reconnects waits for the connection, then succeeds.
+        reply = await client.call("film", "fetch", {"film_id": 3}, timeout=30)
+        assert reply.data[0]["FID"] == 3
+        assert client.connects == 2 and client.connected
+        replies = await asyncio.gather(*(client.call("film", "fetch", {"film_id": 1 + i % 10})
+                                         for i in range(50)))
+        assert [r.data[0]["FID"] for r in replies] == [1 + i % 10 for i in range(50)]
+
+
+async def _depth_at_least(queue: str, count: int) -> bool:
+    return await queue_depth(queue) >= count
+
+
+async def test_a_call_fails_with_disconnected_when_no_endpoint_answers() -> None:
+    # Port 9 (discard) on localhost: nothing listens, the connect is refused at once.
+    client = Client(urls=["amqp://guest:guest@127.0.0.1:9/"], connect_timeout=0.5)
+    with pytest.raises(Disconnected, match=r"cannot connect to RabbitMQ \(127.0.0.1:9/:"):
+        await client.connect()
+
+
+async def test_the_endpoint_list_skips_a_dead_endpoint(running: RunningNode) -> None:
+    async with Client(urls=["amqp://guest:guest@127.0.0.1:9/", AMQP_URL],
+                      exchange=running.stack.exchange) as client:
+        assert (await client.call("film", "fetch", {"film_id": 1})).data[0]["FID"] == 1
+        assert client.connects == 1
+
+
+async def test_calls_after_close_and_before_connect_say_so() -> None:
+    client = Client(AMQP_URL)
+    with pytest.raises(RuntimeError, match="not connected"):
+        await client.call("film", "fetch", {"film_id": 1})
+    with pytest.raises(ValueError, match="give url or urls, not both"):
+        Client(AMQP_URL, urls=[AMQP_URL])
