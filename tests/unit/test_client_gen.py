@@ -13,13 +13,16 @@ from types import ModuleType
 
 import pytest
 
+from beds import ValidationFailed
 from beds.cli import main
 from beds.clientgen import render_module
 from beds.templates.loader import load_templates
+from beds.testing import FakeBeds, FakeCall
 from tests.conftest import ROOT
 
 GOOD = """
     from beds import Client, Reply, SyncClient
+    from beds.testing import FakeBeds
     from api import Catalogue, SyncCatalogue, CustomerImportRow
 
 
@@ -41,6 +44,12 @@ GOOD = """
 
     def uses_sync(client: SyncClient) -> int:
         return len(SyncCatalogue(client).film.fetch({"film_id": 1}).data)
+
+
+    async def uses_a_fake() -> int:
+        fake = FakeBeds()
+        SyncCatalogue(fake.sync).film.list()
+        return len((await Catalogue(fake).film.fetch({"film_id": 1})).data)
 """
 
 BAD = """
@@ -127,6 +136,16 @@ def test_names_that_are_python_keywords_and_odd_descriptions(tmp_path: Path) -> 
     assert module.LotsCalls.__doc__ == 'The ops of template lots: Ends with a quote "'
     assert "import_" in vars(module.LotsSyncCalls)
     assert module.LotsSyncCalls.import_.__doc__.startswith('Back\\slash and """triple""" quotes')
+
+
+async def test_the_generated_methods_take_a_fake(generated: Path) -> None:
+    api = load(generated)
+    fake = FakeBeds(ROOT / "templates").on("film", "list", data=[{"FID": 3}])
+    reply = await api.Catalogue(fake).film.list({"rating": "PG"}, limit=1)
+    assert reply.data == [{"FID": 3}]
+    assert fake.calls == [FakeCall("film", "list", {"rating": "PG"}, limit=1)]
+    with pytest.raises(ValidationFailed, match="params.rating: expected one of"):
+        api.SyncCatalogue(fake.sync).film.list({"rating": "X"})
 
 
 def load(path: Path) -> ModuleType:

@@ -48,3 +48,12 @@ def test_public_methods_are_documented() -> None:
         for name, member in inspect.getmembers(cls, inspect.isfunction):
             if not name.startswith("_"):
                 assert inspect.getdoc(member), f"{cls.__name__}.{name} has no docstring"
+
+
+def test_the_test_kit_exports_documented_names() -> None:
+    import beds.testing
+
+    assert set(beds.testing.__all__) == {"BedsNode", "FakeBeds", "FakeCall", "FakeSyncBeds",
+                                         "running_node"}
+    for name in beds.testing.__all__:
+        assert inspect.getdoc(getattr(beds.testing, name)), f"beds.testing.{name}"
