@@ -8,11 +8,14 @@ import asyncio
 import secrets
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from beds import Client, Disconnected
-from tests.conftest import AMQP_URL, CI, RunningNode, queue_depth, wait_for
+from beds import CallTimeout, Client, Disconnected
+from tests.conftest import AMQP_URL, CI, RunningNode, host_port, queue_depth, wait_for
+from tests.support.proxy import TcpProxy
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -89,3 +92,46 @@ async def test_calls_after_close_and_before_connect_say_so() -> None:
         await client.call("film", "fetch", {"film_id": 1})
     with pytest.raises(ValueError, match="give url or urls, not both"):
         Client(AMQP_URL, urls=[AMQP_URL])
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[TcpProxy]:
+    """A TCP proxy in front of RabbitMQ, to cut or stall the client's connection alone."""
+    proxy = await TcpProxy(*host_port(AMQP_URL, 5672)).start()
+    yield proxy
+    await proxy.close()
+
+
+def through(proxy: TcpProxy) -> str:
+    parts = urlsplit(AMQP_URL)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}"
+                                            f"@127.0.0.1:{proxy.port}"))
+
+
+async def test_new_calls_wait_for_the_reconnect_up_to_their_own_timeout(
+        running: RunningNode, proxy: TcpProxy) -> None:
+    async with Client(through(proxy), running.stack.exchange,
+                      reconnect_max_seconds=0.2) as client:
+        assert (await client.call("film", "fetch", {"film_id": 1})).data
+        proxy.cut()   # RabbitMQ "goes away": the connection resets, reconnects are refused
+        await wait_for(lambda: not client.connected, 20)
+        with pytest.raises(Disconnected, match="film.fetch before its timeout .* the "
+                                               "request was not sent"):
+            await client.call("film", "fetch", {"film_id": 1}, timeout=0.5)
+        assert not client.connected
+        waiting = asyncio.ensure_future(client.call("film", "fetch", {"film_id": 4},
+                                                    timeout=60))
+        proxy.restore()
+        assert (await asyncio.wait_for(waiting, 60)).data[0]["FID"] == 4
+        assert client.connects == 2
+
+
+async def test_a_stalled_connection_never_holds_a_call_past_its_timeout(
+        running: RunningNode, proxy: TcpProxy) -> None:
+    async with Client(through(proxy), running.stack.exchange) as client:
+        proxy.stall()   # a frozen broker: bytes stop both ways, the socket stays open
+        with pytest.raises(CallTimeout, match="no reply to film.fetch within 1s"):
+            await asyncio.wait_for(client.call("film", "fetch", {"film_id": 1}, timeout=1),
+                                   30)
+        proxy.restore()
+        assert (await client.call("film", "fetch", {"film_id": 5}, timeout=30)).data
