@@ -23,7 +23,13 @@ from typing import Any
 import aiormq
 from pamqp.commands import Basic
 
-from beds.clientlink import DIRECT_REPLY_TO, ClientLink, Session, default_connection_name
+from beds.clientlink import (
+    CLOSED_WHILE_SENDING,
+    DIRECT_REPLY_TO,
+    ClientLink,
+    Session,
+    default_connection_name,
+)
 from beds.errors import CallTimeout, Disconnected, Forbidden, NoRoute, error_from_reply
 from beds.protocol import encode_request
 
@@ -192,3 +198,10 @@ class Client:
             raise Disconnected(f"the connection to RabbitMQ was lost while sending "
                                f"({type(exc).__name__}: {exc}); the request may not have been "
                                "sent") from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise   # the caller's cancellation, or this call's own timeout
+            # aiormq fails a pending confirm with CancelledError when its connection dies
+            # (seen with a frozen broker): that is a lost connection, not a cancellation.
+            raise Disconnected(CLOSED_WHILE_SENDING) from None

@@ -29,6 +29,9 @@ from beds.protocol import decode_reply
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 _CONNECT_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError)
 _ATTEMPT_SECONDS = 10.0   # one endpoint's connect may take this long before the next is tried
+CLOSED_WHILE_SENDING = ("the connection to RabbitMQ was closed while sending; the request may not "
+                        "have been sent")
+_CLOSE_SECONDS = 5.0      # a frozen broker never answers Connection.Close: stop waiting
 
 log = logging.getLogger("beds.client")
 
@@ -120,8 +123,7 @@ class ClientLink:
         session = self._session
         if session is not None:
             self._lost(session, "the client was closed")
-            with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
-                await session.conn.close()
+            await _close(session.conn)
 
     # -- keeping the connection ---------------------------------------------------------------
 
@@ -134,9 +136,7 @@ class ClientLink:
                 reason = _reason(closing)
                 self._lost(session, reason)
                 log.warning("beds client %s: %s; reconnecting", self.name, reason)
-                # Even after a channel error: a fresh connection is the one tested path.
-                with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
-                    await session.conn.close()
+                await _close(session.conn)   # even after a channel error: one recovery path
                 self._next = (self._next + 1) % len(self.endpoints)   # its node may be gone
             try:
                 self._use(await self._open(None))
@@ -166,6 +166,9 @@ class ClientLink:
                 future.set_exception(Disconnected(
                     f"{reason} while the call was in flight; the request may or may not "
                     "have run"))
+                # A call still publishing raises its own error and never awaits this future:
+                # mark it seen, or asyncio logs "exception was never retrieved".
+                future.exception()
 
     async def _open(self, deadline: float | None) -> Session:
         """Try the endpoints in turn, with backoff between rounds, until one opens; by
@@ -197,8 +200,7 @@ class ClientLink:
             # Direct reply-to: consume the pseudo-queue, no ack, before the first publish.
             await channel.basic_consume(DIRECT_REPLY_TO, partial(_on_reply, session), no_ack=True)
         except BaseException:
-            with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
-                await conn.close()
+            await _close(conn)
             raise
         return session
 
@@ -210,6 +212,13 @@ async def _on_reply(session: Session, message: DeliveredMessage) -> None:
             future.set_result(decode_reply(message.body))
         except Exception as exc:   # a reply that is not JSON is the caller's problem to see
             future.set_exception(exc)
+
+
+async def _close(conn: AbstractConnection) -> None:
+    # aiormq fails what still waits on the connection (a publish confirm) with `exc`; its
+    # default, CancelledError, would look like the caller's own cancellation.
+    with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
+        await asyncio.wait_for(conn.close(exc=Disconnected(CLOSED_WHILE_SENDING)), _CLOSE_SECONDS)
 
 
 def _reason(closing: asyncio.Future[Any]) -> str:

@@ -135,3 +135,15 @@ async def test_a_stalled_connection_never_holds_a_call_past_its_timeout(
                                    30)
         proxy.restore()
         assert (await client.call("film", "fetch", {"film_id": 5}, timeout=30)).data
+
+
+async def test_close_fails_waiting_calls_and_returns_even_when_the_broker_is_frozen(
+        running: RunningNode, proxy: TcpProxy) -> None:
+    client = Client(through(proxy), running.stack.exchange)
+    await client.connect()
+    proxy.stall()
+    waiting = asyncio.ensure_future(client.call("film", "fetch", {"film_id": 1}, timeout=120))
+    await asyncio.sleep(0)   # let the call start publishing
+    await asyncio.wait_for(client.close(), 30)
+    with pytest.raises(Disconnected, match="film.fetch: .*closed"):
+        await asyncio.wait_for(waiting, 30)
