@@ -23,6 +23,7 @@ T = TypeVar("T")
 _GRACE_SECONDS = 5.0
 """How long past a call's own timeout the calling thread waits for the I/O thread to answer;
 only a wedged I/O thread ever uses it."""
+_CLOSE_SECONDS = 10.0   # Client.close() gives up on a frozen broker after 5 s
 
 
 class SyncClient:
@@ -88,9 +89,11 @@ class SyncClient:
         I/O thread. Idempotent."""
         with self._lock:
             client, self._client = self._client, None
-            if client is not None:
-                self._run(client.close(), self.connect_timeout)
-            self._stop_thread()
+            try:
+                if client is not None:
+                    self._run(client.close(), _CLOSE_SECONDS)
+            finally:
+                self._stop_thread()
 
     def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
              limit: int | None = None, offset: int | None = None, cursor: str | None = None,
