@@ -16,6 +16,7 @@ from pathlib import Path
 
 from beds.asyncapi import served_catalogue
 from beds.config import Settings
+from beds.errors import ConfigError
 from beds.scaffold.docs import constraints
 from beds.templates.model import Field, FieldType, Op, OpTarget, Template
 
@@ -44,8 +45,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run_client_gen(settings: Settings, out: Path) -> int:
     templates, _brokers = served_catalogue(settings)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_module(templates), encoding="utf-8")
+    text = render_module(templates)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--python: cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out}")
     return 0
 

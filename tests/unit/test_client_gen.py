@@ -81,6 +81,12 @@ def test_regenerating_writes_the_same_bytes(generated: Path, tmp_path: Path) -> 
     assert again.read_bytes() == generated.read_bytes()
 
 
+def test_an_unwritable_output_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(ROOT / "config/beds.toml"), "client-gen",
+                 "--python", "/proc/beds_api.py"]) == 2
+    assert "beds: --python: cannot write /proc/beds_api.py" in capsys.readouterr().err
+
+
 def test_one_method_per_op_with_params_from_the_fields(generated: Path) -> None:
     api = load(generated)
     assert [name for name in vars(api.FilmCalls) if not name.startswith("_")] == \
