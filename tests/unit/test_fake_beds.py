@@ -4,12 +4,14 @@ same codes, and (given the templates) the node's own routing and validation erro
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from beds import (
     CallTimeout,
     Conflict,
+    Forbidden,
     OpNotFound,
     Reply,
     TemplateNotFound,
@@ -106,3 +108,17 @@ def test_the_sync_view_shares_answers_and_calls() -> None:
 def test_answers_are_given_one_way_each() -> None:
     with pytest.raises(ValueError, match="not two"):
         FakeBeds().on("film", "fetch", data=[], error=Conflict("x"))
+
+
+async def test_allow_lists_are_enforced_against_the_fakes_user_id(tmp_path: Path) -> None:
+    (tmp_path / "billing.toml").write_text(
+        'name = "billing"\ndatasource = "main"\nallow = ["billing-svc"]\n'
+        '[fields]\nid = { type = "int" }\n'
+        '[ops.fetch]\nkind = "read"\nprocedure = "billing_fetch"\nparams = ["id"]\n')
+    answered = FakeBeds(tmp_path, user_id="billing-svc").on("billing", "fetch", data=[{"id": 1}])
+    assert (await answered.call("billing", "fetch", {"id": 1})).data == [{"id": 1}]
+    refused = FakeBeds(tmp_path, user_id="other-svc").on("billing", "fetch", data=[{"id": 1}])
+    with pytest.raises(Forbidden, match="user_id: 'other-svc' may not call billing.fetch"):
+        await refused.call("billing", "fetch", {"id": 1})
+    with pytest.raises(Forbidden, match="requires an authenticated caller"):
+        await FakeBeds(tmp_path).on("billing", "fetch").call("billing", "fetch", {"id": 1})
