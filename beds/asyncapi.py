@@ -63,7 +63,9 @@ def catalogue_templates(settings: Settings) -> list[Template]:
     return sorted(found.values(), key=lambda t: t.name)
 
 
-def run_docs(settings: Settings, out: Path) -> int:
+def served_catalogue(settings: Settings) -> tuple[list[Template], dict[tuple[str, str], str]]:
+    """The templates with only the ops callers may call (a request broker serves them), and the
+    broker of each (template, op)."""
     brokers = {}
     templates = []
     for template in catalogue_templates(settings):
@@ -75,6 +77,11 @@ def run_docs(settings: Settings, out: Path) -> int:
                 ops[op.name] = op
         if ops:
             templates.append(replace(template, ops=ops))
+    return templates, brokers
+
+
+def run_docs(settings: Settings, out: Path) -> int:
+    templates, brokers = served_catalogue(settings)
     out.mkdir(parents=True, exist_ok=True)
     document = out / "asyncapi.json"
     document.write_text(json.dumps(build_document(settings, templates, brokers), indent=2,

@@ -359,11 +359,10 @@ def masked(data: Any, key: str = "") -> Any:
     if isinstance(data, list):
         return [masked(v, key) for v in data]
     if isinstance(data, str) and any(word in key.lower() for word in _SECRET_KEYS):
-        return mask_url(data) if "://" in data else "***"
+        return _mask_url(data) if "://" in data else "***"
     return data
 
 
-def mask_url(url: str) -> str:
-    """A URL fit to print: its password replaced by ***."""
+def _mask_url(url: str) -> str:
     # scheme://user:password@host -> scheme://user:***@host
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)

@@ -19,6 +19,7 @@ not writable); 2 usage, config or template error (nothing was started).
   beds scaffold SPEC --engine ENGINE [--out DIR]      schema + template + docs from a domain spec
   beds scaffold --describe TEXT [--write SPEC]        a spec drafted by a chat endpoint you provide
   beds docs [--out DIR]                               AsyncAPI 3.0 document + Markdown catalogue
+  beds client-gen --python OUT                        a typed client module for the catalogue
   beds status | ping                                  the cluster, as the admin node sees it
   beds scale NODE BROKER N                            run N instances of a broker, now
   beds drain NODE | beds resume NODE                  stop / restart taking requests on a node

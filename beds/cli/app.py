@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from beds import asyncapi
+from beds import asyncapi, clientgen
 from beds.cli import commands, completion
 from beds.cli.check import templates_check
 from beds.cli.dotenv import environment
@@ -32,7 +32,7 @@ def sections(args: argparse.Namespace) -> tuple[str, ...] | None:
     """The config tables whose ${VAR}s the command uses; an unset variable elsewhere is no error,
     so commands that never connect need no secrets. None = all (a node)."""
     match args.command, getattr(args, "action", None):
-        case ("call" | "docs"), _:
+        case ("call" | "docs" | "client-gen"), _:
             return ("node", "amqp")
         case command, _ if command in console.COMMANDS:
             return ("node", "amqp", "ops")
@@ -102,6 +102,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return commands.config_show(settings, args)
         case "docs", _:
             return asyncapi.run_docs(settings, Path(args.out) if args.out else project / "docs/api")
+        case "client-gen", _:
+            return clientgen.run_client_gen(settings, Path(args.python))
     return asyncio.run(commands.schema_apply(settings, args))
 
 

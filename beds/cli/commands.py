@@ -24,7 +24,10 @@ def print_json(data: Any, compact: bool = False) -> None:
 async def call(settings: Settings, args: argparse.Namespace) -> int:
     from beds.client import Client
 
-    async with Client(settings.amqp.url, settings.amqp.exchange, user_id=args.user_id) as client:
+    # One --timeout for the whole call, connecting included (the client retries a connect
+    # that fails until then: RabbitMQ may be starting).
+    async with Client(settings.amqp.url, settings.amqp.exchange, default_timeout=args.timeout,
+                      user_id=args.user_id) as client:
         reply = await client.call_raw(args.template, args.op, args.params, limit=args.limit,
                                       offset=args.offset, cursor=args.cursor,
                                       timeout=args.timeout, deadline=args.deadline,

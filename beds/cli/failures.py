@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from beds.errors import (
     BedsError,
-    BrokerUnavailable,
     ConfigError,
     DbUnavailable,
+    Disconnected,
     RequestError,
     TemplateError,
 )
@@ -36,8 +36,9 @@ def explain(exc: BaseException) -> Failure:
     """The one line for an exception a command may raise."""
     if isinstance(exc, ConfigError | TemplateError):
         return Failure(str(exc), USAGE)
-    if isinstance(exc, BrokerUnavailable):
-        return Failure(str(exc), FAILED)
+    if isinstance(exc, Disconnected):
+        return Failure(f"{exc}: check that RabbitMQ runs there, or point [amqp] url "
+                       "(BEDS_AMQP_URL) at one that does", FAILED)
     if isinstance(exc, CommandFailed):
         return Failure(f"{exc} ({exc.code})", FAILED)
     if isinstance(exc, DbUnavailable):

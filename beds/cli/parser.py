@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from beds import __version__, asyncapi
+from beds import __version__, asyncapi, clientgen
 from beds.ops import console
 from beds.scaffold import command as scaffold
 
@@ -109,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "datasource's dsn (default: leave it unchanged)")
     scaffold.add_parser(sub, common)
     asyncapi.add_parser(sub, common)
+    clientgen.add_parser(sub, common)
     console.add_parsers(sub, common)
-    completion = sub.add_parser("completion", help="print a shell completion script",
+    completion = sub.add_parser("completion", parents=[common],
+                                help="print a shell completion script",
                                 description="Print a completion script for bash or zsh; e.g. "
                                             "`source <(beds completion bash)`.")
     completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")

@@ -19,8 +19,8 @@ import msgspec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.client import open_connection
-from beds.errors import BedsError
+from beds.clientlink import where
+from beds.errors import BedsError, Disconnected
 
 ADMIN_KEY = "admin"
 ALL_NODES_KEY = "node.all"
@@ -182,7 +182,11 @@ def _no_route(key: str) -> str:
 async def open_command_client(url: str, exchange: str,
                               timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
     """A client on a connection of its own (the CLI). The caller closes the connection."""
-    connection = await open_connection(url)
+    try:
+        connection = await aiormq.connect(url)
+    except (OSError, aiormq.exceptions.AMQPError) as exc:   # refused, unreachable, bad vhost
+        raise Disconnected(f"cannot connect to RabbitMQ ({where(url)}: {type(exc).__name__}: "
+                           f"{exc})") from exc
     client = CommandClient(exchange, timeout)
     await client.attach(await connection.channel(publisher_confirms=True))
     return client, connection
