@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from beds.errors import BadRequest, RequestError, TooLarge
-from beds.tomlread import describe
+from beds.tomlread import IDENT_RE, describe
 
 _REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset", "cursor"})
 _EXPECTED_KEYS = "template, op, params, limit, offset, cursor"
@@ -79,12 +79,8 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
     if not _REQUEST_KEYS.issuperset(data):
         unknown = next(k for k in data if k not in _REQUEST_KEYS)
         raise BadRequest(f"{unknown}: unknown key; expected only: {_EXPECTED_KEYS}")
-    template = data.get("template")
-    op = data.get("op")
-    if not isinstance(template, str) or not template:
-        raise BadRequest(f"template: expected a non-empty string, got {_got(data, 'template')}")
-    if not isinstance(op, str) or not op:
-        raise BadRequest(f"op: expected a non-empty string, got {_got(data, 'op')}")
+    template = _name(data, "template")
+    op = _name(data, "op")
     params = data.get("params", {})
     if params is None:
         params = {}
@@ -105,6 +101,19 @@ def _undecodable(body: bytes, exc: Exception) -> str:
     except UnicodeDecodeError as bad:
         return f"body: not valid UTF-8 at byte {bad.start}"
     return f"body: not valid JSON ({exc})"
+
+
+def _name(data: dict[str, Any], key: str) -> str:
+    """A template or op name. Only names a template could declare pass: a caller-chosen name
+    becomes a log field, a reply's meta and (if served) a metric label, so it must be short and
+    plain before anything keeps it."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key}: expected a non-empty string, got {_got(data, key)}")
+    if not IDENT_RE.fullmatch(value):
+        raise BadRequest(f"{key}: expected a name matching {IDENT_RE.pattern} (letters, digits, "
+                         f"underscore; at most 64), got {describe(value)} ({len(value)} chars)")
+    return value
 
 
 def _got(data: dict[str, Any], key: str) -> str:

@@ -84,6 +84,17 @@ class MysqlAdapter:
             return None
         return self._pool.size, self._pool.size - self._pool.freesize
 
+    def pool_waiting(self) -> int | None:
+        """Requests waiting for a connection now, for /metrics. aiomysql has no public count:
+        its acquire waits on the pool's Condition (or on that Condition's lock while another
+        acquire opens a connection); both queues are read, and a changed aiomysql gives None."""
+        cond = getattr(self._pool, "_cond", None)
+        waiters = getattr(cond, "_waiters", None)
+        lock_waiters = getattr(getattr(cond, "_lock", None), "_waiters", None)
+        if waiters is None:
+            return None
+        return len(waiters) + len(lock_waiters or ())
+
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

@@ -34,6 +34,14 @@ def test_params_may_be_absent() -> None:
     (b'{"op":"o"}', BadRequest, "template: expected a non-empty string, got nothing (key missing)"),
     (b'{"template":5,"op":"o"}', BadRequest, "template: expected a non-empty string, got 5"),
     (b'{"template":"t"}', BadRequest, "op: expected a non-empty string, got nothing"),
+    (b'{"template":"no.such","op":"o"}', BadRequest,
+     "template: expected a name matching [A-Za-z_][A-Za-z0-9_]{0,63} (letters, digits, "
+     "underscore; at most 64), got 'no.such' (7 chars)"),
+    (b'{"template":"t","op":"' + b"x" * 900 + b'"}', BadRequest,
+     "op: expected a name matching [A-Za-z_][A-Za-z0-9_]{0,63} (letters, digits, underscore; "
+     "at most 64), got 'xxxxx"),
+    (b'{"template":"t","op":"9lives"}', BadRequest, "op: expected a name matching"),
+    (b'{"template":"' + b"t" * 65 + b'","op":"o"}', BadRequest, "template: expected a name"),
     (b'{"template":"t","op":"o","params":[1]}', BadRequest, "params: expected a JSON object"),
     (b'{"template":"t","op":"o","limit":0}', BadRequest, "limit: expected int >= 1, got 0"),
     (b'{"template":"t","op":"o","offset":-1}', BadRequest, "offset: expected int >= 0, got -1"),
@@ -45,6 +53,17 @@ def test_malformed_requests_are_refused_with_the_field_at_fault(
     with pytest.raises(error) as info:
         decode_request(body, LIMIT)
     assert str(info.value).startswith(message)
+
+
+def test_a_refused_name_is_not_echoed_whole() -> None:
+    with pytest.raises(BadRequest) as info:
+        decode_request(b'{"template":"' + b"a-" * 400 + b'","op":"o"}', LIMIT)
+    assert len(str(info.value)) < 200 and str(info.value).endswith("(800 chars)")
+
+
+def test_the_longest_declarable_name_passes() -> None:
+    name = "t" * 64
+    assert decode_request(f'{{"template":"{name}","op":"_o9"}}'.encode(), LIMIT).template == name
 
 
 def test_nesting_past_the_decoders_own_limit_is_a_bad_request() -> None:
