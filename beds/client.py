@@ -23,6 +23,7 @@ from pamqp.commands import Basic
 
 from beds.errors import CallTimeout, NoRoute, error_from_reply
 from beds.protocol import decode_reply, encode_request
+from beds.tracecontext import inject_context
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
@@ -109,6 +110,8 @@ class Client:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         body = encode_request(template, op, params, limit, offset, cursor)
+        headers: dict[str, Any] = {"x-deadline": int((time.time() + seconds) * 1000)}
+        inject_context(headers)   # the caller's trace continues on the node (beds[otel])
         try:
             try:
                 await self._channel.basic_publish(
@@ -122,7 +125,7 @@ class Client:
                         # one taken late is answered DEADLINE_EXCEEDED without touching the
                         # database, and the statement gets only the time that is left.
                         expiration=str(max(1, int(seconds * 1000))),
-                        headers={"x-deadline": int((time.time() + seconds) * 1000)},
+                        headers=headers,
                         user_id=self.user_id,
                     ),
                 )
