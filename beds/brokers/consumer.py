@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
 from beds.brokers.retry import delivery_count, retry_delay
 from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
-from beds.factory import Dispatcher
+from beds.factory import Dispatcher, Route
 from beds.log import get_logger
 from beds.ops.metrics import NodeMetrics
 from beds.protocol import Request, Result, deadline_of, decode_request, encode_error, encode_ok
@@ -120,7 +120,7 @@ class Consumer:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
             deadline = deadline_of(props.headers)
-            result = await self._dispatch(request, deadline, props)
+            _route, result = await self._dispatch(request, deadline, props)
             rows = len(result.rows)
             meta["rows"] = rows
             meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -157,12 +157,12 @@ class Consumer:
             self.shared.metrics.count(self.broker.name, "dead_lettered")
         self._log(meta, outcome, rows, started, props, delivery)
 
-    async def _dispatch(self, request: Request, deadline: float | None,
-                        props: Basic.Properties) -> Result:
-        """The database step (beds.brokers.traced wraps it in a span)."""
-        _route, result = await self.shared.dispatcher.dispatch(
-            request, self.broker.name, deadline, props.user_id, props.message_id)
-        return result
+    def _dispatch(self, request: Request, deadline: float | None,
+                  props: Basic.Properties) -> Coroutine[Any, Any, tuple[Route, Result]]:
+        """The database step (beds.brokers.traced wraps it in a span). Returns the dispatcher's
+        own coroutine: no extra frame per message."""
+        return self.shared.dispatcher.dispatch(request, self.broker.name, deadline,
+                                               props.user_id, props.message_id)
 
     def _retry_delay(self, exc: RequestError, meta: dict[str, Any],
                      headers: dict[str, Any] | None, deadline: float | None) -> float | None:

@@ -14,7 +14,7 @@ code (`error.type`), never the message or the exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, cast
 
 from aiormq.abc import DeliveredMessage
@@ -83,11 +83,15 @@ class TracedConsumer(Consumer):
                                                 **_NO_SPAN_ERRORS):
             await super()._handle(message)
 
-    async def _dispatch(self, request: Request, deadline: float | None,
-                        props: Any) -> Result:
+    def _dispatch(self, request: Request, deadline: float | None,
+                  props: Any) -> Coroutine[Any, Any, tuple[Route, Result]]:
         route = self.shared.dispatcher.routes.get((request.template, request.op))
         if route is None:   # TEMPLATE_/OP_NOT_FOUND: no database is asked, no span for it
-            return await super()._dispatch(request, deadline, props)
+            return super()._dispatch(request, deadline, props)
+        return self._traced_dispatch(route, request, deadline, props)
+
+    async def _traced_dispatch(self, route: Route, request: Request, deadline: float | None,
+                               props: Any) -> tuple[Route, Result]:
         with self._tracer.start_as_current_span(route.op.object_name, kind=SpanKind.CLIENT,
                                                 attributes=self._db_attributes(route),
                                                 **_NO_SPAN_ERRORS) as span:

@@ -6,10 +6,14 @@ import json
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beds.errors import BadRequest, Conflict, RequestError, TooLarge
 from beds.protocol import MAX_DEPTH, Result, decode_request, encode_error, encode_ok
+from beds.tomlread import IDENT_RE
 
 LIMIT = 1024
 
@@ -99,3 +103,15 @@ def test_error_reply_shape() -> None:
     assert reply == {"ok": False, "error": {"code": "CONFLICT", "message": "duplicate key: x",
                                             "retryable": False, "details": {"errno": 1062}},
                      "meta": {"node": "n"}}
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F) | st.sampled_from("éß٠ǅ"),
+               max_size=70))
+def test_a_name_passes_exactly_when_it_matches_the_identifier_pattern(name: str) -> None:
+    body = msgspec.json.encode({"template": name, "op": "o"})
+    if IDENT_RE.fullmatch(name):
+        assert decode_request(body, LIMIT).template == name
+    else:
+        with pytest.raises(BadRequest, match="^template: expected a"):
+            decode_request(body, LIMIT)
