@@ -16,6 +16,8 @@ from typing import Any
 
 # version "-" trace-id "-" parent-id "-" trace-flags, lower-case hex; a later version may append
 # fields after another "-", version 00 may not.
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$"
+"""The header's shape, for schemas (AsyncAPI); parse_traceparent also refuses zero ids."""
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?",
                           re.DOTALL)
 _VERSION_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
