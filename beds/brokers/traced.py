@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from aiormq.abc import DeliveredMessage
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
@@ -77,7 +78,10 @@ class TracedConsumer(Consumer):
             attributes["messaging.message.id"] = props.message_id
         if props.correlation_id:
             attributes["messaging.message.conversation_id"] = props.correlation_id
-        parent = propagate.extract(props.headers or {}, getter=_GETTER)
+        try:
+            parent = propagate.extract(props.headers or {}, getter=_GETTER)
+        except Exception:   # a propagator choking on a caller's header must not lose the request
+            parent = Context()   # a new trace
         with self._tracer.start_as_current_span(f"process {exchange}", context=parent,
                                                 kind=SpanKind.CONSUMER, attributes=attributes,
                                                 **_NO_SPAN_ERRORS):

@@ -204,3 +204,18 @@ async def test_with_tracing_a_malformed_traceparent_starts_a_new_trace(traced) -
     line = request_lines(logs)[0]   # the log line names the node's span, so logs find the trace
     assert line["trace_id"] == format_trace_id(consumer.context.trace_id)
     assert line["span_id"] == format_span_id(consumer.context.span_id)
+
+
+async def test_odd_trace_headers_never_cost_a_request(traced) -> None:
+    running, _provider, exporter = traced
+    with capture_logs() as logs:
+        for headers in ({"traceparent": 7, "tracestate": ["x"]},
+                        {"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": "=" * 600,
+                         "baggage": "%%%;;;==,,," * 50},
+                        {"traceparent": bytearray(f"00-{TRACE}-{PARENT}-01".encode())}):
+            await publish_raw(running.stack, headers)
+        await wait_for(lambda: len(request_lines(logs)) >= 3, 10)
+    assert [line["outcome"] for line in request_lines(logs)] == ["ok"] * 3
+    joined = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CONSUMER
+              and s.parent is not None and format_trace_id(s.context.trace_id) == TRACE]
+    assert len(joined) == 2   # the string and the byte-array header both continue the trace
