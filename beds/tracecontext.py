@@ -62,6 +62,8 @@ def trace_fields(headers: Mapping[str, Any] | None) -> Mapping[str, str]:
 
 def _ids(value: Any) -> tuple[str, str, int] | None:
     if isinstance(value, bytes | bytearray):
+        if len(value) > MAX_TRACEPARENT:
+            return None
         try:
             value = value.decode("ascii")
         except UnicodeDecodeError:
