@@ -122,14 +122,22 @@ class Dispatcher:
     def keys_for(self, broker: str) -> list[str]:
         return sorted(r.routing_key for r in self.routes.values() if r.broker == broker)
 
-    def route(self, request: Request, broker: str | None) -> Route:
+    def route(self, request: Request, broker: str | None, user_id: str | None = None) -> Route:
+        """The route of a request, checked in an order that tells a caller nothing it may not
+        know: an anonymous caller where one is required hears only FORBIDDEN; OP_NOT_FOUND lists
+        only the ops this caller may call; WRONG_BROKER comes after the caller's authorisation."""
+        if user_id is None and self.require_user_id:
+            raise Forbidden("user_id: this node requires an authenticated caller; set the AMQP "
+                            "user_id property to your RabbitMQ user name")
         route = self.routes.get((request.template, request.op))
         if route is None:
             if request.template not in self.templates:
                 raise TemplateNotFound(f"template: no template named {request.template!r}")
-            ops = sorted(o for t, o in self.routes if t == request.template)
-            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}; "
-                             f"its ops are: {', '.join(ops)}")
+            ops = sorted(o for (t, o), r in self.routes.items()
+                         if t == request.template and _allowed(r, user_id))
+            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}"
+                             + (f"; its ops are: {', '.join(ops)}" if ops else ""))
+        self.authorize(route, user_id)
         if broker is not None and route.broker != broker:
             raise WrongBroker(f"op: {route.routing_key} ({route.op.kind.value}) is served by "
                               f"{route.broker}, not by {broker}; publish it to the exchange with "
@@ -197,8 +205,7 @@ class Dispatcher:
         """Run one request. `deadline`: the caller's absolute deadline, epoch seconds;
         `user_id`: the caller's AMQP user, as RabbitMQ validated it; `message_id`: the AMQP
         message id, the default idempotency key of write ops that declare one."""
-        route = self.route(request, broker)
-        self.authorize(route, user_id)
+        route = self.route(request, broker, user_id)
         remaining = None
         if deadline is not None:
             remaining = deadline - time.time()
@@ -224,6 +231,10 @@ def _refuse_paging(route: Route, request: Request) -> None:
         what = "bulk" if route.op.kind is OpKind.BULK else route.op.target.value
         raise ValidationFailed(f"{page}: only view ops take limit/offset/cursor; "
                                f"{route.routing_key} is a {what} op")
+
+
+def _allowed(route: Route, user_id: str | None) -> bool:
+    return route.allow is None or user_id in route.allow
 
 
 def _allow(names: tuple[str, ...] | None) -> frozenset[str] | None:
