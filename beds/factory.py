@@ -146,7 +146,7 @@ class Dispatcher:
 
     @staticmethod
     def bind(route: Route, request: Request, remaining: float | None = None,
-             message_id: str | None = None) -> Call:
+             message_id: str | None = None, deadline: float | None = None) -> Call:
         """Validated values for the adapter. `remaining`: seconds left before the caller's
         deadline; the statement limit is the shorter of it and the datasource's."""
         op = route.op
@@ -161,18 +161,19 @@ class Dispatcher:
                 # The message id is the idempotency key unless the caller chose one: a retry of
                 # the same message, or its redelivery, then runs at most once.
                 params = {**params, key: message_id}
-            return Call(args=route.binder.bind(params), timeout=timeout)
+            return Call(args=route.binder.bind(params), timeout=timeout, deadline=deadline)
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
         if request.cursor is not None and request.offset:
             raise ValidationFailed("cursor: a page starts at a cursor or at an offset, not both")
         return Call(filters=route.binder.filters(request.params), limit=limit,
-                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor)
+                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor,
+                    deadline=deadline)
 
     @staticmethod
     def bind_bulk(route: Route, request: Request, remaining: float | None = None,
-                  message_id: str | None = None) -> list[Call]:
+                  message_id: str | None = None, deadline: float | None = None) -> list[Call]:
         """One validated call per row of a bulk request, every row checked before any runs."""
         _refuse_paging(route, request)
         timeout = route.timeout
@@ -185,7 +186,8 @@ class Dispatcher:
                 # One key per row, derived from the message id: a redelivered import runs each
                 # row at most once, and no two rows share a key.
                 row = {**row, key: f"{message_id}.{index}"}
-            calls.append(Call(args=route.binder.bind_row(row, index), timeout=timeout))
+            calls.append(Call(args=route.binder.bind_row(row, index), timeout=timeout,
+                              deadline=deadline))
         return calls
 
     def authorize(self, route: Route, user_id: str | None) -> None:
@@ -214,10 +216,10 @@ class Dispatcher:
                     f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
                     "taken; nothing was run", ran=False)
         if route.op.kind is OpKind.BULK:
-            calls = self.bind_bulk(route, request, remaining, message_id)
+            calls = self.bind_bulk(route, request, remaining, message_id, deadline)
             result = await run_bulk(route.adapter, route.prepared, calls)
         else:
-            call = self.bind(route, request, remaining, message_id)
+            call = self.bind(route, request, remaining, message_id, deadline)
             result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)
