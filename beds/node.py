@@ -100,7 +100,9 @@ class Node:
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
 
         flusher = asyncio.ensure_future(flush_every(0.2))
-        await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
+        # Each open is bounded by its datasource's connect_timeout; a stop still ends the wait.
+        await _unless(stop, asyncio.gather(*(self._open(name, a)
+                                             for name, a in self.adapters.items())))
         consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
@@ -138,6 +140,7 @@ class Node:
             await ops.start()
             await self._announce_ready(started, stop)
             await stop.wait()
+            ops.stopping = True   # /ready answers 503 from now on, while in-flight work drains
             ops.events.emit("stopping")
             await pool.close()
         finally:
@@ -268,3 +271,14 @@ class Node:
             log.info("node.ready", node=self.settings.node.name, role=self.role.name,
                      brokers={b.name: b.instances for b in self.brokers()},
                      templates=self.registry.names(), routes=len(self.dispatcher.routes))
+
+
+async def _unless(stop: asyncio.Event, work: asyncio.Future[Any]) -> None:
+    """Await `work`, or cancel it as soon as `stop` is set."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not work.done():
+            work.cancel()
