@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from beds.ops.commands import ADMIN_KEY, CommandClient, CommandFailed, open_comm
 from tests.conftest import (
     AMQP_URL,
     ROOT,
+    SESSION,
     MysqlDb,
     RunningNode,
     Stack,
@@ -196,3 +197,70 @@ async def test_a_lost_connection_restarts_brokers_and_says_so(cluster, commands)
     assert described["restarts"]["rBroker"] >= 2   # both instances
     async with Client(AMQP_URL, app.stack.exchange) as client:
         assert (await client.call("film", "fetch", {"film_id": 7})).data
+
+
+NODE_ACCOUNT = f"node-svc-{SESSION}"
+
+
+@pytest.fixture(scope="module")
+def node_account(rabbitmq: str) -> Iterator[str]:
+    """A RabbitMQ user with the node account's rights on the test namespaces (docs/security.md),
+    not listed in [ops] operators; yields its URL."""
+    from tests.integration.test_authorization import rabbitmqctl, url_for
+
+    password = secrets.token_hex(8)
+    rabbitmqctl("add_user", NODE_ACCOUNT, password)
+    rabbitmqctl("set_permissions", "-p", "/", NODE_ACCOUNT, "^$", "^beds-test-.*", "^$")
+    yield url_for(NODE_ACCOUNT, password)
+    rabbitmqctl("delete_user", NODE_ACCOUNT)
+
+
+async def test_a_non_operator_cannot_drain_even_with_the_node_account(
+        cluster, commands, node_account: str) -> None:
+    # F6: anyone who could publish to the control exchange could drain every node.
+    settings = cluster["app"].stack.settings
+    client, connection = await open_command_client(node_account, settings.ops.control_exchange, 5)
+    try:
+        with pytest.raises(CommandFailed, match=f"user '{NODE_ACCOUNT}' is not in \\[ops\\] "
+                                                "operators") as direct:
+            await client.send("node.app1", "drain", every=True)
+        assert direct.value.code == "FORBIDDEN"
+        with pytest.raises(CommandFailed) as via_admin:
+            await client.send(ADMIN_KEY, "drain", {"node": "app1"})
+        assert via_admin.value.code == "FORBIDDEN"
+        assert (await client.send("node.app1", "status"))["state"] == "ready"   # read-only: ok
+    finally:
+        await connection.close()
+    status = await commands.send("node.app1", "status")
+    assert status["state"] == "ready" and not cluster["app"].node.draining
+
+
+async def test_a_command_without_user_id_is_refused(cluster) -> None:
+    # RabbitMQ checks user_id only when it is set: a command without it proves nothing.
+    settings = cluster["app"].stack.settings
+    client, connection = await open_command_client(AMQP_URL, settings.ops.control_exchange, 5)
+    client.user_id = None
+    try:
+        with pytest.raises(CommandFailed, match="a sender without user_id") as info:
+            await client.send("node.app1", "set-instances",
+                              {"broker": "rBroker", "instances": 0})
+        assert info.value.code == "FORBIDDEN"
+    finally:
+        await connection.close()
+    assert await consumer_count(settings.brokers["rBroker"].queue) == 2
+
+
+async def test_draining_every_node_takes_an_explicit_all(cluster, commands) -> None:
+    # F6: one message to node.all used to drain the whole cluster.
+    answers = await commands.gather("node.all", "drain", window=1.0)
+    assert answers and all(a["error"]["code"] == "NEEDS_ALL" for a in answers)
+    assert not cluster["app"].node.draining
+    with pytest.raises(CommandFailed, match="name a node, or say all"):
+        await commands.send(ADMIN_KEY, "reload-templates")
+    answers = await commands.gather("node.all", "drain", window=1.0, every=True)
+    assert answers and all(a["ok"] for a in answers)
+    assert cluster["app"].node.draining
+    for node in ("app1", "adm1"):   # the admin drained too: its inbox is one of its brokers
+        await commands.send(f"node.{node}", "resume")
+    reloaded = await commands.send(ADMIN_KEY, "reload-templates", every=True)
+    assert sorted(a["result"]["node"] for a in reloaded["answers"]) == ["adm1", "app1"]
