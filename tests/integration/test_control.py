@@ -154,6 +154,33 @@ async def test_events_reach_the_events_exchange_through_the_admin(cluster, comma
                       "before": 1, "instances": 2}
 
 
+async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster, commands) -> None:
+    # L8: the relay logged **event beside event_name=...: TypeError, never settled; 64 of them
+    # (its prefetch) wedged it.
+    settings = cluster["app"].stack.settings
+    conn = await aiormq.connect(AMQP_URL)
+    seen: list[dict[str, Any]] = []
+    try:
+        channel = await conn.channel()
+        ok = await channel.queue_declare(exclusive=True)
+        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key="app1.#")
+
+        async def collect(message: aiormq.abc.DeliveredMessage) -> None:
+            seen.append(msgspec.json.decode(message.body))
+
+        await channel.basic_consume(ok.queue, collect, no_ack=True)
+        for i in range(70):
+            await channel.basic_publish(
+                msgspec.json.encode({"event": "odd", "event_name": "x", "n": i}),
+                exchange=settings.ops.control_exchange, routing_key="event.app1.odd")
+        await commands.send(ADMIN_KEY, "set-instances",
+                            {"node": "app1", "broker": "wBroker", "instances": 2})
+        await wait_for(lambda: any(e["event"] == "scaled" for e in seen), 10)
+    finally:
+        await conn.close()
+    assert len([e for e in seen if e["event"] == "odd"]) == 70
+
+
 async def test_a_second_node_of_the_same_name_is_told_at_start(cluster, tmp_path: Path,
                                                                 mysql_db: MysqlDb) -> None:
     from structlog.testing import capture_logs
