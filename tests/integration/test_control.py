@@ -5,6 +5,7 @@ message naming the argument, and node events reach the events exchange through t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -131,24 +132,30 @@ async def test_bad_commands_are_refused_with_the_argument_named(cluster, command
     assert (await commands.send(ADMIN_KEY, "ping"))["nodes"]   # the admin keeps serving
 
 
-async def test_events_reach_the_events_exchange_through_the_admin(cluster, commands) -> None:
-    settings = cluster["app"].stack.settings
+@contextlib.asynccontextmanager
+async def events_of(settings: Any, node: str) -> AsyncIterator[tuple[Any, list[dict[str, Any]]]]:
+    """(a channel, the events of `node` as they reach the events exchange)."""
     conn = await aiormq.connect(AMQP_URL)
     seen: list[dict[str, Any]] = []
     try:
         channel = await conn.channel()
         ok = await channel.queue_declare(exclusive=True)
-        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key="app1.#")
+        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key=f"{node}.#")
 
         async def collect(message: aiormq.abc.DeliveredMessage) -> None:
             seen.append(msgspec.json.decode(message.body))
 
         await channel.basic_consume(ok.queue, collect, no_ack=True)
+        yield channel, seen
+    finally:
+        await conn.close()
+
+
+async def test_events_reach_the_events_exchange_through_the_admin(cluster, commands) -> None:
+    async with events_of(cluster["app"].stack.settings, "app1") as (_channel, seen):
         await commands.send(ADMIN_KEY, "set-instances",
                             {"node": "app1", "broker": "wBroker", "instances": 2})
         await wait_for(lambda: any(e["event"] == "scaled" for e in seen), 5)
-    finally:
-        await conn.close()
     (scaled,) = [e for e in seen if e["event"] == "scaled"]
     assert scaled == {**scaled, "node": "app1", "role": "appServer", "broker": "wBroker",
                       "before": 1, "instances": 2}
@@ -158,17 +165,7 @@ async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster, comma
     # L8: the relay logged **event beside event_name=...: TypeError, never settled; 64 of them
     # (its prefetch) wedged it.
     settings = cluster["app"].stack.settings
-    conn = await aiormq.connect(AMQP_URL)
-    seen: list[dict[str, Any]] = []
-    try:
-        channel = await conn.channel()
-        ok = await channel.queue_declare(exclusive=True)
-        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key="app1.#")
-
-        async def collect(message: aiormq.abc.DeliveredMessage) -> None:
-            seen.append(msgspec.json.decode(message.body))
-
-        await channel.basic_consume(ok.queue, collect, no_ack=True)
+    async with events_of(settings, "app1") as (channel, seen):
         for i in range(70):
             await channel.basic_publish(
                 msgspec.json.encode({"event": "odd", "event_name": "x", "n": i}),
@@ -176,8 +173,6 @@ async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster, comma
         await commands.send(ADMIN_KEY, "set-instances",
                             {"node": "app1", "broker": "wBroker", "instances": 2})
         await wait_for(lambda: any(e["event"] == "scaled" for e in seen), 10)
-    finally:
-        await conn.close()
     assert len([e for e in seen if e["event"] == "odd"]) == 70
 
 
