@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beds.errors import BadRequest, Conflict, RequestError, TooLarge
-from beds.protocol import MAX_DEPTH, Result, decode_request, encode_error, encode_ok
+from beds.protocol import (
+    MAX_DEPTH,
+    Result,
+    deadline_of,
+    decode_request,
+    encode_error,
+    encode_ok,
+)
 from beds.tomlread import IDENT_RE
 
 LIMIT = 1024
@@ -48,7 +55,13 @@ def test_params_may_be_absent() -> None:
     (b'{"template":"' + b"t" * 65 + b'","op":"o"}', BadRequest, "template: expected a name"),
     (b'{"template":"t","op":"o","params":[1]}', BadRequest, "params: expected a JSON object"),
     (b'{"template":"t","op":"o","limit":0}', BadRequest, "limit: expected int >= 1, got 0"),
-    (b'{"template":"t","op":"o","offset":-1}', BadRequest, "offset: expected int >= 0, got -1"),
+    (b'{"template":"t","op":"o","offset":-1}', BadRequest,
+     "offset: expected int between 0 and 100000, got -1"),
+    # L4: a deep OFFSET makes the database read every row before it (MongoDB: OverflowError)
+    (b'{"template":"t","op":"o","offset":100001}', BadRequest,
+     "offset: expected int between 0 and 100000, got 100001"),
+    (b'{"template":"t","op":"o","offset":' + b"9" * 30 + b"}", BadRequest,
+     "offset: expected int between 0 and 100000"),
     (b'{"template":"t","op":"o","sql":"DROP"}', BadRequest, "sql: unknown key; expected only"),
     (b"x" * (LIMIT + 1), TooLarge, f"body: {LIMIT + 1} bytes exceeds the limit of {LIMIT} bytes"),
 ])
@@ -115,3 +128,14 @@ def test_a_name_passes_exactly_when_it_matches_the_identifier_pattern(name: str)
     else:
         with pytest.raises(BadRequest, match="^template: expected a"):
             decode_request(body, LIMIT)
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", b"nan", 10**400, "soon", None])
+def test_an_x_deadline_must_be_a_finite_number(value: object) -> None:
+    # L3: NaN disabled the retry deadline check and ended INTERNAL in the adapters.
+    with pytest.raises(BadRequest, match="x-deadline: expected epoch milliseconds"):
+        deadline_of({"x-deadline": value})
+
+
+def test_a_valid_x_deadline_is_epoch_seconds() -> None:
+    assert deadline_of({"x-deadline": 1_700_000_000_500}) == 1_700_000_000.5
+    assert deadline_of({"x-deadline": b"1000"}) == 1.0
+    assert deadline_of({}) is None
