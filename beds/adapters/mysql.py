@@ -103,24 +103,16 @@ class MysqlAdapter:
         """`mariadb` or `mysql` (OpenTelemetry's db.system.name), from the version a pooled
         connection's server announced; `mysql` until one is open."""
         flavour: str | None = getattr(self, "_flavour", None)
-        if flavour is None:
-            for conn in list(getattr(self._pool, "_free", ())):
-                flavour = "mariadb" if "mariadb" in str(conn.get_server_info()).lower() \
-                    else "mysql"
+        if flavour is None and self._pool is not None:
+            version = self._pool.server_version()
+            if version is not None:
+                flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
                 self._flavour = flavour
-                break
         return flavour or "mysql"
 
     def pool_waiting(self) -> int | None:
-        """Requests waiting for a connection now, for /metrics. aiomysql has no public count:
-        its acquire waits on the pool's Condition (or on that Condition's lock while another
-        acquire opens a connection); both queues are read, and a changed aiomysql gives None."""
-        cond = getattr(self._pool, "_cond", None)
-        waiters = getattr(cond, "_waiters", None)
-        lock_waiters = getattr(getattr(cond, "_lock", None), "_waiters", None)
-        if waiters is None:
-            return None
-        return len(waiters) + len(lock_waiters or ())
+        """Requests waiting for a connection now, for /metrics."""
+        return None if self._pool is None else self._pool.waiting
 
     async def close(self) -> None:
         if self._pool is not None:
