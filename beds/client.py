@@ -32,6 +32,7 @@ from beds.clientlink import (
 )
 from beds.errors import CallTimeout, Disconnected, Forbidden, NoRoute, error_from_reply
 from beds.protocol import encode_request
+from beds.tracecontext import inject_context
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -169,7 +170,9 @@ class Client:
 
     def _request_headers(self, seconds: float) -> dict[str, Any]:
         """The AMQP headers of one request: the one place they are built."""
-        return {"x-deadline": int((time.time() + seconds) * 1000)}
+        headers: dict[str, Any] = {"x-deadline": int((time.time() + seconds) * 1000)}
+        inject_context(headers)   # the caller's trace continues on the node (beds[otel])
+        return headers
 
     async def _publish(self, session: Session, key: str, body: bytes, correlation_id: str,
                        message_id: str | None, seconds: float) -> None:

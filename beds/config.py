@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from beds.errors import ConfigError
-from beds.opsconfig import AdminSettings, OpsSettings, Service, admin_settings, ops_settings
+from beds.opsconfig import (
+    AdminSettings,
+    OpsSettings,
+    Service,
+    TracingSettings,
+    admin_settings,
+    ops_settings,
+    tracing_settings,
+)
 from beds.tomlread import IDENT_RE, Table
 
 DEFAULT_CONFIG = Path("config/beds.toml")
@@ -29,6 +37,7 @@ DEFAULT_ENV_FILE = Path("config/env.toml")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key")
+_SECRET_QUERY = re.compile(r"([?&;][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*)=[^&#]*", re.I)
 DELIVERY_LIMIT = 20
 """Quorum queues dead-letter a message delivered more often than this (a crash loop)."""
 
@@ -120,6 +129,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ops: OpsSettings = field(default_factory=lambda: ops_settings(Table({}, lambda _p: "")))
     admin: AdminSettings = field(default_factory=lambda: admin_settings(Table({}, lambda _p: "")))
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     files: tuple[str, ...] = field(default=())
     merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     unset: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
@@ -245,7 +255,8 @@ def load_settings(
     return Settings(
         node=settings.node, amqp=settings.amqp, datasources=settings.datasources,
         brokers=settings.brokers, roles=settings.roles, security=settings.security,
-        ops=settings.ops, admin=settings.admin, files=tuple(files), merged=merged,
+        ops=settings.ops, admin=settings.admin, tracing=settings.tracing, files=tuple(files),
+        merged=merged,
         unset={name: tuple(p for p, n in missing if n == name) for _, name in missing},
     )
 
@@ -254,7 +265,7 @@ def load_settings(
 
 def _validate(root: Table, config_dir: Path) -> Settings:
     root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles", "security", "ops",
-                         "admin"])
+                         "admin", "tracing"])
     project = config_dir.parent
     node_t = root.table("node")
     node_t.reject_unknown(["name", "templates_dir", "grace_seconds", "log_level", "log_requests"])
@@ -292,7 +303,8 @@ def _validate(root: Table, config_dir: Path) -> Settings:
     security = SecuritySettings(require_user_id=security_t.flag("require_user_id", False))
     return Settings(node=node, amqp=amqp, datasources=datasources, brokers=brokers, roles=roles,
                     security=security, ops=ops_settings(root.table("ops")),
-                    admin=admin_settings(root.table("admin")))
+                    admin=admin_settings(root.table("admin")),
+                    tracing=tracing_settings(root.table("tracing")))
 
 
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
@@ -364,5 +376,14 @@ def masked(data: Any, key: str = "") -> Any:
 
 
 def _mask_url(url: str) -> str:
-    # scheme://user:password@host -> scheme://user:***@host
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+    """scheme://user:password@host -> scheme://user:***@host, whatever the password holds
+    (an '@' too) and however many hosts follow; and ?password=... style query values."""
+    scheme, sep, rest = url.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+    tail = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", tail)
+    return f"{scheme}{sep}{netloc}{tail}"

@@ -122,14 +122,22 @@ class Dispatcher:
     def keys_for(self, broker: str) -> list[str]:
         return sorted(r.routing_key for r in self.routes.values() if r.broker == broker)
 
-    def route(self, request: Request, broker: str | None) -> Route:
+    def route(self, request: Request, broker: str | None, user_id: str | None = None) -> Route:
+        """The route of a request, checked in an order that tells a caller nothing it may not
+        know: an anonymous caller where one is required hears only FORBIDDEN; OP_NOT_FOUND lists
+        only the ops this caller may call; WRONG_BROKER comes after the caller's authorisation."""
+        if user_id is None and self.require_user_id:
+            raise Forbidden("user_id: this node requires an authenticated caller; set the AMQP "
+                            "user_id property to your RabbitMQ user name")
         route = self.routes.get((request.template, request.op))
         if route is None:
             if request.template not in self.templates:
                 raise TemplateNotFound(f"template: no template named {request.template!r}")
-            ops = sorted(o for t, o in self.routes if t == request.template)
-            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}; "
-                             f"its ops are: {', '.join(ops)}")
+            ops = sorted(o for (t, o), r in self.routes.items()
+                         if t == request.template and _allowed(r, user_id))
+            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}"
+                             + (f"; its ops are: {', '.join(ops)}" if ops else ""))
+        self.authorize(route, user_id)
         if broker is not None and route.broker != broker:
             raise WrongBroker(f"op: {route.routing_key} ({route.op.kind.value}) is served by "
                               f"{route.broker}, not by {broker}; publish it to the exchange with "
@@ -138,7 +146,7 @@ class Dispatcher:
 
     @staticmethod
     def bind(route: Route, request: Request, remaining: float | None = None,
-             message_id: str | None = None) -> Call:
+             message_id: str | None = None, deadline: float | None = None) -> Call:
         """Validated values for the adapter. `remaining`: seconds left before the caller's
         deadline; the statement limit is the shorter of it and the datasource's."""
         op = route.op
@@ -153,18 +161,19 @@ class Dispatcher:
                 # The message id is the idempotency key unless the caller chose one: a retry of
                 # the same message, or its redelivery, then runs at most once.
                 params = {**params, key: message_id}
-            return Call(args=route.binder.bind(params), timeout=timeout)
+            return Call(args=route.binder.bind(params), timeout=timeout, deadline=deadline)
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
         if request.cursor is not None and request.offset:
             raise ValidationFailed("cursor: a page starts at a cursor or at an offset, not both")
         return Call(filters=route.binder.filters(request.params), limit=limit,
-                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor)
+                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor,
+                    deadline=deadline)
 
     @staticmethod
     def bind_bulk(route: Route, request: Request, remaining: float | None = None,
-                  message_id: str | None = None) -> list[Call]:
+                  message_id: str | None = None, deadline: float | None = None) -> list[Call]:
         """One validated call per row of a bulk request, every row checked before any runs."""
         _refuse_paging(route, request)
         timeout = route.timeout
@@ -177,7 +186,8 @@ class Dispatcher:
                 # One key per row, derived from the message id: a redelivered import runs each
                 # row at most once, and no two rows share a key.
                 row = {**row, key: f"{message_id}.{index}"}
-            calls.append(Call(args=route.binder.bind_row(row, index), timeout=timeout))
+            calls.append(Call(args=route.binder.bind_row(row, index), timeout=timeout,
+                              deadline=deadline))
         return calls
 
     def authorize(self, route: Route, user_id: str | None) -> None:
@@ -197,8 +207,7 @@ class Dispatcher:
         """Run one request. `deadline`: the caller's absolute deadline, epoch seconds;
         `user_id`: the caller's AMQP user, as RabbitMQ validated it; `message_id`: the AMQP
         message id, the default idempotency key of write ops that declare one."""
-        route = self.route(request, broker)
-        self.authorize(route, user_id)
+        route = self.route(request, broker, user_id)
         remaining = None
         if deadline is not None:
             remaining = deadline - time.time()
@@ -207,10 +216,10 @@ class Dispatcher:
                     f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
                     "taken; nothing was run", ran=False)
         if route.op.kind is OpKind.BULK:
-            calls = self.bind_bulk(route, request, remaining, message_id)
+            calls = self.bind_bulk(route, request, remaining, message_id, deadline)
             result = await run_bulk(route.adapter, route.prepared, calls)
         else:
-            call = self.bind(route, request, remaining, message_id)
+            call = self.bind(route, request, remaining, message_id, deadline)
             result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)
@@ -226,6 +235,10 @@ def _refuse_paging(route: Route, request: Request) -> None:
                                f"{route.routing_key} is a {what} op")
 
 
+def _allowed(route: Route, user_id: str | None) -> bool:
+    return route.allow is None or user_id in route.allow
+
+
 def _allow(names: tuple[str, ...] | None) -> frozenset[str] | None:
     return None if names is None else frozenset(names)
 
@@ -239,4 +252,14 @@ def _shape(result: Result, protected: frozenset[str], bools: frozenset[str]) -> 
                 del row[name]
             for name in bools.intersection(row):
                 if row[name] is not None:
-                    row[name] = bool(row[name])
+                    row[name] = _as_bool(row[name])
+
+
+def _as_bool(value: Any) -> bool:
+    """MariaDB sends a BIT(1) as bytes and some columns as text: b"\\x00" and "0" are false,
+    though Python's bool() says True of both."""
+    if isinstance(value, bytes | bytearray):
+        return any(value)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "f")
+    return bool(value)

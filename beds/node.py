@@ -16,6 +16,7 @@ from typing import Any
 
 from beds.adapters import Adapter
 from beds.brokers.consumer import Consumer, Shared
+from beds.brokers.limits import effective_reply_limit
 from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
 from beds.brokers.pool import Pool, Worker
 from beds.brokers.topology import declare, declare_ops, unrouted_broker
@@ -23,15 +24,16 @@ from beds.config import BrokerSettings, QueueType, RoleSettings, Settings
 from beds.errors import BedsError
 from beds.factory import Dispatcher, adapters_for
 from beds.log import flush_every, flush_logs, get_logger
-from beds.ops.commands import CommandFailed
+from beds.ops.commands import CommandFailed, operators_of
 from beds.ops.context import NodeContext, ServiceFactory
 from beds.ops.control import ControlListener
 from beds.ops.runtime import OpsRuntime
 from beds.opsconfig import Service
-from beds.reload import build_checked, rebind, rejected
+from beds.reload import bind_new, build_checked, rejected, unbind_gone
 from beds.services import service_factory
 from beds.templates import TemplateRegistry, load_templates
 from beds.templates.names import refuse_clashes
+from beds.tracing import Tracing, check_tracing, start_tracing
 
 log = get_logger("beds.node")
 CONTROL = BrokerSettings(name="control", queue="", kinds=(), templates=(), instances=1,
@@ -48,6 +50,10 @@ class Node:
     services: dict[str, ServiceFactory]
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ops: OpsRuntime | None = field(default=None, repr=False)
+    # An OpenTelemetry TracerProvider for this node's spans instead of the global or OTEL_* one
+    # (tests, applications that embed a node); setting one turns tracing on (beds.tracing).
+    tracer_provider: Any = field(default=None, repr=False)
+    _tracing: Tracing | None = field(default=None, repr=False)
     draining: bool = False
     _shared: Shared | None = field(default=None, repr=False)
     _ctx: NodeContext | None = field(default=None, repr=False)
@@ -56,11 +62,13 @@ class Node:
     _desired: dict[str, int] = field(default_factory=dict)   # instances per broker, as scaled
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _scaling: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, role_name: str) -> Node:
         """Everything that can be checked without a socket. Raises ConfigError/TemplateError."""
         role = settings.role(role_name)
+        check_tracing(settings)
         registry = TemplateRegistry(load_templates(settings.templates_dir(role_name)))
         registry.freeze()
         refuse_clashes(settings, role_name, registry)
@@ -98,15 +106,18 @@ class Node:
         for sig in signals[:2]:
             loop.add_signal_handler(sig, request_stop, sig.name)
         if handle_signals:
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+            loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
         flusher = asyncio.ensure_future(flush_every(0.2))
-        await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
+        # Each open is bounded by its datasource's connect_timeout; a stop still ends the wait.
+        await _unless(stop, asyncio.gather(*(self._open(name, a)
+                                             for name, a in self.adapters.items())))
         consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         ops = self.ops = OpsRuntime(s, self.role, self)
+        tracing = self._tracing = start_tracing(s, self.role.name, self.tracer_provider)
         try:
             try:
                 channel = await consume.channel()
@@ -135,8 +146,14 @@ class Node:
             for broker in self.brokers():
                 started += pool.start(broker, broker.instances)
             await ops.start()
+            # In the background: the probe moves max_reply_bytes over the wire (~0.5 s here),
+            # and until it answers the configured cap stands.
+            self._background(self._check_reply_limit(publish, shared))
             await self._announce_ready(started, stop)
             await stop.wait()
+            for task in list(self._tasks):
+                task.cancel()
+            ops.stopping = True   # /ready answers 503 from now on, while in-flight work drains
             ops.events.emit("stopping")
             await pool.close()
         finally:
@@ -145,23 +162,57 @@ class Node:
             await ops.stop()
             await asyncio.gather(*(a.close() for a in self.adapters.values()),
                                  return_exceptions=True)
+            if tracing is not None:
+                await tracing.close()
             await publish.close()
             await consume.close()
             log.info("node.stopped", node=s.node.name)
             flusher.cancel()
             flush_logs()
 
+    def _background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("node.background_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _check_reply_limit(self, link: AmqpLink, shared: Shared) -> None:
+        amqp = self.settings.amqp
+        shared.max_reply_bytes = await effective_reply_limit(link, amqp.max_reply_bytes,
+                                                             amqp.max_message_bytes)
+
     def _make_worker(self, broker: BrokerSettings, instance: int) -> Worker:
         assert self._shared is not None and self._ctx is not None and self.ops is not None
         if broker is CONTROL:
             return ControlListener(broker, self.settings.node.name,
                                    self.settings.ops.control_exchange, self._shared.link,
-                                   self._shared.publisher, self)
+                                   self._shared.publisher, self,
+                                   operators_of(self.settings.ops.operators,
+                                                self.settings.amqp.url))
         if broker.service is Service.REQUESTS:
+            if self._tracing is not None:
+                return self._tracing.consumer(broker, instance, self._shared)
             return Consumer(broker, instance, self._shared)
         return self.services[broker.name](self._ctx, broker, instance)
 
     # -- the control plane --------------------------------------------------------------------
+
+    def _reload_on_signal(self) -> None:
+        task = asyncio.ensure_future(self.reload())
+        self._tasks.add(task)   # referenced until done, and its failure is logged
+        task.add_done_callback(self._reload_done)
+
+    def _reload_done(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("templates.reload_failed", error=f"{type(exc).__name__}: {exc}",
+                      hint="the routes may be half rebound: send SIGHUP again")
 
     async def reload(self) -> bool:
         """Reload templates/ (SIGHUP): the new set serves only if it is valid and matches the
@@ -173,17 +224,23 @@ class Node:
                 rejected(exc)
                 return False
             old = self.dispatcher
-            self.registry, self.adapters, self.dispatcher = new.registry, new.adapters, new.dispatcher
-            if self._shared is not None:
-                self._shared.dispatcher = new.dispatcher   # consumers read it per message
             added: list[str] = []
             removed: list[str] = []
-            if self._link is not None:
-                channel = await self._link.channel()
-                queues = {b.name: b.queue for b in self.request_brokers()}
-                added, removed = await rebind(channel, self.settings.amqp.exchange, queues,
-                                              old, new.dispatcher)
-                await channel.close()
+            channel = await self._link.channel() if self._link is not None else None
+            queues = {b.name: b.queue for b in self.request_brokers()}
+            exchange = self.settings.amqp.exchange
+            try:
+                if channel is not None:
+                    added = await bind_new(channel, exchange, queues, old, new.dispatcher)
+                self.registry, self.adapters, self.dispatcher = (new.registry, new.adapters,
+                                                                 new.dispatcher)
+                if self._shared is not None:
+                    self._shared.dispatcher = new.dispatcher   # consumers read it per message
+                if channel is not None:
+                    removed = await unbind_gone(channel, exchange, queues, old, new.dispatcher)
+            finally:
+                if channel is not None and not channel.is_closed:
+                    await channel.close()
             log.info("templates.reloaded", templates=self.registry.names(),
                      routes=len(new.dispatcher.routes), bound=added, unbound=removed)
             if self.ops is not None and self.ops.events is not None:
@@ -267,3 +324,14 @@ class Node:
             log.info("node.ready", node=self.settings.node.name, role=self.role.name,
                      brokers={b.name: b.instances for b in self.brokers()},
                      templates=self.registry.names(), routes=len(self.dispatcher.routes))
+
+
+async def _unless(stop: asyncio.Event, work: asyncio.Future[Any]) -> None:
+    """Await `work`, or cancel it as soon as `stop` is set."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not work.done():
+            work.cancel()

@@ -11,19 +11,25 @@ Reply, error:  {"ok": false, "error": {"code": ..., "message": ..., "retryable":
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
 from beds.errors import BadRequest, RequestError, TooLarge
-from beds.tomlread import describe
+from beds.tomlread import IDENT_RE, describe
 
 _REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset", "cursor"})
 _EXPECTED_KEYS = "template, op, params, limit, offset, cursor"
 MAX_CURSOR = 4096
+MAX_NAME = 64   # template and op names: IDENT_RE, as templates declare them
 MAX_DEPTH = 32
 """Deeper JSON is refused: nothing a template declares needs it, and it costs recursion."""
+MAX_OFFSET = 100_000
+"""A deeper page makes the database read and drop every row before it: page with filters (or a
+cursor, where the engine has one) instead. Duplicate JSON keys are not refused: msgspec has no
+option for it, and the last one wins, as in most JSON parsers."""
 
 
 @dataclass(slots=True)
@@ -79,12 +85,13 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
     if not _REQUEST_KEYS.issuperset(data):
         unknown = next(k for k in data if k not in _REQUEST_KEYS)
         raise BadRequest(f"{unknown}: unknown key; expected only: {_EXPECTED_KEYS}")
-    template = data.get("template")
-    op = data.get("op")
-    if not isinstance(template, str) or not template:
-        raise BadRequest(f"template: expected a non-empty string, got {_got(data, 'template')}")
-    if not isinstance(op, str) or not op:
-        raise BadRequest(f"op: expected a non-empty string, got {_got(data, 'op')}")
+    template, op = data.get("template"), data.get("op")
+    # IDENT_RE without a regex per message: for ASCII text, isidentifier() is the same pattern.
+    if not (isinstance(template, str) and template.isascii() and template.isidentifier()
+            and len(template) <= MAX_NAME):
+        _refuse_name(data, "template")
+    if not (isinstance(op, str) and op.isascii() and op.isidentifier() and len(op) <= MAX_NAME):
+        _refuse_name(data, "op")
     params = data.get("params", {})
     if params is None:
         params = {}
@@ -95,8 +102,8 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
     if cursor is not None and (not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR):
         raise BadRequest(f"cursor: expected the next_cursor of a previous reply, got "
                          f"{describe(cursor)}")
-    return Request(template, op, params, _page(data, "limit", 1), _page(data, "offset", 0),
-                   cursor)
+    return Request(template, op, params, _page(data, "limit", 1),
+                   _page(data, "offset", 0, MAX_OFFSET), cursor)
 
 
 def _undecodable(body: bytes, exc: Exception) -> str:
@@ -107,16 +114,27 @@ def _undecodable(body: bytes, exc: Exception) -> str:
     return f"body: not valid JSON ({exc})"
 
 
+def _refuse_name(data: dict[str, Any], key: str) -> NoReturn:
+    """A template or op name that no template could declare. Names become log fields, a reply's
+    meta and (when served) metric labels: only short, plain ones get that far."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key}: expected a non-empty string, got {_got(data, key)}")
+    raise BadRequest(f"{key}: expected a name matching {IDENT_RE.pattern} (letters, digits, "
+                     f"underscore; at most {MAX_NAME}), got {describe(value)} ({len(value)} chars)")
+
+
 def _got(data: dict[str, Any], key: str) -> str:
     return "nothing (key missing)" if key not in data else describe(data[key])
 
 
-def _page(data: dict[str, Any], key: str, minimum: int) -> int | None:
+def _page(data: dict[str, Any], key: str, minimum: int, maximum: int | None = None) -> int | None:
     value = data.get(key)
     if value is None:
         return None
-    if type(value) is not int or value < minimum:
-        raise BadRequest(f"{key}: expected int >= {minimum}, got {describe(value)}")
+    if type(value) is not int or value < minimum or (maximum is not None and value > maximum):
+        expected = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise BadRequest(f"{key}: expected int {expected}, got {describe(value)}")
     return value
 
 
@@ -141,9 +159,12 @@ def deadline_of(headers: dict[str, Any] | None) -> float | None:
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     try:
-        return float(value) / 1000.0
-    except (TypeError, ValueError):
-        raise BadRequest(f"x-deadline: expected epoch milliseconds, got {describe(value)}") from None
+        deadline = float(value) / 1000.0
+    except (TypeError, ValueError, OverflowError):
+        deadline = math.nan
+    if not math.isfinite(deadline):   # NaN would disable every deadline check downstream
+        raise BadRequest(f"x-deadline: expected epoch milliseconds, got {describe(value)}")
+    return deadline
 
 
 def encode_ok(result: Result, meta: dict[str, Any]) -> bytes:

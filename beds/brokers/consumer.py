@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,17 +17,18 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
 from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
-from beds.brokers.retry import delivery_count, retry_delay
+from beds.brokers.retry import backoff, delivery_count, may_run_again, retry_delay
 from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
-from beds.factory import Dispatcher
+from beds.factory import Dispatcher, Route
 from beds.log import get_logger
 from beds.ops.metrics import NodeMetrics
-from beds.protocol import deadline_of, decode_request, encode_error, encode_ok
+from beds.protocol import Request, Result, deadline_of, decode_request, encode_error, encode_ok
+from beds.tracecontext import trace_fields
 
 log = get_logger("beds.request")
 SERVER_SIDE = frozenset(("DB_UNAVAILABLE", "DB_ERROR", "DEADLINE_EXCEEDED", "INTERNAL",
-                         "requeued", "unacked"))
+                         "requeued", "unacked", "reply_lost"))
 """Outcomes that say the service, not the caller, is in trouble: their request line is a
 warning (shipped to the admin's log store and syslog) even with log_requests off."""
 _errlog = get_logger("beds.consumer")
@@ -115,12 +116,13 @@ class Consumer:
                                 "broker": self.broker.name}
         rows = 0
         deadline = None
+        attempt = delivery_count(props.headers, bool(delivery.redelivered))
+        ran = True   # whether the database may have seen this request (unknown counts as yes)
         try:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
             deadline = deadline_of(props.headers)
-            _route, result = await self.shared.dispatcher.dispatch(
-                request, self.broker.name, deadline, props.user_id, props.message_id)
+            _route, result = await self._dispatch(request, deadline, props)
             rows = len(result.rows)
             meta["rows"] = rows
             meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -131,7 +133,7 @@ class Consumer:
                     f"{self.shared.max_reply_bytes} bytes; ask for a smaller page (limit)")
             outcome, disposition = "ok", Disposition.ACK
         except RequestError as exc:
-            delay = self._retry_delay(exc, meta, props.headers, deadline)
+            delay = self._retry_delay(exc, meta, attempt, deadline)
             if delay is not None:
                 # Transient: back off, then let the broker deliver it again (here or to another
                 # node); the caller hears only the final outcome.
@@ -140,6 +142,7 @@ class Consumer:
                 self._log(meta, "retry", 0, started, props, delivery)
                 return
             body, outcome, disposition = self._error(exc, meta, started)
+            ran = exc.details.get("ran") is not False
         except Exception as exc:   # a bug in BEDS: keep serving, keep the message for a human
             _errlog.exception("request.internal_error", broker=self.broker.name,
                               correlation_id=props.correlation_id)
@@ -148,19 +151,48 @@ class Consumer:
             body, outcome, disposition = self._error(error, meta, started)
 
         if not await self._reply(props.reply_to, body, props.correlation_id):
-            # The caller did not get an answer: keep the request for another attempt.
-            settled = await self._settle(channel, tag, requeue=True)
-            outcome = "requeued" if settled else "unacked"
+            outcome = await self._reply_failed(channel, tag, meta, outcome, disposition, ran,
+                                               attempt, deadline, props.correlation_id)
         elif not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
             outcome = "unacked"
+        elif disposition is not Disposition.ACK and self.shared.metrics is not None:
+            self.shared.metrics.count(self.broker.name, "dead_lettered")
         self._log(meta, outcome, rows, started, props, delivery)
 
-    def _retry_delay(self, exc: RequestError, meta: dict[str, Any],
-                     headers: dict[str, Any] | None, deadline: float | None) -> float | None:
+    def _dispatch(self, request: Request, deadline: float | None,
+                  props: Basic.Properties) -> Coroutine[Any, Any, tuple[Route, Result]]:
+        """The database step (beds.brokers.traced wraps it in a span). Returns the dispatcher's
+        own coroutine: no extra frame per message."""
+        return self.shared.dispatcher.dispatch(request, self.broker.name, deadline,
+                                               props.user_id, props.message_id)
+
+    async def _reply_failed(self, channel: AbstractChannel, tag: int, meta: dict[str, Any],
+                            outcome: str, disposition: Disposition, ran: bool, attempt: int,
+                            deadline: float | None, correlation_id: str | None) -> str:
+        """The caller did not get its answer. Run the request again only if that cannot repeat
+        a write (nothing ran, a read, an idempotent write), after the retry back-off and within
+        the queue's count; otherwise settle it as answered: the reply is at-most-once."""
+        route = self.shared.dispatcher.routes.get((meta["template"], meta["op"]))
+        delay = None
+        if disposition is Disposition.ACK and may_run_again(route.op if route else None, ran):
+            delay = backoff(self.broker, attempt, deadline)
+        if delay is not None:
+            await asyncio.sleep(delay)
+            return "requeued" if await self._settle(channel, tag, requeue=True) else "unacked"
+        _errlog.warning("reply.lost", broker=self.broker.name, correlation_id=correlation_id,
+                        template=meta["template"], op=meta["op"], outcome=outcome,
+                        hint="the request is settled without its reply; a write is not run "
+                             "again (retry with the same request id for its stored outcome)")
+        if not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
+            return "unacked"
+        return "reply_lost"
+
+    def _retry_delay(self, exc: RequestError, meta: dict[str, Any], attempt: int,
+                     deadline: float | None) -> float | None:
         if not exc.retryable:
             return None
         route = self.shared.dispatcher.routes.get((meta["template"], meta["op"]))
-        return retry_delay(exc, route.op if route else None, self.broker, headers, deadline)
+        return retry_delay(exc, route.op if route else None, self.broker, attempt, deadline)
 
     @staticmethod
     async def _settle(channel: AbstractChannel, tag: int, ack: bool = False,
@@ -169,7 +201,9 @@ class Consumer:
         RabbitMQ redelivers the message and an ack for it would mean nothing."""
         try:
             if requeue:
-                await channel.basic_nack(tag, requeue=True)
+                # basic.reject, never basic.nack: from RabbitMQ 4.3 only a reject raises
+                # x-delivery-count, and the retry limit and x-delivery-limit count on it.
+                await channel.basic_reject(tag, requeue=True)
             elif ack:
                 await channel.basic_ack(tag)
             else:
@@ -183,15 +217,18 @@ class Consumer:
         elapsed = time.perf_counter() - started
         shared = self.shared
         if shared.metrics is not None:
-            shared.metrics.observe(meta["template"], meta["op"], outcome, elapsed)
+            shared.metrics.observe(meta["template"], meta["op"], outcome, elapsed,
+                                   self.broker.name)
+            if delivery.redelivered:
+                shared.metrics.count(self.broker.name, "redelivered")
         if shared.log_requests or outcome in SERVER_SIDE:
             emit = log.warning if outcome in SERVER_SIDE else log.info
             emit("request", template=meta["template"], op=meta["op"], outcome=outcome,
                  rows=rows, elapsed_ms=round(elapsed * 1000, 3),
                  correlation_id=props.correlation_id, message_id=props.message_id,
                  user=props.user_id, redelivered=delivery.redelivered or None,
-                 attempt=delivery_count(props.headers) + 1,
-                 node=shared.node, broker=self.broker.name)
+                 attempt=delivery_count(props.headers, bool(delivery.redelivered)) + 1,
+                 node=shared.node, broker=self.broker.name, **self._trace_fields(props.headers))
         if shared.audit is not None and outcome != "retry":
             route = shared.dispatcher.routes.get((meta["template"], meta["op"]))
             if route is not None and route.op.kind in (OpKind.WRITE, OpKind.BULK):
@@ -199,6 +236,11 @@ class Consumer:
                               "user": props.user_id, "correlation_id": props.correlation_id,
                               "message_id": props.message_id, "node": shared.node,
                               "broker": self.broker.name, "elapsed_ms": round(elapsed * 1000, 3)})
+
+    def _trace_fields(self, headers: dict[str, Any] | None) -> Mapping[str, str]:
+        """trace_id/span_id for the request line: the caller's, from its traceparent header
+        (beds.brokers.traced gives the node's own span instead)."""
+        return trace_fields(headers)
 
     @staticmethod
     def _error(exc: RequestError, meta: dict[str, Any],

@@ -59,6 +59,8 @@ DESCRIPTIONS = {
     "roles.NAME.brokers": "Brokers a node of this role runs",
     "roles.NAME.templates": "This role's folder under `[node] templates_dir` (`\"\"` = that "
                             "folder)",
+    "tracing.enabled": "OpenTelemetry spans per request (extra `otel`); the exporter is set by "
+                       "the standard `OTEL_*` variables. See [Tracing](../tracing.md).",
     "security.require_user_id": "Refuse requests without the AMQP `user_id` property "
                                 "(`FORBIDDEN`)",
     "ops.control_exchange": "Commands: key `admin` to the admin node, `node.<name>` to one node",

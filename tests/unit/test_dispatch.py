@@ -11,6 +11,7 @@ from beds.adapters.stub import StubAdapter
 from beds.config import load_settings
 from beds.errors import (
     DbUnavailable,
+    Forbidden,
     OpNotFound,
     TemplateError,
     TemplateNotFound,
@@ -120,3 +121,50 @@ async def test_the_message_id_is_the_default_idempotency_key() -> None:
     assert [call.args[0] for _, call in stub.calls] == ["m-1", "mine"]
     with pytest.raises(ValidationFailed, match="params.request_id: required parameter is missing"):
         await dispatcher.dispatch(req("customer", "pay", params), "wBroker")
+
+
+def _guarded(tmp_path: Path, require_user_id: bool = False) -> Dispatcher:
+    (tmp_path / "vault.toml").write_text(
+        'name = "vault"\ndatasource = "main"\nallow = ["teller"]\n'
+        '[ops.open]\nkind = "read"\nprocedure = "vault_open"\n')
+    settings = SETTINGS
+    if require_user_id:
+        from dataclasses import replace
+        settings = replace(SETTINGS, security=replace(SETTINGS.security, require_user_id=True))
+    stub = StubAdapter(settings.datasources["main"])
+    return Dispatcher.build(settings, TemplateRegistry(load_templates(tmp_path)), {"main": stub})
+
+
+async def test_an_anonymous_caller_learns_nothing_where_a_user_is_required(tmp_path: Path) -> None:
+    # F13: under require_user_id an anonymous caller hears FORBIDDEN for a name that exists and
+    # for one that does not alike, so it cannot enumerate templates or ops.
+    dispatcher = _guarded(tmp_path, require_user_id=True)
+    for template, op in (("vault", "open"), ("vault", "nope"), ("nosuch", "x")):
+        with pytest.raises(Forbidden, match="requires an authenticated caller"):
+            await dispatcher.dispatch(req(template, op), "rBroker")
+
+
+async def test_op_not_found_and_wrong_broker_tell_only_an_allowed_caller(tmp_path: Path) -> None:
+    # F13: an op list or a broker name is told only to a caller the template's allow list names.
+    dispatcher = _guarded(tmp_path)
+    with pytest.raises(OpNotFound) as info:
+        await dispatcher.dispatch(req("vault", "nope"), "rBroker", user_id="mallory")
+    assert "open" not in str(info.value)
+    with pytest.raises(OpNotFound, match="its ops are: open"):
+        await dispatcher.dispatch(req("vault", "nope"), "rBroker", user_id="teller")
+    with pytest.raises(Forbidden):
+        await dispatcher.dispatch(req("vault", "open"), "wBroker", user_id="mallory")
+    with pytest.raises(WrongBroker):
+        await dispatcher.dispatch(req("vault", "open"), "wBroker", user_id="teller")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"\x00", False), (b"\x01", True), ("0", False), ("1", True), (0, False), (1, True),
+])
+async def test_bool_columns_are_true_or_false_whatever_the_driver_sent(raw: object,
+                                                                      expected: bool) -> None:
+    # L7: PyMySQL returns BIT(1) as bytes; bool(b"\x00") and bool("0") are both True in Python.
+    dispatcher, stub = build()
+    stub.results["customer_fetch"] = Result(rows=[{"customer_id": 1, "active": raw}])
+    _, result = await dispatcher.dispatch(req("customer", "fetch", {"customer_id": 1}), "rBroker")
+    assert result.rows[0]["active"] is expected
