@@ -158,7 +158,7 @@ def test_a_command_that_connects_names_the_missing_secret_and_the_fix(tmp_path: 
 @pytest.mark.parametrize("command", [["call", "film", "fetch", "--params", '{"film_id": 1}',
                                       "--timeout", "1"],
                                      ["call", "film", "fetch", "--json", "--timeout", "1"],
-                                     ["status"], ["ping", "--json"], ["reload"]])
+                                     ["status"], ["ping", "--json"], ["reload", "--all"]])
 def test_rabbitmq_unreachable_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
     url = f"amqp://guest:guest@127.0.0.1:{closed_port()}/"
     result = run(*command, "--config", CONFIG, cwd=tmp_path, env={"BEDS_AMQP_URL": url})

@@ -73,6 +73,7 @@ class Project:
     path: Path
     env: dict[str, str]
     exchange: str
+    account: str   # the page's shop_app, with this run's suffix
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ async def project(rabbitmq: str, mysql_server: str, tmp_path: Path) -> AsyncIter
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEDS_")}
     env |= {"SHOP_DB_PASSWORD": secrets.token_hex(16), "BEDS_AMQP_URL": rabbitmq}
     try:
-        yield Project(tmp_path, env, exchange)
+        yield Project(tmp_path, env, exchange, account)
     finally:
         async with admin.cursor() as cur:
             await cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
@@ -135,6 +136,7 @@ async def test_the_tutorial_prints_what_it_says(project: Project) -> None:
                     "beds schema apply --datasource shop", "beds templates check",
                     "beds templates list"):
         code, lines = await beds(project, command)
+        lines = [line.replace(project.account, "shop_app") for line in lines]
         assert (code, lines) == (0, page.output(command)), command
 
     template = project.path / "templates/product.toml"
