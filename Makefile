@@ -44,8 +44,19 @@ upgrade-deps: install
 	  -o bench/requirements.lock
 	@diff <(grep -E '^[a-z0-9_.-]+==' $(LOCK).old) <(grep -E '^[a-z0-9_.-]+==' $(LOCK)) \
 	  | sed -n 's/^> /upgraded: /p' || true
+	$(MAKE) image-lock
 	@rm -f $(LOCK).old $(VENV)/.installed
 	$(MAKE) install test
+
+# The container image installs only the runtime dependencies and the engine/otel extras, at the
+# versions requirements.lock pins (-c): no test or lint tool enters the image. Re-run after any
+# change of requirements.lock (upgrade-deps does); tests/unit/test_container.py checks the two agree.
+IMAGE_LOCK := requirements-image.lock
+.PHONY: image-lock
+image-lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --extra mongodb --extra dynamodb \
+	  --extra otel -c $(LOCK) --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -q -o $(IMAGE_LOCK)
 
 services:            ## start RabbitMQ / MariaDB / PostgreSQL on localhost when they are not up
 	@bash .ci/services
@@ -71,7 +82,7 @@ run-postgres: install services .env   ## the same node and templates on PostgreS
 	$(BEDS) schema apply --datasource main --env config/postgres.toml
 	$(BEDS) --role $(ROLE) --env config/postgres.toml
 
-test: lint docs services .env  ## lint + type check, the docs site (strict), then unit, integration, contract and e2e tests
+test: lint docs container-check editor-check services .env  ## lint + type check, the docs site (strict), container files, editor schemas, then unit, integration, contract and e2e tests
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 # `make docs`: the documentation site (mkdocs + material, mkdocs.yml) into site/ (git-ignored).
@@ -80,6 +91,38 @@ test: lint docs services .env  ## lint + type check, the docs site (strict), the
 # .venv/bin/mkdocs serve
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# JSON Schemas of a template and of the config, generated from the loaders (beds/jsonschemas.py),
+# for editors (taplo.toml, docs/editor.md). tests/unit/test_jsonschemas.py fails when they are stale.
+.PHONY: jsonschema editor-check
+jsonschema: install
+	$(PY) -m beds.jsonschemas docs/schemas
+
+# taplo checks every template and config file against those schemas, as the editor would.
+editor-check: install
+	$(VENV)/bin/taplo lint --no-auto-config --config taplo.toml
+
+# `make container-test`: build the image with podman and run it against the local RabbitMQ and
+# MariaDB (tests/container; minutes, so not part of `make test`). On our machines Docker Hub is
+# unreachable and the sandbox has no systemd cgroups or CAP_SYS_RESOURCE:
+#   make container-test PODMAN="podman --storage-driver vfs --cgroup-manager cgroupfs --runtime runc" \
+#        PYTHON_IMAGE=localhost/beds-python-standin:bookworm
+# after `bash tests/container/standin-base.sh "$$PODMAN"` imported a Debian bookworm python3 base
+# (docs/container.md says what was run here).
+PODMAN ?= podman
+PYTHON_IMAGE ?= python:3.11-slim-bookworm
+.PHONY: container-test
+container-test: install services .env
+	BEDS_CONTAINER_TEST=1 BEDS_PODMAN="$(PODMAN)" BEDS_PYTHON_IMAGE="$(PYTHON_IMAGE)" \
+	  $(PY) -m pytest tests/container -q $(PYTEST_ARGS)
+
+# No Docker engine runs on our machines: the container files are checked statically (seconds).
+# hadolint lints the Dockerfile; check-jsonschema validates compose.yaml against the Compose
+# Specification's schema (vendored in the package, no download).
+.PHONY: container-check
+container-check: install
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 
 lint: install
 	$(VENV)/bin/ruff check beds tests docs $(wildcard bench)

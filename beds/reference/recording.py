@@ -29,6 +29,10 @@ class KeyDoc:
     default: Any = REQUIRED
     constraint: str = ""
     defaults_seen: list[Any] = field(default_factory=list)
+    # The same constraints as data, for the editor schemas (beds.jsonschemas).
+    choices: tuple[Any, ...] | None = None
+    pattern: str | None = None
+    minimum: float | None = None
 
     @property
     def path(self) -> str:
@@ -45,16 +49,36 @@ class Recorder:
 
     keys: dict[str, KeyDoc] = field(default_factory=dict)
     allowed: dict[str, set[str]] = field(default_factory=dict)   # table -> reject_unknown keys
+    reads: dict[str, int] = field(default_factory=dict)          # table -> tables of it read
+    demanded: dict[str, set[int]] = field(default_factory=dict)  # key -> reads that required it
 
-    def note(self, table: str, key: str, kind: str, default: Any, constraint: str = "") -> None:
+    def read_table(self, table: str) -> int:
+        """A table of this name is being read; its number, for `demanded`."""
+        self.reads[table] = self.reads.get(table, 0) + 1
+        return sum(self.reads.values())
+
+    def note(self, table: str, key: str, kind: str, default: Any, constraint: str = "", *,
+             read: int = 0, choices: tuple[Any, ...] | None = None, pattern: str | None = None,
+             minimum: float | None = None) -> None:
         path = f"{table}.{key}" if table else key
         doc = self.keys.get(path)
         if doc is None:
             doc = self.keys[path] = KeyDoc(table, key, kind, default, constraint)
-        if default is not REQUIRED and default not in doc.defaults_seen:
+        if doc.kind == "any" and kind != "any":   # read raw first (to tell bulk ops apart)
+            doc.kind = kind
+        if default is REQUIRED:
+            self.demanded.setdefault(path, set()).add(read)
+        elif default not in doc.defaults_seen:
             doc.defaults_seen.append(default)
         if constraint and not doc.constraint:
             doc.constraint = constraint
+        doc.choices = doc.choices if choices is None else choices
+        doc.pattern = doc.pattern or pattern
+        doc.minimum = doc.minimum if minimum is None else minimum
+
+    def required_everywhere(self, doc: KeyDoc) -> bool:
+        """Every table of its kind that was read demanded it (`procedure` only some ops do)."""
+        return len(self.demanded.get(doc.path, ())) == self.reads.get(doc.table, 0)
 
     def tables(self) -> list[str]:
         """Every table that has keys, in first-read order."""
@@ -90,10 +114,15 @@ class RecordingTable(Table):
         self.source = source
         self.recorder = recorder
         self.pattern = pattern
+        self.read = recorder.read_table(pattern)
 
-    def _note(self, key: str, kind: str, default: Any, *constraints: str) -> None:
+    def _note(self, key: str, kind: str, default: Any, *constraints: str,
+              choices: tuple[Any, ...] | None = None, pattern: re.Pattern[str] | None = None,
+              minimum: float | None = None) -> None:
         constraint = "; ".join(c for c in constraints if c)
-        self.recorder.note(self.pattern, key, kind, default, constraint)
+        self.recorder.note(self.pattern, key, kind, default, constraint, read=self.read,
+                           choices=choices, pattern=pattern.pattern if pattern else None,
+                           minimum=minimum)
 
     # -- scalars: note, then read exactly as Table does ------------------------------------
     def raw(self, key: str, default: Any = REQUIRED) -> Any:
@@ -103,15 +132,16 @@ class RecordingTable(Table):
     def text(self, key: str, default: Any = REQUIRED, choices: Iterable[str] | None = None,
              pattern: re.Pattern[str] | None = None) -> Any:
         choices = tuple(choices) if choices is not None else None
-        self._note(key, "string", default, _choices(choices), _pattern(pattern))
+        self._note(key, "string", default, _choices(choices), _pattern(pattern),
+                   choices=choices, pattern=pattern)
         return super().text(key, default, choices=choices, pattern=pattern)
 
     def integer(self, key: str, default: Any = REQUIRED, minimum: int | None = None) -> Any:
-        self._note(key, "integer", default, _minimum(minimum))
+        self._note(key, "integer", default, _minimum(minimum), minimum=minimum)
         return super().integer(key, default, minimum=minimum)
 
     def number(self, key: str, default: Any = REQUIRED, minimum: float | None = None) -> Any:
-        self._note(key, "number", default, _minimum(minimum))
+        self._note(key, "number", default, _minimum(minimum), minimum=minimum)
         return super().number(key, default, minimum=minimum)
 
     def flag(self, key: str, default: Any = REQUIRED) -> Any:
@@ -122,7 +152,8 @@ class RecordingTable(Table):
               choices: Iterable[str] | None = None) -> Any:
         choices = tuple(choices) if choices is not None else None
         self._note(key, "list of strings", default, _choices(choices),
-                   _pattern(pattern).replace("matches", "each matches"))
+                   _pattern(pattern).replace("matches", "each matches"), choices=choices,
+                   pattern=pattern)
         return super().names(key, default, pattern=pattern, choices=choices)
 
     # -- nesting ----------------------------------------------------------------------------
