@@ -21,6 +21,7 @@ from tests.conftest import AMQP_URL, Stack, wait_for
 from tests.e2e.conftest import NodeProcess, spawn_node
 
 FLOOD = 3000
+WARM_UP = 300
 PADDING = "p" * 1500   # with a 500-2000 character name: ~2 KB per request
 
 
@@ -97,17 +98,19 @@ async def test_unknown_name_flood_leaves_metrics_and_memory_flat(stack: Stack,
                                             routing_key=f"nosuch.k{i}",
                                             properties=Basic.Properties(delivery_mode=1))
 
-        # Warm-up: every kind of flood request on both paths, so the fixed series exist first.
-        for i in range(30):
+        # Warm-up: every kind of flood request on both paths, so the fixed series exist first,
+        # and enough of them at once that the node's delivery buffers and the allocator's arenas
+        # have grown to their working size: what is measured after is growth per new name.
+        for i in range(WARM_UP):
             await publish(i)
-        await wait_for(lambda: _answered(metrics, 30), 30, interval=0.2)
+        await wait_for(lambda: _answered(metrics, WARM_UP), 60, interval=0.2)
         before_text = await scrape(metrics)
         await last_snapshot(channel, snapshots)
         rss_before = rss_bytes(node.proc.pid)
 
-        for i in range(30, 30 + FLOOD):
+        for i in range(WARM_UP, WARM_UP + FLOOD):
             await publish(i)
-        await wait_for(lambda: _answered(metrics, 30 + FLOOD), 120, interval=0.5)
+        await wait_for(lambda: _answered(metrics, WARM_UP + FLOOD), 120, interval=0.5)
         after_text = await scrape(metrics)
         rss_after = rss_bytes(node.proc.pid)
         snapshot: dict = {}
@@ -117,7 +120,7 @@ async def test_unknown_name_flood_leaves_metrics_and_memory_flat(stack: Stack,
             body = await last_snapshot(channel, snapshots)
             snapshot = json.loads(body) if body else snapshot
             unknown = snapshot.get("ops", {}).get("<unknown>.<unknown>", {})
-            return bool(unknown.get("count", 0) >= 30 + FLOOD)
+            return bool(unknown.get("count", 0) >= WARM_UP + FLOOD)
 
         await wait_for(counted_snapshot, 10, interval=0.2)
         snapshot_bytes = len(json.dumps(snapshot))
