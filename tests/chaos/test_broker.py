@@ -17,7 +17,7 @@ import pytest
 
 from tests.chaos.broker import PrivateRabbit
 from tests.chaos.lab import Lab
-from tests.chaos.workload import wait_until
+from tests.chaos.workload import AT_LEAST_ONCE, wait_until
 from tests.conftest import host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
@@ -28,7 +28,8 @@ async def test_3a_close_all_connections_under_load(lab: Lab, private_rabbit: Pri
                                                    ) -> None:
     stack = lab.stack("closeall", rabbit=private_rabbit)
     node = await lab.spawn(stack.env_file)
-    wl = lab.workload("3a close_all_connections under load", stack)
+    wl = lab.workload("3a close_all_connections under load", stack, min_sent=200,
+                      allow={"re-executed": AT_LEAST_ONCE})
     load = wl.load()
     try:
         await load.progress(100)
@@ -48,7 +49,8 @@ async def test_3b_rabbitmq_stop_app_and_start_app_under_load(lab: Lab,
                                                               ) -> None:
     stack = lab.stack("restart", rabbit=private_rabbit)
     node = await lab.spawn(stack.env_file)
-    wl = lab.workload("3b RabbitMQ stop_app / start_app under load", stack)
+    wl = lab.workload("3b RabbitMQ stop_app / start_app under load", stack, min_sent=200,
+                      allow={"re-executed": AT_LEAST_ONCE})
     load = wl.load()
     try:
         await load.progress(100)
@@ -74,7 +76,8 @@ async def test_4a_link_stalled_past_the_heartbeat(lab: Lab) -> None:
     proxy = await lab.proxy(*host_port(stack.url, 5672))
     node = await lab.spawn(lab.env_variant(stack, "chaos-stall", amqp_port=proxy.port))
     wl = lab.workload(f"4a node's AMQP link stalled {3.5 * HEARTBEAT:g} s "
-                      f"(heartbeat {HEARTBEAT} s)", stack)
+                      f"(heartbeat {HEARTBEAT} s)", stack, min_sent=200,
+                      allow={"re-executed": AT_LEAST_ONCE})
     load = wl.load()
     try:
         await load.progress(100)
@@ -100,7 +103,8 @@ async def test_4b_rabbitmq_frozen_with_sigstop(lab: Lab, private_rabbit: Private
     stack = lab.stack("frozen", rabbit=private_rabbit,
                       overrides={"amqp": {"heartbeat": HEARTBEAT}})
     node = await lab.spawn(stack.env_file)
-    wl = lab.workload(f"4b RabbitMQ SIGSTOP {freeze} s (heartbeat {HEARTBEAT} s)", stack)
+    wl = lab.workload(f"4b RabbitMQ SIGSTOP {freeze} s (heartbeat {HEARTBEAT} s)", stack,
+                      min_sent=150, allow={"re-executed": AT_LEAST_ONCE})
     load = wl.load()
     try:
         await load.progress(100)
@@ -126,7 +130,7 @@ async def test_5_memory_alarm_under_load(lab: Lab, private_rabbit: PrivateRabbit
     ctl = private_rabbit.ctl
     stack = lab.stack("alarm", rabbit=private_rabbit)
     node = await lab.spawn(stack.env_file)
-    wl = lab.workload("5 memory alarm 4 s under load", stack)
+    wl = lab.workload("5 memory alarm 4 s under load", stack, min_sent=300)
     original = (await ctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().")).strip()
     restore = (["absolute", re.sub(r"\D", "", original)] if "absolute" in original
                else [original])
@@ -169,7 +173,7 @@ async def test_14b_dead_lettering_is_at_least_once(lab: Lab, private_rabbit: Pri
     stack = lab.stack("dlqfull", rabbit=private_rabbit)
     await lab.start(stack)
     wl = lab.workload("14b poison while the DLQ refuses (at-least-once dead-lettering)", stack,
-                      retry_codes=frozenset())
+                      min_sent=5, retry_codes=frozenset())
     dlq = stack.settings.amqp.dlq
     policy = f"chaos-full-{stack.exchange}"
     await private_rabbit.ctl("set_policy", policy, f"^{re.escape(dlq)}$",

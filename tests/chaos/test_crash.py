@@ -5,6 +5,8 @@ subprocesses sharing one set of queues, as in production."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import random
 import signal
@@ -13,7 +15,7 @@ from collections import Counter
 import pytest
 
 from tests.chaos.lab import Lab
-from tests.chaos.workload import wait_until
+from tests.chaos.workload import AT_LEAST_ONCE, wait_until
 from tests.conftest import host_port
 from tests.e2e.conftest import NodeProcess
 
@@ -39,7 +41,7 @@ async def test_1a_sigkill_mid_write_before_the_commit(lab: Lab) -> None:
     copies wait on A's row locks, then do the work: one effect each."""
     stack = lab.stack("kill1a")
     a = await lab.spawn(lab.env_variant(stack, "chaos-1a-a"))
-    wl = lab.workload("1a SIGKILL mid-write, before commit", stack)
+    wl = lab.workload("1a SIGKILL mid-write, before commit", stack, min_sent=12)
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(12)]
     async with lab.root.lock_tables("payment WRITE"):
         sending = asyncio.create_task(wl.run(pays, timeout=30))
@@ -64,7 +66,7 @@ async def test_1b_sigkill_after_the_commit_before_the_ack(lab: Lab) -> None:
     stack = lab.stack("kill1b")
     proxy = await lab.proxy(*host_port(stack.url, 5672))
     a = await lab.spawn(lab.env_variant(stack, "chaos-1b-a", amqp_port=proxy.port))
-    wl = lab.workload("1b SIGKILL after commit, before ack", stack)
+    wl = lab.workload("1b SIGKILL after commit, before ack", stack, min_sent=12)
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(12)]
     async with lab.root.lock_tables("payment WRITE"):
         sending = asyncio.create_task(wl.run(pays, timeout=30))
@@ -102,7 +104,8 @@ async def test_1c_sigkill_at_random_moments_under_load(lab: Lab) -> None:
     stack = lab.stack("kill1c")
     env = [lab.env_variant(stack, f"chaos-1c-{i}") for i in range(6)]
     alive = [await lab.spawn(env[0]), await lab.spawn(env[1])]
-    wl = lab.workload(f"1c SIGKILL x4 at random moments (seed {seed})", stack)
+    wl = lab.workload(f"1c SIGKILL x4 at random moments (seed {seed})", stack, min_sent=300,
+                      allow={"re-executed": AT_LEAST_ONCE})
     load = wl.load(workers=8)
     try:
         await load.progress(50)
@@ -122,16 +125,21 @@ async def test_1c_sigkill_at_random_moments_under_load(lab: Lab) -> None:
 
 
 async def test_2_sigterm_under_load(lab: Lab) -> None:
-    """SIGTERM to one of two nodes under load: it stops taking work, answers what it holds,
-    exits 0; the other node serves on. Nothing is lost or paid twice."""
+    """SIGTERM to one of two nodes under load while it holds writes mid-call (they wait on a table
+    lock, released once it is stopping): it stops taking work, finishes what it holds, exits 0;
+    the other node serves on. Nothing is lost, paid twice or run twice."""
     stack = lab.stack("term")
     a = await lab.spawn(lab.env_variant(stack, "chaos-2-a"))
-    await lab.spawn(lab.env_variant(stack, "chaos-2-b"))
-    wl = lab.workload("2 SIGTERM under load", stack)
+    wl = lab.workload("2 SIGTERM under load", stack, min_sent=150)
     load = wl.load(workers=8)
     try:
         await load.progress(100)
-        assert await a.stop(signal.SIGTERM) == 0
+        async with lab.root.lock_tables("payment WRITE"):
+            await waiting_on_lock(lab, 3)            # A holds writes mid-call: the fault's target
+            await lab.spawn(lab.env_variant(stack, "chaos-2-b"))
+            stopping = asyncio.create_task(a.stop(signal.SIGTERM))
+            await a.wait_event("node.stopping")
+        assert await stopping == 0
         await load.progress(100)
     finally:
         await load.stop()
@@ -141,3 +149,17 @@ async def test_2_sigterm_under_load(lab: Lab) -> None:
     assert not a.events("consumer.drain_timeout")
     assert {e["outcome"] for e in a.events("request")} <= {"ok", "retry"}, \
         "the stopping node left a request unanswered"
+    names = [e.get("event") for e in records(a)]
+    finished = names[names.index("node.stopping"):].count("request")
+    assert finished >= 3, f"A finished {finished} requests after SIGTERM; it held 3 or more"
+
+
+def records(node: NodeProcess) -> list[dict[str, object]]:
+    """Every JSON log record of a node, in order."""
+    found = []
+    for line in node.lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                found.append(record)
+    return found

@@ -21,7 +21,7 @@ async def test_13_same_write_delivered_twice_concurrently_and_sequentially(lab: 
     stack = lab.stack("dup")
     await lab.start(stack)
     await lab.start(stack)
-    wl = lab.workload("13 same write, 4 concurrent copies + 1 later", stack)
+    wl = lab.workload("13 same write, 4 concurrent copies + 1 later", stack, min_sent=30)
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(30)]
     await wl.run([p for p in pays for _ in range(4)], concurrency=120, timeout=15)
     await wl.run(pays, timeout=15)
@@ -39,7 +39,7 @@ async def test_13b_concurrent_distinct_idempotent_writes_do_not_deadlock(lab: La
     the comparison cannot use the primary key, and the UPDATE locks every row it scans."""
     stack = lab.stack("nodeadlock", overrides={"brokers": {"wBroker": {"retries": 0}}})
     await lab.start(stack)
-    wl = lab.workload("13b distinct concurrent pays, no broker retries", stack,
+    wl = lab.workload("13b distinct concurrent pays, no broker retries", stack, min_sent=200,
                       retry_codes=frozenset())
     for i in range(200):
         wl.pay(customer_id=1 + i % 5)
@@ -66,7 +66,7 @@ async def test_15_caller_disconnects_before_its_reply(lab: Lab) -> None:
     serving, and a new caller retrying with the same request ids gets the stored outcomes."""
     stack = lab.stack("leaver")
     await lab.start(stack)
-    wl = lab.workload("15 caller gone before its reply", stack)
+    wl = lab.workload("15 caller gone before its reply", stack, min_sent=11)
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(10)]
     leaver = lab.caller(stack)
     async with lab.root.lock_tables("payment WRITE"):
