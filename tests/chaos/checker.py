@@ -82,6 +82,8 @@ class Request:
     confirmed: bool = False
     attempts: int = 0
     sent_cids: list[str] = field(default_factory=list)
+    published: dict[str, float] = field(default_factory=dict)   # cid -> epoch s of its publish
+    reply_times: list[float] = field(default_factory=list)      # epoch s of each reply, in order
     closed_cids: list[str] = field(default_factory=list)  # the caller's channel closed first
     dead_cids: list[str] = field(default_factory=list)    # copies found in the dead-letter queue
     refused: list[str] = field(default_factory=list)      # why a publish was not confirmed
@@ -95,6 +97,15 @@ class Request:
             if reply.get("ok"):
                 return reply
         return self.replies[-1][1] if self.replies else None
+
+    def lateness(self) -> list[tuple[str, float]]:
+        """(code, seconds past the copy's deadline when its reply arrived) for every reply of a
+        request with a `budget`; negative when it came in time."""
+        if self.budget is None:
+            return []
+        return [(error_code(reply), at - self.published[cid] - self.budget)
+                for (cid, reply), at in zip(self.replies, self.reply_times, strict=True)
+                if cid in self.published]
 
     def code(self) -> str | None:
         """"ok", the final error code, or None without a reply."""

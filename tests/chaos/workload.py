@@ -93,6 +93,7 @@ class Caller:
         except ValueError:
             reply = {"ok": False, "error": {"code": "UNDECODABLE_REPLY"}}
         request.replies.append((cid, reply))
+        request.reply_times.append(time.time())
         waiter = self._waiting.get(cid)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -109,8 +110,9 @@ class Caller:
                 channel = await asyncio.wait_for(self.channel(), timeout)
                 budget = timeout if request.budget is None else request.budget
                 deadline = request.deadline_ms
+                request.published[cid] = time.time()
                 if deadline is None:
-                    deadline = int((time.time() + budget) * 1000)
+                    deadline = int((request.published[cid] + budget) * 1000)
                 props = Basic.Properties(
                     reply_to=DIRECT_REPLY_TO, correlation_id=cid, message_id=request.rid,
                     content_type="application/json", delivery_mode=2,
@@ -235,10 +237,11 @@ class Workload:
         return self.add(Request(self.new_id(), routing_key, body, **extra))
 
     # -- running ----------------------------------------------------------------------------
-    def load(self, workers: int = 8, timeout: float = 8.0, reads_every: int = 5) -> Load:
+    def load(self, workers: int = 8, timeout: float = 8.0, reads_every: int = 5,
+             budget: float | None = None) -> Load:
         """Steady load until stopped: `workers` callers in a loop, mostly pays, some count_pays
-        and reads."""
-        return Load(self, workers, timeout, reads_every)
+        and reads. `budget`: the deadline each request carries (default: the caller's wait)."""
+        return Load(self, workers, timeout, reads_every, budget)
 
     async def run(self, requests: Iterable[Request] | None = None, concurrency: int = 16,
                   timeout: float = 8.0, caller: Caller | None = None) -> None:
@@ -382,9 +385,11 @@ class Load:
     """Requests keep coming until `stop()`: each worker sends one, waits for its answer (or its
     timeout), and sends the next."""
 
-    def __init__(self, wl: Workload, workers: int, timeout: float, reads_every: int) -> None:
+    def __init__(self, wl: Workload, workers: int, timeout: float, reads_every: int,
+                 budget: float | None = None) -> None:
         self.wl = wl
         self._timeout = timeout
+        self._budget = budget
         self._reads_every = reads_every
         self._count = itertools.count()
         self._stop = asyncio.Event()
@@ -393,6 +398,7 @@ class Load:
     async def _work(self) -> None:
         while not self._stop.is_set():
             request = self.wl.next_of_mix(next(self._count), self._reads_every)
+            request.budget = self._budget
             await self.wl.caller.attempt(request, self._timeout)
             if not request.confirmed:
                 await asyncio.sleep(0.25)   # the broker is away: a caller would back off too
