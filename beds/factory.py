@@ -123,14 +123,22 @@ class Dispatcher:
     def keys_for(self, broker: str) -> list[str]:
         return sorted(r.routing_key for r in self.routes.values() if r.broker == broker)
 
-    def route(self, request: Request, broker: str | None) -> Route:
+    def route(self, request: Request, broker: str | None, user_id: str | None = None) -> Route:
+        """The route of a request, checked in an order that tells a caller nothing it may not
+        know: an anonymous caller where one is required hears only FORBIDDEN; OP_NOT_FOUND lists
+        only the ops this caller may call; WRONG_BROKER comes after the caller's authorisation."""
+        if user_id is None and self.require_user_id:
+            raise Forbidden("user_id: this node requires an authenticated caller; set the AMQP "
+                            "user_id property to your RabbitMQ user name")
         route = self.routes.get((request.template, request.op))
         if route is None:
             if request.template not in self.templates:
                 raise TemplateNotFound(f"template: no template named {request.template!r}")
-            ops = sorted(o for t, o in self.routes if t == request.template)
-            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}; "
-                             f"its ops are: {', '.join(ops)}")
+            ops = sorted(o for (t, o), r in self.routes.items()
+                         if t == request.template and _allowed(r, user_id))
+            raise OpNotFound(f"op: template {request.template!r} has no op {request.op!r}"
+                             + (f"; its ops are: {', '.join(ops)}" if ops else ""))
+        self.authorize(route, user_id)
         if broker is not None and route.broker != broker:
             raise WrongBroker(f"op: {route.routing_key} ({route.op.kind.value}) is served by "
                               f"{route.broker}, not by {broker}; publish it to the exchange with "
@@ -139,7 +147,8 @@ class Dispatcher:
 
     @staticmethod
     def bind(route: Route, request: Request, remaining: float | None = None,
-             message_id: str | None = None, caller: str | None = None) -> Call:
+             message_id: str | None = None, deadline: float | None = None,
+             caller: str | None = None) -> Call:
         """Validated values for the adapter. `remaining`: seconds left before the caller's
         deadline; the statement limit is the shorter of it and the datasource's. `caller`: the
         AMQP user_id, which scopes the idempotency key (beds/idempotency.py)."""
@@ -156,18 +165,20 @@ class Dispatcher:
                 # the same message, or its redelivery, then runs at most once.
                 params = {**params, key: message_id}
             args = route.binder.bind(params)
-            return Call(args=_scope_key(route, args, caller), timeout=timeout)
+            return Call(args=_scope_key(route, args, caller), timeout=timeout, deadline=deadline)
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
         if request.cursor is not None and request.offset:
             raise ValidationFailed("cursor: a page starts at a cursor or at an offset, not both")
         return Call(filters=route.binder.filters(request.params), limit=limit,
-                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor)
+                    offset=request.offset or 0, timeout=timeout, cursor=request.cursor,
+                    deadline=deadline)
 
     @staticmethod
     def bind_bulk(route: Route, request: Request, remaining: float | None = None,
-                  message_id: str | None = None, caller: str | None = None) -> list[Call]:
+                  message_id: str | None = None, deadline: float | None = None,
+                  caller: str | None = None) -> list[Call]:
         """One validated call per row of a bulk request, every row checked before any runs."""
         _refuse_paging(route, request)
         timeout = route.timeout
@@ -181,7 +192,8 @@ class Dispatcher:
                 # row at most once, and no two rows share a key.
                 row = {**row, key: f"{message_id}.{index}"}
             args = route.binder.bind_row(row, index)
-            calls.append(Call(args=_scope_key(route, args, caller), timeout=timeout))
+            calls.append(Call(args=_scope_key(route, args, caller), timeout=timeout,
+                              deadline=deadline))
         return calls
 
     def authorize(self, route: Route, user_id: str | None) -> None:
@@ -201,8 +213,7 @@ class Dispatcher:
         """Run one request. `deadline`: the caller's absolute deadline, epoch seconds;
         `user_id`: the caller's AMQP user, as RabbitMQ validated it; `message_id`: the AMQP
         message id, the default idempotency key of write ops that declare one."""
-        route = self.route(request, broker)
-        self.authorize(route, user_id)
+        route = self.route(request, broker, user_id)
         remaining = None
         if deadline is not None:
             remaining = deadline - time.time()
@@ -211,10 +222,10 @@ class Dispatcher:
                     f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
                     "taken; nothing was run", ran=False)
         if route.op.kind is OpKind.BULK:
-            calls = self.bind_bulk(route, request, remaining, message_id, user_id)
+            calls = self.bind_bulk(route, request, remaining, message_id, deadline, user_id)
             result = await run_bulk(route.adapter, route.prepared, calls)
         else:
-            call = self.bind(route, request, remaining, message_id, user_id)
+            call = self.bind(route, request, remaining, message_id, deadline, user_id)
             result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)
@@ -239,6 +250,10 @@ def _scope_key(route: Route, args: list[Any], caller: str | None) -> list[Any]:
     if args[index] is not None:
         args[index] = scoped_key(route.template.name, route.op.name, caller, str(args[index]))
     return args
+
+
+def _allowed(route: Route, user_id: str | None) -> bool:
+    return route.allow is None or user_id in route.allow
 
 
 def _allow(names: tuple[str, ...] | None) -> frozenset[str] | None:

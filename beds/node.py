@@ -16,6 +16,7 @@ from typing import Any
 
 from beds.adapters import Adapter
 from beds.brokers.consumer import Consumer, Shared
+from beds.brokers.limits import effective_reply_limit
 from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
 from beds.brokers.pool import Pool, Worker
 from beds.brokers.topology import declare, declare_ops, unrouted_broker
@@ -116,10 +117,12 @@ class Node:
             await channel.close()
             publisher = ReplyPublisher(publish)
             ops.attach(consume, publisher)
+            max_reply = await effective_reply_limit(publish, s.amqp.max_reply_bytes,
+                                                    s.amqp.max_message_bytes)
             shared = Shared(node=s.node.name, dispatcher=self.dispatcher, link=consume,
                             publisher=publisher,
                             max_message_bytes=s.amqp.max_message_bytes,
-                            max_reply_bytes=s.amqp.max_reply_bytes,
+                            max_reply_bytes=max_reply,
                             log_requests=s.node.log_requests,
                             grace_seconds=s.node.grace_seconds,
                             metrics=ops.metrics, audit=ops.audit)

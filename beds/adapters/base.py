@@ -8,6 +8,7 @@ template (checked against IDENT_RE) and bind every value.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,13 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from beds.config import DatasourceSettings
-from beds.errors import ConfigError, ValidationFailed
+from beds.errors import (
+    ConfigError,
+    DbUnavailable,
+    DeadlineExceeded,
+    RequestError,
+    ValidationFailed,
+)
 from beds.protocol import Result
 from beds.templates.model import Op, Template
 
@@ -30,6 +37,35 @@ class Call:
     offset: int = 0
     timeout: float | None = None                           # statement time limit, seconds
     cursor: str | None = None                              # continuation token (DynamoDB views)
+    deadline: float | None = None                          # the caller's, epoch seconds
+
+
+def time_left(call: Call) -> float | None:
+    """The statement's time limit, taken again once a connection is in hand: the pool wait
+    came out of the caller's time. Raises DEADLINE_EXCEEDED (nothing ran) when none is left."""
+    if call.deadline is None:
+        return call.timeout
+    left = call.deadline - time.time()
+    if left <= 0:
+        raise DeadlineExceeded("x-deadline: the deadline passed while the request waited for a "
+                               "database connection; nothing was run", ran=False)
+    return left if call.timeout is None else min(call.timeout, left)
+
+
+def acquire_budget(call: Call, connect_timeout: float) -> float:
+    """How long a request may wait for a pooled connection (a busy pool, or a handshake with
+    a server that accepts and never answers): never past the caller's deadline."""
+    if call.deadline is not None:
+        return max(call.deadline - time.time(), 0.0)
+    return connect_timeout + (call.timeout or 0.0)
+
+
+def wait_failed(call: Call, datasource: str, reason: str) -> RequestError:
+    """What a request hears when no connection came within `acquire_budget`: nothing ran."""
+    if call.deadline is not None and time.time() >= call.deadline:
+        return DeadlineExceeded(f"x-deadline: no connection to datasource {datasource!r} before "
+                                f"the deadline ({reason}); nothing was run", ran=False)
+    return DbUnavailable(f"datasource {datasource!r} is unreachable: {reason}", ran=False)
 
 
 @dataclass(frozen=True)

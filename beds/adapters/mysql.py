@@ -1,22 +1,33 @@
 """MariaDB / MySQL adapter on aiomysql: CALL procedures, SELECT functions, page through views.
 
-Layer: adapters. The only runtime module that imports aiomysql / pymysql. Driver errors are
-translated here, once (see `_translate`). DBA tooling (templates check, schema apply) lives in
-`mysql_admin`.
+Layer: adapters. With `mysql_pool`, the only runtime module that imports aiomysql / pymysql.
+Driver errors are translated here, once (see `_translate`). DBA tooling (templates check, schema
+apply) lives in `mysql_admin`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiomysql
 import pymysql
 
-from beds.adapters.base import Call, Dsn, Problem, parse_dsn, quote_ident, refuse_cursor
+from beds.adapters.base import (
+    Call,
+    Dsn,
+    Problem,
+    acquire_budget,
+    parse_dsn,
+    quote_ident,
+    refuse_cursor,
+    time_left,
+    wait_failed,
+)
 from beds.adapters.batch import at_row
+from beds.adapters.mysql_pool import MysqlPool
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result
@@ -28,6 +39,8 @@ _UNAVAILABLE = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 
 _CONNECTION_LOST = frozenset({1053, 1927, 2006, 2013, 2055})
 _TIMED_OUT = frozenset({1969, 3024})   # MariaDB max_statement_time, MySQL max_execution_time
 _DUPLICATE_KEY = 1062
+SERVER_GRACE = 2.0      # seconds the client waits past a statement's limit for the server
+DEADLINE_GRACE = 0.25   # ... but at most this long past the caller's deadline
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ class MysqlAdapter:
         self.settings = settings
         self.dsn: Dsn = parse_dsn(settings)
         self._pool: Any = None
-        self._opening = asyncio.Lock()
+        self._kills: set[asyncio.Task[None]] = set()   # KILL QUERY side connections running
 
     # -- lifecycle ------------------------------------------------------------------------
     def connect_kwargs(self, dsn: Dsn | None = None) -> dict[str, Any]:
@@ -65,17 +78,16 @@ class MysqlAdapter:
         return kwargs
 
     async def open(self) -> None:
-        # minsize=0: creating the pool never connects, so a node starts while the database is
-        # down and answers DB_UNAVAILABLE until it is back.
-        self._pool = await aiomysql.create_pool(
-            minsize=0, maxsize=self.settings.pool_max, pool_recycle=3600,
-            **self.connect_kwargs(),
-        )
+        # Creating the pool never connects, so a node starts while the database is down and
+        # answers DB_UNAVAILABLE until it is back; warming is bounded by connect_timeout.
+        self._pool = MysqlPool(self.settings.pool_max, self.connect_kwargs(),
+                               self.settings.connect_timeout)
         warm = [self._warm() for _ in range(self.settings.pool_min)]
         await asyncio.gather(*warm, return_exceptions=True)
 
     async def _warm(self) -> None:
-        conn = await self._pool.acquire()
+        async with asyncio.timeout(self.settings.connect_timeout):
+            conn = await self._pool.acquire()
         self._pool.release(conn)
 
     def pool_usage(self) -> tuple[int, int] | None:
@@ -87,13 +99,15 @@ class MysqlAdapter:
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
-            await self._pool.wait_closed()
+            await self._pool.wait_closed(self.settings.connect_timeout)
             self._pool = None
+        if self._kills:
+            await asyncio.wait(self._kills, timeout=self.settings.connect_timeout)
 
     async def ping(self) -> bool:
         try:
             await self.run(MysqlStatement(OpTarget.FUNCTION, "SELECT 1 AS value", None, (),
-                                          False), Call())
+                                          False), Call(timeout=self.settings.connect_timeout))
         except RequestError:
             return False
         return True
@@ -129,26 +143,25 @@ class MysqlAdapter:
 
     # -- the call -------------------------------------------------------------------------
     async def run(self, prepared: MysqlStatement, call: Call) -> Result:
-        sql, args = self._statement(prepared, call)
+        statement = self._statement(prepared, call)
         # A pooled connection may have died while idle (server restart): a read is safe to
         # run again once on a fresh connection; a write is not.
         attempts = 1 if prepared.write else 2
         for attempt in range(attempts):
             try:
-                results = await self._run_once(prepared, [(_limited(sql, call.timeout), args)],
-                                               call.timeout)
-                return results[0]
+                return (await self._run_once(prepared, [statement], call))[0]
             except _StaleConnection as stale:
                 if attempt + 1 == attempts:
                     raise stale.error from None
         raise AssertionError("unreachable")
 
     async def run_batch(self, prepared: MysqlStatement, calls: list[Call]) -> list[Result]:
-        """A bulk op: every call on one connection, in one transaction; all rows or none."""
-        statements = [(_limited(prepared.sql, call.timeout), call.args) for call in calls]
+        """A bulk op: every call on one connection, in one transaction, under one time limit
+        for the whole of it; all rows or none."""
+        statements = [(prepared.sql, call.args) for call in calls]
         results: list[Result] = []
         try:
-            return await self._run_once(prepared, statements, calls[0].timeout, results)
+            return await self._run_once(prepared, statements, calls[0], results)
         except _StaleConnection as stale:
             raise at_row(stale.error, len(results), len(calls), 0) from stale.__cause__
         except RequestError as error:
@@ -168,74 +181,76 @@ class MysqlAdapter:
         return sql, args
 
     async def _run_once(self, prepared: MysqlStatement, statements: list[tuple[str, list[Any]]],
-                        timeout: float | None, results: list[Result] | None = None,
-                        ) -> list[Result]:
+                        call: Call, results: list[Result] | None = None) -> list[Result]:
         """The statements on one connection (a write: in one transaction), each result appended
         to `results` as it comes: on failure its length is the index of the failed one."""
         results = [] if results is None else results
-        conn = await self._acquire()
+        conn = await self._acquire(call)
         broken = False
+        limit = None
         try:
+            limit = time_left(call)   # after the pool wait, which came out of the caller's time
+            clock = _Clock(limit, call.deadline)
             if prepared.write:
-                await conn.begin()
-            wait = (timeout + 2.0) if timeout else None
+                async with asyncio.timeout(clock.client_wait()):
+                    await conn.begin()
             for sql, args in statements:
                 # asyncio.timeout, not wait_for: no extra task per call on the hot path.
-                async with asyncio.timeout(wait):
-                    results.append(await self._execute(conn, prepared, sql, args))
+                async with asyncio.timeout(clock.client_wait()):
+                    results.append(await self._execute(conn, prepared,
+                                                       _limited(sql, clock.left()), args))
             if prepared.write:
-                await conn.commit()
+                async with asyncio.timeout(clock.client_wait()):
+                    await conn.commit()
             return results
         except (TimeoutError, pymysql.Error, OSError) as exc:
             broken = _is_connection_error(exc)
-            error = _translate(exc, timeout)
-            if isinstance(exc, TimeoutError):
+            error = _translate(exc, limit)
+            if isinstance(exc, TimeoutError) and not isinstance(exc, _OutOfTime):
                 # The server did not stop the statement in time (max_statement_time counts per
-                # statement inside a procedure): stop it ourselves, or a write runs on to commit.
-                await self._kill_query(conn.thread_id())
+                # statement inside a procedure, and a stalled server answers nothing): stop it
+                # ourselves, or a write runs on to commit. In the background: the caller's
+                # answer must not wait for a side connection to a server that may not answer.
+                self._kill_later(conn.thread_id())
             if broken and not isinstance(exc, TimeoutError):
-                self._discard_idle()
+                self._pool.discard_idle()
                 raise _StaleConnection(error) from exc
             raise error from exc
         finally:
             if broken:
                 conn.close()
             elif prepared.write and conn.get_transaction_status():
-                await _quiet_rollback(conn)
+                await _quiet_rollback(conn, self.settings.connect_timeout)
             self._pool.release(conn)
 
+    def _kill_later(self, thread_id: int) -> None:
+        task = asyncio.ensure_future(self._kill_query(thread_id))
+        self._kills.add(task)
+        task.add_done_callback(self._kills.discard)
+
     async def _kill_query(self, thread_id: int) -> None:
+        """KILL QUERY on a side connection, all of it bounded by connect_timeout."""
+        conn = None
         try:
-            conn = await aiomysql.connect(**self.connect_kwargs())
-        except (pymysql.Error, OSError):
-            return   # the database is gone: the statement is gone with it
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute("KILL QUERY %s", (thread_id,))
-        except pymysql.Error:
-            pass   # it finished meanwhile
+            async with asyncio.timeout(self.settings.connect_timeout):
+                conn = await self._pool.connect()
+                async with conn.cursor() as cur:
+                    await cur.execute("KILL QUERY %s", (thread_id,))
+        except (TimeoutError, pymysql.Error, OSError):
+            pass   # the database is gone (the statement with it), or it finished meanwhile
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
-    def _discard_idle(self) -> None:
-        """One lost connection means the idle ones died with it (a server restart): close them
-        without network I/O, so later calls connect afresh instead of failing once per stale
-        connection. aiomysql has no public sync API for this; `clear()` would talk to dead
-        sockets."""
-        free = getattr(self._pool, "_free", None)
-        while free:
-            free.popleft().close()
-
-    async def _acquire(self) -> Any:
+    async def _acquire(self, call: Call) -> Any:
         if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    await self.open()
+            self._pool = MysqlPool(self.settings.pool_max, self.connect_kwargs(),
+                                   self.settings.connect_timeout)
         try:
-            return await self._pool.acquire()
+            async with asyncio.timeout(acquire_budget(call, self.settings.connect_timeout)):
+                return await self._pool.acquire()
         except (TimeoutError, pymysql.Error, OSError) as exc:
-            raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
-                                f"{_reason(exc)}", ran=False) from exc
+            raise wait_failed(call, self.settings.name, _reason(exc)) from exc
 
     @staticmethod
     async def _execute(conn: Any, prepared: MysqlStatement, sql: str,
@@ -273,10 +288,43 @@ class _StaleConnection(Exception):
         self.error = error
 
 
-async def _quiet_rollback(conn: Any) -> None:
+class _OutOfTime(TimeoutError):
+    """The request's time ran out between two statements."""
+
+
+class _Clock:
+    """One time limit for everything a request runs on its connection (a bulk op's statements
+    share it), and how long the client waits for each step."""
+
+    def __init__(self, limit: float | None, deadline: float | None) -> None:
+        self._end = time.monotonic() + limit if limit else None
+        self._deadline = deadline
+
+    def left(self) -> float | None:
+        if self._end is None:
+            return None
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise _OutOfTime   # -> DEADLINE_EXCEEDED; no statement of ours is running
+        return left
+
+    def client_wait(self) -> float | None:
+        """The server stops a statement at its limit; the client waits a little longer for it
+        to say so, but never long past the caller's deadline (a stalled server says nothing)."""
+        left = self.left()
+        if left is None:
+            return None
+        wait = left + SERVER_GRACE
+        if self._deadline is not None:
+            wait = min(wait, self._deadline - time.time() + DEADLINE_GRACE)
+        return max(wait, 0.0)
+
+
+async def _quiet_rollback(conn: Any, timeout: float) -> None:
     try:
-        await conn.rollback()
-    except (pymysql.Error, OSError):
+        async with asyncio.timeout(timeout):
+            await conn.rollback()
+    except (TimeoutError, pymysql.Error, OSError):
         conn.close()
 
 

@@ -27,14 +27,23 @@ the pool's default run in a transaction that commits only on success.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from beds.adapters.base import Call, Problem, parse_dsn, refuse_cursor
+from beds.adapters.base import (
+    Call,
+    Problem,
+    acquire_budget,
+    parse_dsn,
+    refuse_cursor,
+    time_left,
+    wait_failed,
+)
 from beds.adapters.batch import at_row
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
@@ -42,6 +51,7 @@ from beds.protocol import Result
 from beds.templates.model import Op, OpTarget, Template
 
 GUARD_SECONDS = 2.0     # client-side wait beyond the server's statement_timeout
+DEADLINE_GRACE = 0.25   # ... but at most this long past the caller's deadline
 CLOSE_SECONDS = 10.0
 
 # Worth retrying later, the request itself is fine: lost connections (08), server starting or
@@ -205,10 +215,12 @@ class PostgresAdapter:
                         results: list[Result]) -> list[Result]:
         """`results` grows as calls finish: on failure its length is the failed call's index."""
         call = calls[0]
-        conn = await self._acquire(call.timeout)
+        conn = await self._acquire(call)
         broken = False
         try:
-            await self._execute(conn, prepared, calls, results)
+            # The time limit again, after the pool wait that came out of the caller's time.
+            call = replace(call, timeout=time_left(call))
+            await self._execute(conn, prepared, [call, *calls[1:]], results)
             return results
         except _DRIVER_ERRORS as exc:
             broken = _is_connection_error(exc) or _closed(conn)
@@ -226,22 +238,23 @@ class PostgresAdapter:
                 conn.terminate()
             await self._pool.release(conn)   # a no-op when the pool already took it back
 
-    async def _acquire(self, timeout: float | None) -> Any:
+    async def _acquire(self, call: Call) -> Any:
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
                     await self.open()
-        wait = self.settings.connect_timeout + (timeout or 0.0)
         try:
-            return await self._pool.acquire(timeout=wait)
+            return await self._pool.acquire(
+                timeout=acquire_budget(call, self.settings.connect_timeout))
         except _DRIVER_ERRORS as exc:
-            raise DbUnavailable(f"datasource {self.settings.name!r} is unreachable: "
-                                f"{_reason(exc)}", ran=False, **_details(exc)) from exc
+            error = wait_failed(call, self.settings.name, _reason(exc))
+            error.details.update(_details(exc))
+            raise error from exc
 
     async def _execute(self, conn: Any, prepared: PostgresStatement, calls: list[Call],
                        results: list[Result]) -> None:
         call = calls[0]    # the calls of a bulk op share one time limit
-        guard = call.timeout + GUARD_SECONDS if call.timeout else None
+        guard = _guard(call)
         limit_ms = round(call.timeout * 1000) if call.timeout else 0
         own_limit = call.timeout is not None and limit_ms != self._default_ms
         sql = prepared.sql
@@ -281,6 +294,17 @@ class PostgresAdapter:
         sql = f"{prepared.sql}({', '.join([*prepared.call_args, *['NULL'] * cursors])})"
         self._calls[prepared.name] = sql
         return sql
+
+
+def _guard(call: Call) -> float | None:
+    """How long the client waits for a statement: a little past its server-side limit, but
+    never long past the caller's deadline (a stalled server says nothing)."""
+    if not call.timeout:
+        return None
+    guard = call.timeout + GUARD_SECONDS
+    if call.deadline is not None:
+        guard = min(guard, call.deadline - time.time() + DEADLINE_GRACE)
+    return max(guard, 0.001)
 
 
 def _statement(prepared: PostgresStatement, call: Call) -> tuple[str, list[Any]]:

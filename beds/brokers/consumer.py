@@ -17,7 +17,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
 from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
-from beds.brokers.retry import delivery_count, retry_delay
+from beds.brokers.retry import backoff, delivery_count, may_run_again, retry_delay
 from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
 from beds.factory import Dispatcher
@@ -27,7 +27,7 @@ from beds.protocol import deadline_of, decode_request, encode_error, encode_ok
 
 log = get_logger("beds.request")
 SERVER_SIDE = frozenset(("DB_UNAVAILABLE", "DB_ERROR", "DEADLINE_EXCEEDED", "INTERNAL",
-                         "requeued", "unacked"))
+                         "requeued", "unacked", "reply_lost"))
 """Outcomes that say the service, not the caller, is in trouble: their request line is a
 warning (shipped to the admin's log store and syslog) even with log_requests off."""
 _errlog = get_logger("beds.consumer")
@@ -115,6 +115,8 @@ class Consumer:
                                 "broker": self.broker.name}
         rows = 0
         deadline = None
+        attempt = delivery_count(props.headers, bool(delivery.redelivered))
+        ran = True   # whether the database may have seen this request (unknown counts as yes)
         try:
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
@@ -131,7 +133,7 @@ class Consumer:
                     f"{self.shared.max_reply_bytes} bytes; ask for a smaller page (limit)")
             outcome, disposition = "ok", Disposition.ACK
         except RequestError as exc:
-            delay = self._retry_delay(exc, meta, props.headers, deadline)
+            delay = self._retry_delay(exc, meta, attempt, deadline)
             if delay is not None:
                 # Transient: back off, then let the broker deliver it again (here or to another
                 # node); the caller hears only the final outcome.
@@ -140,6 +142,7 @@ class Consumer:
                 self._log(meta, "retry", 0, started, props, delivery)
                 return
             body, outcome, disposition = self._error(exc, meta, started)
+            ran = exc.details.get("ran") is not False
         except Exception as exc:   # a bug in BEDS: keep serving, keep the message for a human
             _errlog.exception("request.internal_error", broker=self.broker.name,
                               correlation_id=props.correlation_id)
@@ -148,19 +151,39 @@ class Consumer:
             body, outcome, disposition = self._error(error, meta, started)
 
         if not await self._reply(props.reply_to, body, props.correlation_id):
-            # The caller did not get an answer: keep the request for another attempt.
-            settled = await self._settle(channel, tag, requeue=True)
-            outcome = "requeued" if settled else "unacked"
+            outcome = await self._reply_failed(channel, tag, meta, outcome, disposition, ran,
+                                               attempt, deadline, props.correlation_id)
         elif not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
             outcome = "unacked"
         self._log(meta, outcome, rows, started, props, delivery)
 
-    def _retry_delay(self, exc: RequestError, meta: dict[str, Any],
-                     headers: dict[str, Any] | None, deadline: float | None) -> float | None:
+    async def _reply_failed(self, channel: AbstractChannel, tag: int, meta: dict[str, Any],
+                            outcome: str, disposition: Disposition, ran: bool, attempt: int,
+                            deadline: float | None, correlation_id: str | None) -> str:
+        """The caller did not get its answer. Run the request again only if that cannot repeat
+        a write (nothing ran, a read, an idempotent write), after the retry back-off and within
+        the queue's count; otherwise settle it as answered: the reply is at-most-once."""
+        route = self.shared.dispatcher.routes.get((meta["template"], meta["op"]))
+        delay = None
+        if disposition is Disposition.ACK and may_run_again(route.op if route else None, ran):
+            delay = backoff(self.broker, attempt, deadline)
+        if delay is not None:
+            await asyncio.sleep(delay)
+            return "requeued" if await self._settle(channel, tag, requeue=True) else "unacked"
+        _errlog.warning("reply.lost", broker=self.broker.name, correlation_id=correlation_id,
+                        template=meta["template"], op=meta["op"], outcome=outcome,
+                        hint="the request is settled without its reply; a write is not run "
+                             "again (retry with the same request id for its stored outcome)")
+        if not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
+            return "unacked"
+        return "reply_lost"
+
+    def _retry_delay(self, exc: RequestError, meta: dict[str, Any], attempt: int,
+                     deadline: float | None) -> float | None:
         if not exc.retryable:
             return None
         route = self.shared.dispatcher.routes.get((meta["template"], meta["op"]))
-        return retry_delay(exc, route.op if route else None, self.broker, headers, deadline)
+        return retry_delay(exc, route.op if route else None, self.broker, attempt, deadline)
 
     @staticmethod
     async def _settle(channel: AbstractChannel, tag: int, ack: bool = False,
@@ -169,7 +192,9 @@ class Consumer:
         RabbitMQ redelivers the message and an ack for it would mean nothing."""
         try:
             if requeue:
-                await channel.basic_nack(tag, requeue=True)
+                # basic.reject, never basic.nack: from RabbitMQ 4.3 only a reject raises
+                # x-delivery-count, and the retry limit and x-delivery-limit count on it.
+                await channel.basic_reject(tag, requeue=True)
             elif ack:
                 await channel.basic_ack(tag)
             else:
@@ -190,7 +215,7 @@ class Consumer:
                  rows=rows, elapsed_ms=round(elapsed * 1000, 3),
                  correlation_id=props.correlation_id, message_id=props.message_id,
                  user=props.user_id, redelivered=delivery.redelivered or None,
-                 attempt=delivery_count(props.headers) + 1,
+                 attempt=delivery_count(props.headers, bool(delivery.redelivered)) + 1,
                  node=shared.node, broker=self.broker.name)
         if shared.audit is not None and outcome != "retry":
             route = shared.dispatcher.routes.get((meta["template"], meta["op"]))

@@ -28,8 +28,11 @@ class LinkStopped(Exception):
     """The node was asked to stop while a connection was being (re)established."""
 
 
-AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError, RuntimeError, LinkStopped)
-"""What a dead or refusing broker connection raises through aiormq."""
+AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError, LinkStopped,
+               aiormq.exceptions.ChannelInvalidStateError)
+"""What a dead or refusing broker connection raises through aiormq. Not any RuntimeError: a bug
+must surface as one, not as "disconnected" (aiormq's own RuntimeError for a connection that
+closed under `channel()` is turned into ConnectionError in `AmqpLink.channel`)."""
 
 
 def with_query(url: str, **params: Any) -> str:
@@ -82,7 +85,12 @@ class AmqpLink:
 
     async def channel(self, publisher_confirms: bool = False) -> AbstractChannel:
         conn = await self.connection()
-        return await conn.channel(publisher_confirms=publisher_confirms)
+        try:
+            return await conn.channel(publisher_confirms=publisher_confirms)
+        except RuntimeError as exc:
+            if conn.is_closed:   # aiormq words "closed under us" as a bare RuntimeError
+                raise ConnectionError(f"{self.name}: connection closed: {exc}") from exc
+            raise
 
     async def queue_counts(self, queue: str) -> tuple[int, int] | None:
         """(consumers, messages) of `queue` as RabbitMQ counts them; None if it does not exist.
@@ -102,29 +110,38 @@ class AmqpLink:
             await self._conn.close()
 
 
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
 class ReplyPublisher:
-    """Publishes replies on its own connection, with publisher confirms."""
+    """Publishes on its own connection, with publisher confirms: replies on one channel,
+    everything else (events, snapshots, log batches, command answers to the admin) on another,
+    so a channel error caused by one of those never fails a reply in flight."""
 
     def __init__(self, link: AmqpLink) -> None:
         self._link = link
-        self._channel: AbstractChannel | None = None
+        self._channels: dict[str, AbstractChannel] = {}
         self._lock = asyncio.Lock()
 
-    async def _get_channel(self) -> AbstractChannel:
-        channel = self._channel
+    async def _get_channel(self, purpose: str) -> AbstractChannel:
+        channel = self._channels.get(purpose)
         if channel is not None and not channel.is_closed:
             return channel
         async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                self._channel = await self._link.channel(publisher_confirms=True)
-            return self._channel
+            channel = self._channels.get(purpose)
+            if channel is None or channel.is_closed:
+                channel = self._channels[purpose] = await self._link.channel(
+                    publisher_confirms=True)
+            return channel
 
     async def publish(self, reply_to: str, body: bytes, correlation_id: str | None) -> None:
-        channel = await self._get_channel()
-        # mandatory stays off: RabbitMQ returns a mandatory publish to direct reply-to even when
-        # it delivered it (FIELD-NOTES). A caller that is gone loses its reply: at-most-once.
+        channel = await self._get_channel("replies")
+        # mandatory only for a named queue: RabbitMQ returns a mandatory publish to direct
+        # reply-to even when it delivered it (FIELD-NOTES), so a caller gone from direct reply-to
+        # loses its reply silently (at-most-once); a named queue that is gone raises PublishError.
         await channel.basic_publish(
             body, exchange="", routing_key=reply_to,
+            mandatory=not reply_to.startswith(DIRECT_REPLY_TO),
             # message_id given, so aiormq does not build a UUID per reply (measured ~1%).
             properties=Basic.Properties(content_type="application/json",
                                         correlation_id=correlation_id, delivery_mode=1,
@@ -134,7 +151,7 @@ class ReplyPublisher:
     async def publish_to(self, exchange: str, routing_key: str, body: bytes,
                          correlation_id: str | None = None, persistent: bool = False) -> None:
         """Events, snapshots, log batches and commands: confirmed like replies."""
-        channel = await self._get_channel()
+        channel = await self._get_channel("ops")
         await channel.basic_publish(
             body, exchange=exchange, routing_key=routing_key,
             properties=Basic.Properties(content_type="application/json",

@@ -64,8 +64,8 @@ async def admin_exec(db: MysqlDb, *statements: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-@pytest.fixture
-async def slow_node(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> AsyncIterator[RunningNode]:
+async def start_slow_node(mysql_db: MysqlDb, tmp_path: Path, **main: Any) -> RunningNode:
+    """A node serving film, customer and `slow.scan`; `main`: datasource settings to change."""
     await admin_exec(mysql_db, SLOW_PROCEDURE,
                      f"GRANT EXECUTE ON PROCEDURE slow_scan TO '{mysql_db.user}'@'%'")
     templates = tmp_path / "templates"
@@ -76,14 +76,20 @@ async def slow_node(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> AsyncIt
     exchange = f"beds-test-deadline-{secrets.token_hex(3)}"
     data = _env_data(mysql_db.datasource(), exchange)
     data["node"]["templates_dir"] = str(templates)
+    data["datasources"]["main"].update(main)
     env = tmp_path / "env.toml"
     env.write_text(tomli_w.dumps(data))
     stack = Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
-    node = await start_node(stack)
+    return await start_node(stack)
+
+
+@pytest.fixture
+async def slow_node(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> AsyncIterator[RunningNode]:
+    node = await start_slow_node(mysql_db, tmp_path)
     yield node
     node.stop.set()
     await node.task
-    await delete_namespace(stack.settings)
+    await delete_namespace(node.stack.settings)
 
 
 async def raw_call(exchange: str, key: str, body: dict[str, Any],
@@ -136,3 +142,43 @@ async def test_a_slow_statement_is_stopped_at_the_callers_deadline(slow_node: Ru
     # and the node serves on
     async with Client(AMQP_URL, slow_node.stack.exchange) as client:
         assert (await client.call("film", "fetch", {"film_id": 1})).data
+
+
+async def scans_running(db: MysqlDb) -> int:
+    rows = await admin_exec(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                                "WHERE INFO LIKE '%seq_1_to_1000000000%' "
+                                "AND INFO NOT LIKE '%PROCESSLIST%'")
+    return int(rows[0][0])
+
+
+async def test_a_request_that_waited_out_its_deadline_for_a_connection_never_runs(
+        rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> None:
+    # F7: the time left used to be taken before the pool wait, so a write could start after its
+    # caller gave up. One connection, held by a 6 s scan; a write with 1 s waits for it.
+    node = await start_slow_node(mysql_db, tmp_path, pool_min=1, pool_max=1)
+    try:
+        exchange = node.stack.exchange
+        scan = asyncio.ensure_future(raw_call(exchange, "slow.scan", {
+            "template": "slow", "op": "scan", "params": {"n": 2}}, int(time.time() * 1000) + 6000))
+        await wait_for(lambda: _positive(scans_running(mysql_db)), 10)
+        email = f"waited-{secrets.token_hex(3)}@example.com"
+        reply = await raw_call(exchange, "customer.create", {
+            "template": "customer", "op": "create",
+            "params": {"store_id": 1, "first_name": "W", "last_name": "W", "email": email}},
+            int(time.time() * 1000) + 1000)
+        assert reply["ok"] is False and reply["error"]["code"] == "DEADLINE_EXCEEDED", reply
+        assert reply["error"]["details"]["ran"] is False
+        assert (await scan)["error"]["code"] == "DEADLINE_EXCEEDED"
+        # the connection is free again, and the write never ran after its caller gave up
+        async with Client(AMQP_URL, exchange) as client:
+            assert (await client.call("film", "fetch", {"film_id": 1})).data
+        rows = await admin_exec(mysql_db, f"SELECT COUNT(*) FROM customer WHERE email = '{email}'")
+        assert rows == [(0,)]
+    finally:
+        node.stop.set()
+        await node.task
+        await delete_namespace(node.stack.settings)
+
+
+async def _positive(count: Any) -> bool:
+    return bool(await count)

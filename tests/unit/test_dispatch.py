@@ -11,6 +11,7 @@ from beds.adapters.stub import StubAdapter
 from beds.config import load_settings
 from beds.errors import (
     DbUnavailable,
+    Forbidden,
     OpNotFound,
     TemplateError,
     TemplateNotFound,
@@ -123,3 +124,38 @@ async def test_the_message_id_is_the_default_idempotency_key() -> None:
         scoped_key("customer", "pay", None, "m-1"), scoped_key("customer", "pay", None, "mine")]
     with pytest.raises(ValidationFailed, match="params.request_id: required parameter is missing"):
         await dispatcher.dispatch(req("customer", "pay", params), "wBroker")
+
+
+def _guarded(tmp_path: Path, require_user_id: bool = False) -> Dispatcher:
+    (tmp_path / "vault.toml").write_text(
+        'name = "vault"\ndatasource = "main"\nallow = ["teller"]\n'
+        '[ops.open]\nkind = "read"\nprocedure = "vault_open"\n')
+    settings = SETTINGS
+    if require_user_id:
+        from dataclasses import replace
+        settings = replace(SETTINGS, security=replace(SETTINGS.security, require_user_id=True))
+    stub = StubAdapter(settings.datasources["main"])
+    return Dispatcher.build(settings, TemplateRegistry(load_templates(tmp_path)), {"main": stub})
+
+
+async def test_an_anonymous_caller_learns_nothing_where_a_user_is_required(tmp_path: Path) -> None:
+    # F13: under require_user_id an anonymous caller hears FORBIDDEN for a name that exists and
+    # for one that does not alike, so it cannot enumerate templates or ops.
+    dispatcher = _guarded(tmp_path, require_user_id=True)
+    for template, op in (("vault", "open"), ("vault", "nope"), ("nosuch", "x")):
+        with pytest.raises(Forbidden, match="requires an authenticated caller"):
+            await dispatcher.dispatch(req(template, op), "rBroker")
+
+
+async def test_op_not_found_and_wrong_broker_tell_only_an_allowed_caller(tmp_path: Path) -> None:
+    # F13: an op list or a broker name is told only to a caller the template's allow list names.
+    dispatcher = _guarded(tmp_path)
+    with pytest.raises(OpNotFound) as info:
+        await dispatcher.dispatch(req("vault", "nope"), "rBroker", user_id="mallory")
+    assert "open" not in str(info.value)
+    with pytest.raises(OpNotFound, match="its ops are: open"):
+        await dispatcher.dispatch(req("vault", "nope"), "rBroker", user_id="teller")
+    with pytest.raises(Forbidden):
+        await dispatcher.dispatch(req("vault", "open"), "wBroker", user_id="mallory")
+    with pytest.raises(WrongBroker):
+        await dispatcher.dispatch(req("vault", "open"), "wBroker", user_id="teller")
