@@ -81,6 +81,11 @@ class PrivateMariaDb:
                  "--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-buffer-pool-size=64M"],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_port(self.port, "private mariadbd", self._proc, log)
+        # mariadb-install-db makes anonymous accounts for localhost; a client on 127.0.0.1
+        # resolves to localhost and would match them before 'app'@'%'.
+        subprocess.run(["mariadb", f"--socket={self.home / 'mysqld.sock'}", "-uroot", "-e",
+                        "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES"],
+                       check=True, capture_output=True, timeout=60)
 
     def stop(self) -> None:
         if self._proc is None:

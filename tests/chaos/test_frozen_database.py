@@ -23,7 +23,7 @@ from tests.chaos.lab import Lab
 from tests.chaos.mariadb import RootDb
 from tests.chaos.postgres import PgRootDb
 from tests.chaos.servers import PrivateMariaDb, PrivatePostgres, started
-from tests.chaos.workload import Workload
+from tests.chaos.workload import Workload, wait_until
 from tests.conftest import CI, MysqlDb
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.chaos]
@@ -82,12 +82,17 @@ async def frozen_under_load(lab: Lab, wl: Workload, server: PrivateMariaDb | Pri
     """Steady load with 2 s deadlines; the server frozen for FREEZE seconds in the middle."""
     load = wl.load(workers=8, timeout=BUDGET + 4, budget=BUDGET)
     try:
-        await load.progress(60)
+        await wait_until(lambda: oks(wl) >= 60, 30, "60 ok replies before the freeze")
         with server.frozen():
             await asyncio.sleep(FREEZE)             # the fault
-        await load.progress(60, within=60)
+        thawed = oks(wl)
+        await wait_until(lambda: oks(wl) >= thawed + 60, 60, "60 more ok replies after the thaw")
     finally:
         await load.stop()
+
+
+def oks(wl: Workload) -> int:
+    return sum(1 for r in wl.requests if r.code() == "ok")
 
 
 def assert_deadlines_kept(wl: Workload) -> None:
