@@ -79,6 +79,7 @@ class Request:
     deadline_ms: int | None = None    # a fixed x-deadline (epoch ms) instead of now + budget
     budget: float | None = None       # seconds the caller gives the node (default: its timeout)
     retry: bool = True                # the caller sends it again while it has no final answer
+    reply_to: str | None = None       # a named reply queue instead of direct reply-to
     confirmed: bool = False
     attempts: int = 0
     sent_cids: list[str] = field(default_factory=list)

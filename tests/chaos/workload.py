@@ -114,7 +114,7 @@ class Caller:
                 if deadline is None:
                     deadline = int((request.published[cid] + budget) * 1000)
                 props = Basic.Properties(
-                    reply_to=DIRECT_REPLY_TO, correlation_id=cid, message_id=request.rid,
+                    reply_to=request.reply_to or DIRECT_REPLY_TO, correlation_id=cid, message_id=request.rid,
                     content_type="application/json", delivery_mode=2,
                     headers={"x-deadline": deadline},
                     # Like beds.Client: a request nobody took in time is dropped (dead-lettered
@@ -361,7 +361,11 @@ class Workload:
         row, self.problems = tally(self.scenario, self.requests,
                                    time.monotonic() - self.started, self.foreign_dead)
         if self.allow:
-            why = "; ".join(f"{column} expected: {reason}" for column, reason in self.allow.items())
+            reasons: dict[str, list[str]] = {}
+            for column, reason in self.allow.items():
+                reasons.setdefault(reason, []).append(column)
+            why = "; ".join(f"{' and '.join(columns)} expected: {reason}"
+                            for reason, columns in reasons.items())
             row = replace(row, notes=f"{row.notes}; {why}" if row.notes else why)
         return row
 

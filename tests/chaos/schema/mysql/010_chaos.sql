@@ -45,11 +45,15 @@ CREATE OR REPLACE PROCEDURE chaos_count_pay(
 BEGIN
     DECLARE v_rows BIGINT;
     DECLARE v_n BIGINT;
+    DECLARE v_attempt INT;
     INSERT INTO payment (customer_id, rental_id, amount, payment_date)
     VALUES (p_customer_id, NULL, p_amount, p_paid_at);
     SET p_payment_id = LAST_INSERT_ID();
+    -- Counted first: INSERT ... SELECT from the same AUTO_INCREMENT table fails under
+    -- concurrency (1467).
+    SELECT COUNT(*) + 1 INTO v_attempt FROM chaos_exec WHERE tag = p_tag;
     INSERT INTO chaos_exec (tag, attempt, payment_id, conn)
-    SELECT p_tag, COUNT(*) + 1, p_payment_id, CONNECTION_ID() FROM chaos_exec WHERE tag = p_tag;
+    VALUES (p_tag, v_attempt, p_payment_id, CONNECTION_ID());
     SELECT scan_rows INTO v_rows FROM chaos_knob WHERE id = 1;
     SELECT COUNT(*) INTO v_n FROM seq_1_to_1000000000 WHERE seq <= v_rows AND seq % 7 = 4;
 END$$
