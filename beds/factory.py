@@ -269,4 +269,14 @@ def _shape(result: Result, protected: frozenset[str], bools: frozenset[str]) -> 
                 del row[name]
             for name in bools.intersection(row):
                 if row[name] is not None:
-                    row[name] = bool(row[name])
+                    row[name] = _as_bool(row[name])
+
+
+def _as_bool(value: Any) -> bool:
+    """MariaDB sends a BIT(1) as bytes and some columns as text: b"\\x00" and "0" are false,
+    though Python's bool() says True of both."""
+    if isinstance(value, bytes | bytearray):
+        return any(value)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "f")
+    return bool(value)

@@ -29,7 +29,7 @@ from beds.ops.context import NodeContext, ServiceFactory
 from beds.ops.control import ControlListener
 from beds.ops.runtime import OpsRuntime
 from beds.opsconfig import Service
-from beds.reload import build_checked, rebind, rejected
+from beds.reload import bind_new, build_checked, rejected, unbind_gone
 from beds.services import service_factory
 from beds.templates import TemplateRegistry, load_templates
 
@@ -56,6 +56,7 @@ class Node:
     _desired: dict[str, int] = field(default_factory=dict)   # instances per broker, as scaled
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _scaling: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, role_name: str) -> Node:
@@ -97,10 +98,12 @@ class Node:
         for sig in signals[:2]:
             loop.add_signal_handler(sig, request_stop, sig.name)
         if handle_signals:
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+            loop.add_signal_handler(signal.SIGHUP, self._reload_on_signal)
 
         flusher = asyncio.ensure_future(flush_every(0.2))
-        await asyncio.gather(*(self._open(name, a) for name, a in self.adapters.items()))
+        # Each open is bounded by its datasource's connect_timeout; a stop still ends the wait.
+        await _unless(stop, asyncio.gather(*(self._open(name, a)
+                                             for name, a in self.adapters.items())))
         consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
@@ -138,6 +141,7 @@ class Node:
             await ops.start()
             await self._announce_ready(started, stop)
             await stop.wait()
+            ops.stopping = True   # /ready answers 503 from now on, while in-flight work drains
             ops.events.emit("stopping")
             await pool.close()
         finally:
@@ -164,6 +168,18 @@ class Node:
 
     # -- the control plane --------------------------------------------------------------------
 
+    def _reload_on_signal(self) -> None:
+        task = asyncio.ensure_future(self.reload())
+        self._tasks.add(task)   # referenced until done, and its failure is logged
+        task.add_done_callback(self._reload_done)
+
+    def _reload_done(self, task: asyncio.Task[bool]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("templates.reload_failed", error=f"{type(exc).__name__}: {exc}",
+                      hint="the routes may be half rebound: send SIGHUP again")
+
     async def reload(self) -> bool:
         """Reload templates/ (SIGHUP): the new set serves only if it is valid and matches the
         live database; otherwise the old set keeps serving. True if the new set is in."""
@@ -174,17 +190,23 @@ class Node:
                 rejected(exc)
                 return False
             old = self.dispatcher
-            self.registry, self.adapters, self.dispatcher = new.registry, new.adapters, new.dispatcher
-            if self._shared is not None:
-                self._shared.dispatcher = new.dispatcher   # consumers read it per message
             added: list[str] = []
             removed: list[str] = []
-            if self._link is not None:
-                channel = await self._link.channel()
-                queues = {b.name: b.queue for b in self.request_brokers()}
-                added, removed = await rebind(channel, self.settings.amqp.exchange, queues,
-                                              old, new.dispatcher)
-                await channel.close()
+            channel = await self._link.channel() if self._link is not None else None
+            queues = {b.name: b.queue for b in self.request_brokers()}
+            exchange = self.settings.amqp.exchange
+            try:
+                if channel is not None:
+                    added = await bind_new(channel, exchange, queues, old, new.dispatcher)
+                self.registry, self.adapters, self.dispatcher = (new.registry, new.adapters,
+                                                                 new.dispatcher)
+                if self._shared is not None:
+                    self._shared.dispatcher = new.dispatcher   # consumers read it per message
+                if channel is not None:
+                    removed = await unbind_gone(channel, exchange, queues, old, new.dispatcher)
+            finally:
+                if channel is not None and not channel.is_closed:
+                    await channel.close()
             log.info("templates.reloaded", templates=self.registry.names(),
                      routes=len(new.dispatcher.routes), bound=added, unbound=removed)
             if self.ops is not None and self.ops.events is not None:
@@ -268,3 +290,14 @@ class Node:
             log.info("node.ready", node=self.settings.node.name, role=self.role.name,
                      brokers={b.name: b.instances for b in self.brokers()},
                      templates=self.registry.names(), routes=len(self.dispatcher.routes))
+
+
+async def _unless(stop: asyncio.Event, work: asyncio.Future[Any]) -> None:
+    """Await `work`, or cancel it as soon as `stop` is set."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not work.done():
+            work.cancel()

@@ -11,6 +11,7 @@ Reply, error:  {"ok": false, "error": {"code": ..., "message": ..., "retryable":
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,10 @@ _EXPECTED_KEYS = "template, op, params, limit, offset, cursor"
 MAX_CURSOR = 4096
 MAX_DEPTH = 32
 """Deeper JSON is refused: nothing a template declares needs it, and it costs recursion."""
+MAX_OFFSET = 100_000
+"""A deeper page makes the database read and drop every row before it: page with filters (or a
+cursor, where the engine has one) instead. Duplicate JSON keys are not refused: msgspec has no
+option for it, and the last one wins, as in most JSON parsers."""
 
 
 @dataclass(slots=True)
@@ -95,8 +100,8 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
     if cursor is not None and (not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR):
         raise BadRequest(f"cursor: expected the next_cursor of a previous reply, got "
                          f"{describe(cursor)}")
-    return Request(template, op, params, _page(data, "limit", 1), _page(data, "offset", 0),
-                   cursor)
+    return Request(template, op, params, _page(data, "limit", 1),
+                   _page(data, "offset", 0, MAX_OFFSET), cursor)
 
 
 def _undecodable(body: bytes, exc: Exception) -> str:
@@ -111,12 +116,13 @@ def _got(data: dict[str, Any], key: str) -> str:
     return "nothing (key missing)" if key not in data else describe(data[key])
 
 
-def _page(data: dict[str, Any], key: str, minimum: int) -> int | None:
+def _page(data: dict[str, Any], key: str, minimum: int, maximum: int | None = None) -> int | None:
     value = data.get(key)
     if value is None:
         return None
-    if type(value) is not int or value < minimum:
-        raise BadRequest(f"{key}: expected int >= {minimum}, got {describe(value)}")
+    if type(value) is not int or value < minimum or (maximum is not None and value > maximum):
+        expected = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise BadRequest(f"{key}: expected int {expected}, got {describe(value)}")
     return value
 
 
@@ -141,9 +147,12 @@ def deadline_of(headers: dict[str, Any] | None) -> float | None:
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     try:
-        return float(value) / 1000.0
-    except (TypeError, ValueError):
-        raise BadRequest(f"x-deadline: expected epoch milliseconds, got {describe(value)}") from None
+        deadline = float(value) / 1000.0
+    except (TypeError, ValueError, OverflowError):
+        deadline = math.nan
+    if not math.isfinite(deadline):   # NaN would disable every deadline check downstream
+        raise BadRequest(f"x-deadline: expected epoch milliseconds, got {describe(value)}")
+    return deadline
 
 
 def encode_ok(result: Result, meta: dict[str, Any]) -> bytes:

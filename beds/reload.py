@@ -2,11 +2,14 @@
 
 Layer: application. The new templates are loaded, validated, routed, prepared and checked against
 the live database before anything changes; an invalid set is rejected with a log line naming the
-problem and the old set keeps serving. After the swap the queue bindings follow the new ops.
+problem and the old set keeps serving. Queues are bound to the new ops' routing keys before the
+swap and unbound from the old ones after it, so no request lands on a queue whose node cannot
+serve it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,38 +37,50 @@ class Catalogue:
 async def build_checked(settings: Settings, current: Mapping[str, Adapter],
                         role: str | None = None) -> Catalogue:
     """The templates on disk as a new catalogue, checked against the live database. Reuses the
-    open adapters; opens one for a datasource the current set did not use."""
+    open adapters; opens one for a datasource the current set did not use, and closes it again
+    when the new set is rejected."""
     registry = TemplateRegistry(load_templates(settings.templates_dir(role)))
     registry.freeze()
     adapters = adapters_for(settings, registry, current)
-    for name, adapter in adapters.items():
-        if name not in current:
+    opened = {name: a for name, a in adapters.items() if name not in current}
+    try:
+        for adapter in opened.values():
             await adapter.open()
-    dispatcher = Dispatcher.build(settings, registry, adapters)
-    problems = []
-    for name, adapter in adapters.items():
-        templates = [t for t in registry if t.datasource == name]
-        if templates:
-            problems += [p for p in await adapter.check(templates) if not p.warning]
-    if problems:
-        raise TemplateError("; ".join(str(p) for p in problems))
+        dispatcher = Dispatcher.build(settings, registry, adapters)
+        problems = []
+        for name, adapter in adapters.items():
+            templates = [t for t in registry if t.datasource == name]
+            if templates:
+                problems += [p for p in await adapter.check(templates) if not p.warning]
+        if problems:
+            raise TemplateError("; ".join(str(p) for p in problems))
+    except BaseException:
+        await asyncio.gather(*(a.close() for a in opened.values()), return_exceptions=True)
+        raise
     return Catalogue(registry, adapters, dispatcher)
 
 
-async def rebind(channel: AbstractChannel, exchange: str, queues: Mapping[str, str],
-                 old: Dispatcher, new: Dispatcher) -> tuple[list[str], list[str]]:
-    """Bind each broker queue to the routing keys of its new ops, unbind the ones gone."""
+async def bind_new(channel: AbstractChannel, exchange: str, queues: Mapping[str, str],
+                   old: Dispatcher, new: Dispatcher) -> list[str]:
+    """Bind each broker queue to the routing keys its new ops add. Before the swap: a request
+    for a moved op then reaches both queues for a moment, never neither (dead-lettered)."""
     added: list[str] = []
-    removed: list[str] = []
     for broker, queue in queues.items():
-        before, after = set(old.keys_for(broker)), set(new.keys_for(broker))
-        for key in sorted(after - before):
+        for key in sorted(set(new.keys_for(broker)) - set(old.keys_for(broker))):
             await channel.queue_bind(queue, exchange, routing_key=key)
             added.append(key)
-        for key in sorted(before - after):
+    return added
+
+
+async def unbind_gone(channel: AbstractChannel, exchange: str, queues: Mapping[str, str],
+                      old: Dispatcher, new: Dispatcher) -> list[str]:
+    """After the swap: unbind the routing keys of the ops a broker no longer serves."""
+    removed: list[str] = []
+    for broker, queue in queues.items():
+        for key in sorted(set(old.keys_for(broker)) - set(new.keys_for(broker))):
             await channel.queue_unbind(queue, exchange, routing_key=key)
             removed.append(key)
-    return added, removed
+    return removed
 
 
 def rejected(exc: BedsError) -> None:

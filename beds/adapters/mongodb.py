@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pymongo
+from bson.errors import InvalidDocument
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 from pymongo import ReturnDocument, uri_parser
 from pymongo.errors import (
@@ -65,6 +66,7 @@ from beds.adapters.named_ops import (
 )
 from beds.config import DatasourceSettings
 from beds.errors import (
+    BadRequest,
     ConfigError,
     Conflict,
     DbError,
@@ -169,6 +171,9 @@ class MongoAdapter:
                 return await self._operation(prepared, call)
         except PyMongoError as exc:
             raise translate(exc, limit or None) from exc
+        except (InvalidDocument, OverflowError) as exc:
+            # Raised while encoding the values to BSON, before anything is sent.
+            raise unstorable(exc) from exc
 
     async def _reachable(self, write: bool) -> None:
         """Within connect_timeout, a server to send to. Under a deadline pymongo waits for a
@@ -310,6 +315,13 @@ def _message(exc: PyMongoError) -> str:
     return str(exc).split(", full error:")[0]
 
 
+def unstorable(exc: InvalidDocument | OverflowError) -> RequestError:
+    """A value BSON cannot hold (a NUL in a key, an int beyond 64 bits inside a json param):
+    the request can never succeed, and nothing was sent."""
+    return BadRequest(f"params: a value MongoDB cannot store ({type(exc).__name__}: "
+                      f"{str(exc)[:200]})", ran=False)
+
+
 def translate(exc: PyMongoError, limit: float | None) -> RequestError:
     """The one place a pymongo error becomes a BEDS error. `limit`: the time limit in seconds the
     operation ran under, if any."""
@@ -332,4 +344,4 @@ def translate(exc: PyMongoError, limit: float | None) -> RequestError:
     return DbError(f"database error: {type(exc).__name__}: {_message(exc)}", **details)
 
 
-__all__ = ["MongoAdapter", "MongoStatement", "Problem", "translate"]
+__all__ = ["MongoAdapter", "MongoStatement", "Problem", "translate", "unstorable"]

@@ -30,6 +30,7 @@ from beds.adapters.batch import at_row
 from beds.adapters.mysql_pool import MysqlPool
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
+from beds.log import get_logger
 from beds.protocol import Result
 from beds.templates.model import Op, OpTarget, Template
 
@@ -39,6 +40,8 @@ _UNAVAILABLE = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 
 _CONNECTION_LOST = frozenset({1053, 1927, 2006, 2013, 2055})
 _TIMED_OUT = frozenset({1969, 3024})   # MariaDB max_statement_time, MySQL max_execution_time
 _DUPLICATE_KEY = 1062
+_UNKNOWN_THREAD = 1094
+_log = get_logger("beds.mysql")
 SERVER_GRACE = 2.0      # seconds the client waits past a statement's limit for the server
 DEADLINE_GRACE = 0.25   # ... but at most this long past the caller's deadline
 
@@ -216,6 +219,12 @@ class MysqlAdapter:
                 self._pool.discard_idle()
                 raise _StaleConnection(error) from exc
             raise error from exc
+        except asyncio.CancelledError:
+            # The node stopped waiting (a drain ran past its grace): the server would run the
+            # statement on, holding its locks while the redelivered copy waits on them.
+            broken = True
+            self._kill_later(conn.thread_id())
+            raise
         finally:
             if broken:
                 conn.close()
@@ -229,15 +238,25 @@ class MysqlAdapter:
         task.add_done_callback(self._kills.discard)
 
     async def _kill_query(self, thread_id: int) -> None:
-        """KILL QUERY on a side connection, all of it bounded by connect_timeout."""
+        """KILL QUERY on a side connection, all of it bounded by connect_timeout. As the admin
+        account when there is one: while a SQL SECURITY DEFINER routine runs, its thread belongs
+        to the definer, and the application account is refused (1095, not owner)."""
         conn = None
+        dsn = parse_dsn(self.settings, self.settings.admin_dsn) if self.settings.admin_dsn \
+            else None
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
-                conn = await self._pool.connect()
+                conn = await self._pool.connect(self.connect_kwargs(dsn))
                 async with conn.cursor() as cur:
                     await cur.execute("KILL QUERY %s", (thread_id,))
-        except (TimeoutError, pymysql.Error, OSError):
-            pass   # the database is gone (the statement with it), or it finished meanwhile
+        except (TimeoutError, pymysql.Error, OSError) as exc:
+            if _errno(exc) == _UNKNOWN_THREAD:
+                return   # it finished meanwhile
+            # The database is gone (the statement with it), or the kill was refused.
+            _log.warning("statement.kill_failed", datasource=self.settings.name,
+                         thread=thread_id, error=_reason(exc),
+                         hint="set datasources.NAME.admin_dsn to an account that may kill "
+                              "the application's queries (MariaDB: CONNECTION ADMIN)")
         finally:
             if conn is not None:
                 conn.close()

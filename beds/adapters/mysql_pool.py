@@ -41,10 +41,11 @@ class MysqlPool:
     def freesize(self) -> int:
         return len(self._free)
 
-    async def connect(self) -> Any:
-        """A connection outside the pool (KILL QUERY), bounded like a pooled one."""
+    async def connect(self, kwargs: dict[str, Any] | None = None) -> Any:
+        """A new connection (pooled, or outside the pool with other `kwargs`, for KILL QUERY),
+        TCP open and handshake bounded by connect_timeout."""
         async with asyncio.timeout(self._connect_timeout):
-            return await aiomysql.connect(**self._kwargs)
+            return await aiomysql.connect(**(kwargs or self._kwargs))
 
     async def acquire(self) -> Any:
         """A connection; the caller bounds the wait (for a slot, and for a new connection)."""

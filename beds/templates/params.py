@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -55,7 +55,8 @@ def _base_check(field: Field) -> tuple[Check, str]:
     if t is FieldType.DATE:
         return _date, "date (YYYY-MM-DD)"
     if t is FieldType.DATETIME:
-        return _datetime, "datetime (ISO 8601, e.g. 2026-01-31T12:00:00)"
+        return _datetime, ("datetime (RFC 3339, e.g. 2026-01-31T12:00:00 or "
+                           "2026-01-31T12:00:00+05:00)")
     return _json, "any JSON value"
 
 
@@ -70,7 +71,10 @@ def _expect(test: Callable[[Any], bool], what: str) -> Check:
 def _float(value: Any) -> Any:
     if type(value) not in (int, float):
         raise ValueError("number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:   # an int beyond ~1.8e308 has no float
+        raise ValueError("number") from None
 
 
 def _decimal(value: Any) -> Any:
@@ -81,13 +85,21 @@ def _decimal(value: Any) -> Any:
     except InvalidOperation:
         raise ValueError("decimal") from None
     # 65 digits is what SQL DECIMAL holds; beyond it a value is an attack, not an amount.
-    if not result.is_finite() or abs(result.adjusted()) > 65:
+    if (not result.is_finite() or abs(result.adjusted()) > 65
+            or len(result.as_tuple().digits) > 65):
         raise ValueError("decimal")
     return result
 
 
+# Python's fromisoformat also takes 20260131, 2026-W05-6 and 12:00 without seconds: only the
+# RFC 3339 shapes are accepted, so every engine reads the same instant from the same text.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(   # a date alone is its midnight
+    r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?)?")
+
+
 def _date(value: Any) -> Any:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError("date")
     try:
         return date.fromisoformat(value)
@@ -96,12 +108,18 @@ def _date(value: Any) -> Any:
 
 
 def _datetime(value: Any) -> Any:
-    if not isinstance(value, str):
+    """A datetime with an offset is bound as the same instant in UTC, without an offset: the
+    way every engine stores it alike (MariaDB's driver would drop the offset, PostgreSQL's
+    `timestamp` refuse it). A datetime without an offset is taken as UTC, unchanged."""
+    if not isinstance(value, str) or not _DATETIME.fullmatch(value):
         raise ValueError("datetime")
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.upper() if value[-1:] == "z" else value)
     except ValueError:
         raise ValueError("datetime") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
 
 
 def _json(value: Any) -> Any:

@@ -64,8 +64,10 @@ async def admin_exec(db: MysqlDb, *statements: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def start_slow_node(mysql_db: MysqlDb, tmp_path: Path, **main: Any) -> RunningNode:
-    """A node serving film, customer and `slow.scan`; `main`: datasource settings to change."""
+async def start_slow_node(mysql_db: MysqlDb, tmp_path: Path, sections: dict[str, Any] | None = None,
+                          **main: Any) -> RunningNode:
+    """A node serving film, customer and `slow.scan`; `main`: datasource settings to change,
+    `sections`: other settings to change, by section (e.g. {"node": {"grace_seconds": 1}})."""
     await admin_exec(mysql_db, SLOW_PROCEDURE,
                      f"GRANT EXECUTE ON PROCEDURE slow_scan TO '{mysql_db.user}'@'%'")
     templates = tmp_path / "templates"
@@ -77,6 +79,8 @@ async def start_slow_node(mysql_db: MysqlDb, tmp_path: Path, **main: Any) -> Run
     data = _env_data(mysql_db.datasource(), exchange)
     data["node"]["templates_dir"] = str(templates)
     data["datasources"]["main"].update(main)
+    for section, values in (sections or {}).items():
+        data[section].update(values)
     env = tmp_path / "env.toml"
     env.write_text(tomli_w.dumps(data))
     stack = Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)

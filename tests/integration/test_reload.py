@@ -93,3 +93,40 @@ async def test_reload_adds_rejects_and_removes(reloadable) -> None:
         with pytest.raises(TemplateNotFound):
             await client.call("extra", "get", {"film_id": 1})
         assert (await client.call("film", "fetch", {"film_id": 1})).data
+
+
+async def _connections_of(db: MysqlDb) -> int:
+    from tests.integration.test_deadlines import admin_exec
+    rows = await admin_exec(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                                f"WHERE USER = '{db.user}'")
+    return int(rows[0][0])
+
+
+async def test_a_rejected_reload_closes_the_datasource_it_opened(
+        rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> None:
+    # F12: the new set's datasource was opened for the check and left open when the set was
+    # rejected; every rejected reload leaked a pool.
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    shutil.copy(ROOT / "templates" / "film.toml", templates / "film.toml")
+    exchange = f"beds-test-reload-{secrets.token_hex(3)}"
+    data = _env_data(mysql_db.datasource(), exchange)
+    data["node"]["templates_dir"] = str(templates)
+    data["datasources"]["spare"] = {**mysql_db.datasource(), "pool_min": 3, "pool_max": 3}
+    env = tmp_path / "env.toml"
+    env.write_text(tomli_w.dumps(data))
+    running = await start_node(Stack(load_settings(ROOT / "config/beds.toml", env, environ={}),
+                                     env, exchange))
+    try:
+        before = await _connections_of(mysql_db)
+        (templates / "extra.toml").write_text(
+            EXTRA.replace('"main"', '"spare"').replace("PROCEDURE", "no_such_procedure"))
+        with capture_logs() as logs:
+            assert not await running.node.reload()   # type: ignore[attr-defined]
+        (event,) = [e for e in logs if e["event"] == "templates.reload_rejected"]
+        assert "no_such_procedure" in event["error"]   # rejected by the check, once open
+        assert await _connections_of(mysql_db) == before
+    finally:
+        running.stop.set()
+        await running.task
+        await delete_namespace(running.stack.settings)

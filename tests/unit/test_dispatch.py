@@ -159,3 +159,15 @@ async def test_op_not_found_and_wrong_broker_tell_only_an_allowed_caller(tmp_pat
         await dispatcher.dispatch(req("vault", "open"), "wBroker", user_id="mallory")
     with pytest.raises(WrongBroker):
         await dispatcher.dispatch(req("vault", "open"), "wBroker", user_id="teller")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"\x00", False), (b"\x01", True), ("0", False), ("1", True), (0, False), (1, True),
+])
+async def test_bool_columns_are_true_or_false_whatever_the_driver_sent(raw: object,
+                                                                      expected: bool) -> None:
+    # L7: PyMySQL returns BIT(1) as bytes; bool(b"\x00") and bool("0") are both True in Python.
+    dispatcher, stub = build()
+    stub.results["customer_fetch"] = Result(rows=[{"customer_id": 1, "active": raw}])
+    _, result = await dispatcher.dispatch(req("customer", "fetch", {"customer_id": 1}), "rBroker")
+    assert result.rows[0]["active"] is expected

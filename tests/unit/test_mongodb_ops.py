@@ -27,7 +27,13 @@ from pymongo.errors import (
 )
 
 from beds.adapters.base import Call
-from beds.adapters.mongodb import MongoAdapter, MongoStatement, database_of, translate
+from beds.adapters.mongodb import (
+    MongoAdapter,
+    MongoStatement,
+    database_of,
+    translate,
+    unstorable,
+)
 from beds.adapters.mongodb_admin import catalog_problems
 from beds.adapters.mongodb_ops import (
     Placeholder,
@@ -385,3 +391,17 @@ async def test_an_operation_missing_from_the_schema_is_a_db_error(
     statement = MongoStatement("nope", prepared(adapter, "film", "fetch").target)
     with pytest.raises(DbError, match="operation 'nope' does not exist"):
         await adapter.run(statement, Call(args=[1]))
+
+
+@pytest.mark.parametrize("document", [{"a\x00b": 1}, {"n": 2**64}])
+def test_a_value_bson_cannot_hold_is_a_bad_request_not_internal(document: dict[str, Any]) -> None:
+    # L6: these are raised while encoding, outside PyMongoError; the adapter used to let them
+    # through as INTERNAL. The real encoder raises them; the adapter maps exactly these types.
+    import bson
+    from bson.errors import InvalidDocument
+
+    with pytest.raises((InvalidDocument, OverflowError)) as info:
+        bson.encode(document)
+    error = unstorable(info.value)
+    assert error.code == "BAD_REQUEST" and error.details["ran"] is False
+    assert str(error).startswith("params: a value MongoDB cannot store")

@@ -9,7 +9,14 @@ from decimal import Decimal
 import pytest
 
 from beds.errors import BadRequest, Conflict, RequestError, TooLarge
-from beds.protocol import MAX_DEPTH, Result, decode_request, encode_error, encode_ok
+from beds.protocol import (
+    MAX_DEPTH,
+    Result,
+    deadline_of,
+    decode_request,
+    encode_error,
+    encode_ok,
+)
 
 LIMIT = 1024
 
@@ -36,7 +43,13 @@ def test_params_may_be_absent() -> None:
     (b'{"template":"t"}', BadRequest, "op: expected a non-empty string, got nothing"),
     (b'{"template":"t","op":"o","params":[1]}', BadRequest, "params: expected a JSON object"),
     (b'{"template":"t","op":"o","limit":0}', BadRequest, "limit: expected int >= 1, got 0"),
-    (b'{"template":"t","op":"o","offset":-1}', BadRequest, "offset: expected int >= 0, got -1"),
+    (b'{"template":"t","op":"o","offset":-1}', BadRequest,
+     "offset: expected int between 0 and 100000, got -1"),
+    # L4: a deep OFFSET makes the database read every row before it (MongoDB: OverflowError)
+    (b'{"template":"t","op":"o","offset":100001}', BadRequest,
+     "offset: expected int between 0 and 100000, got 100001"),
+    (b'{"template":"t","op":"o","offset":' + b"9" * 30 + b"}", BadRequest,
+     "offset: expected int between 0 and 100000"),
     (b'{"template":"t","op":"o","sql":"DROP"}', BadRequest, "sql: unknown key; expected only"),
     (b"x" * (LIMIT + 1), TooLarge, f"body: {LIMIT + 1} bytes exceeds the limit of {LIMIT} bytes"),
 ])
@@ -80,3 +93,16 @@ def test_error_reply_shape() -> None:
     assert reply == {"ok": False, "error": {"code": "CONFLICT", "message": "duplicate key: x",
                                             "retryable": False, "details": {"errno": 1062}},
                      "meta": {"node": "n"}}
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", b"nan", 10**400, "soon", None])
+def test_an_x_deadline_must_be_a_finite_number(value: object) -> None:
+    # L3: NaN disabled the retry deadline check and ended INTERNAL in the adapters.
+    with pytest.raises(BadRequest, match="x-deadline: expected epoch milliseconds"):
+        deadline_of({"x-deadline": value})
+
+
+def test_a_valid_x_deadline_is_epoch_seconds() -> None:
+    assert deadline_of({"x-deadline": 1_700_000_000_500}) == 1_700_000_000.5
+    assert deadline_of({"x-deadline": b"1000"}) == 1.0
+    assert deadline_of({}) is None

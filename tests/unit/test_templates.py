@@ -78,6 +78,11 @@ def test_good_template_loads(tmp_path: Path) -> None:
     (Field("n", FieldType.BOOL), True, True),
     (Field("n", FieldType.DATE), "2026-01-31", date(2026, 1, 31)),
     (Field("n", FieldType.DATETIME), "2026-01-31T12:00:00", datetime(2026, 1, 31, 12)),
+    # F11: an offset is the same instant in UTC on every engine (MariaDB used to drop it)
+    (Field("n", FieldType.DATETIME), "2026-01-31T12:00:00+05:00", datetime(2026, 1, 31, 7)),
+    (Field("n", FieldType.DATETIME), "2026-01-31T12:00:00Z", datetime(2026, 1, 31, 12)),
+    (Field("n", FieldType.DATETIME), "2026-01-31 23:30:00.5-01:00",
+     datetime(2026, 2, 1, 0, 30, 0, 500000)),
     (Field("n", FieldType.JSON), {"a": [1]}, '{"a":[1]}'),
     (Field("n", FieldType.STR, pattern=r"[a-z]+"), "abc", "abc"),
 ])
@@ -97,6 +102,17 @@ def test_valid_values_are_converted_for_binding(field: Field, value: object, bou
     (Field("s", FieldType.STR, pattern=r"[a-z]+"), "ab1", "params.s: expected string matching [a-z]+"),
     (Field("d", FieldType.DATE), "31/01/2026", "params.d: expected date (YYYY-MM-DD), got '31/01/2026'"),
     (Field("m", FieldType.DECIMAL), "1e999999999999", "params.m: expected decimal"),
+    # F11: only RFC 3339 shapes; Python alone would take these
+    (Field("d", FieldType.DATE), "20260131", "params.d: expected date (YYYY-MM-DD), got '20260131'"),
+    (Field("d", FieldType.DATE), "2026-W05-6", "params.d: expected date (YYYY-MM-DD)"),
+    (Field("t", FieldType.DATETIME), "20260131T120000", "params.t: expected datetime (RFC 3339"),
+    (Field("t", FieldType.DATETIME), "2026-01-31T12:00", "params.t: expected datetime (RFC 3339"),
+    (Field("t", FieldType.DATETIME), "2026-W05-6T12:00:00", "params.t: expected datetime"),
+    # L1: an int too big for a float is a validation error, not INTERNAL (OverflowError)
+    (Field("f", FieldType.FLOAT), 10**400, "params.f: expected number, got 1000"),
+    # L2: 65 digits at most, however they are spread around the point
+    (Field("m", FieldType.DECIMAL), "1." + "0" * 900, "params.m: expected decimal"),
+    (Field("m", FieldType.DECIMAL), "1" * 66, "params.m: expected decimal"),
     (Field("m", FieldType.DECIMAL), "NaN", "params.m: expected decimal"),
     (Field("p", FieldType.STR, max_length=2, protected=True), "secret",
      "params.p: expected string of at most 2 characters, got a value that does not fit (protected"),
