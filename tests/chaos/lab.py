@@ -105,9 +105,10 @@ class Lab:
         self.stacks.append(made)
         return made
 
-    def env_variant(self, stack: ChaosStack, name: str, *, amqp_port: int | None = None) -> Path:
+    def env_variant(self, stack: ChaosStack, name: str, *, amqp_port: int | None = None,
+                    overrides: dict[str, Any] | None = None) -> Path:
         """The stack's env file for another node: its own name, maybe AMQP through a proxy."""
-        data = _merge(copy.deepcopy(stack.data), {"node": {"name": name}})
+        data = _merge(copy.deepcopy(stack.data), {"node": {"name": name}, **(overrides or {})})
         if amqp_port is not None:
             host, port = host_port(stack.url, 5672)
             data["amqp"]["url"] = stack.url.replace(f"{host}:{port}", f"127.0.0.1:{amqp_port}")
