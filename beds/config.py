@@ -29,6 +29,7 @@ DEFAULT_ENV_FILE = Path("config/env.toml")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key")
+_SECRET_QUERY = re.compile(r"([?&;][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*)=[^&#]*", re.I)
 DELIVERY_LIMIT = 20
 """Quorum queues dead-letter a message delivered more often than this (a crash loop)."""
 
@@ -356,5 +357,14 @@ def masked(data: Any, key: str = "") -> Any:
 
 
 def _mask_url(url: str) -> str:
-    # scheme://user:password@host -> scheme://user:***@host
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+    """scheme://user:password@host -> scheme://user:***@host, whatever the password holds
+    (an '@' too) and however many hosts follow; and ?password=... style query values."""
+    scheme, sep, rest = url.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+    tail = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", tail)
+    return f"{scheme}{sep}{netloc}{tail}"

@@ -24,7 +24,7 @@ from beds.config import BrokerSettings, QueueType, RoleSettings, Settings
 from beds.errors import BedsError
 from beds.factory import Dispatcher, adapters_for
 from beds.log import flush_every, flush_logs, get_logger
-from beds.ops.commands import CommandFailed
+from beds.ops.commands import CommandFailed, operators_of
 from beds.ops.context import NodeContext, ServiceFactory
 from beds.ops.control import ControlListener
 from beds.ops.runtime import OpsRuntime
@@ -161,7 +161,9 @@ class Node:
         if broker is CONTROL:
             return ControlListener(broker, self.settings.node.name,
                                    self.settings.ops.control_exchange, self._shared.link,
-                                   self._shared.publisher, self)
+                                   self._shared.publisher, self,
+                                   operators_of(self.settings.ops.operators,
+                                                self.settings.amqp.url))
         if broker.service is Service.REQUESTS:
             return Consumer(broker, instance, self._shared)
         return self.services[broker.name](self._ctx, broker, instance)

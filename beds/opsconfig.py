@@ -43,6 +43,10 @@ class OpsSettings:
     ship_level: str            # lowest level shipped to the logs exchange
     audit_writes: bool         # ship one audit event per write/bulk call
     command_timeout: float     # how long a command waits for its answer
+    # RabbitMQ users whose commands change a node (drain, resume, set-instances, reload);
+    # None = the user of [amqp] url. RabbitMQ validates a message's user_id against its
+    # connection, so a node account not listed here cannot drain the cluster.
+    operators: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class AdminSettings:
 def ops_settings(t: Table) -> OpsSettings:
     t.reject_unknown(["control_exchange", "events_exchange", "metrics_exchange", "logs_exchange",
                       "snapshot_seconds", "http_listen", "ship_level", "audit_writes",
-                      "command_timeout"])
+                      "command_timeout", "operators"])
     return OpsSettings(
         control_exchange=t.text("control_exchange", "beds.control", pattern=_NAME_RE),
         events_exchange=t.text("events_exchange", "beds.events", pattern=_NAME_RE),
@@ -72,6 +76,7 @@ def ops_settings(t: Table) -> OpsSettings:
         ship_level=t.text("ship_level", "warning", choices=("warning", "error", "critical")),
         audit_writes=t.flag("audit_writes", True),
         command_timeout=t.number("command_timeout", 5.0, minimum=0.1),
+        operators=t.names("operators", None),
     )
 
 

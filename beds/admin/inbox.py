@@ -25,10 +25,12 @@ from beds.ops.commands import (
     CommandClient,
     CommandFailed,
     arg_text,
+    authorize,
     decode_command,
     encode_answer,
     encode_refusal,
     node_key,
+    operators_of,
 )
 
 log = get_logger("beds.admin.in")
@@ -36,7 +38,8 @@ GATHER_WINDOW = 1.0   # seconds to collect answers from every node
 
 
 class AdminInbox(QueueService):
-    no_ack = True   # a command is answered or times out; redelivering one would repeat it
+    # Acked once answered (never requeued: redelivering a command would repeat it); the
+    # prefetch bounds how many commands run at once.
     prefetch = 8
 
     def __init__(self, *args: Any) -> None:
@@ -44,13 +47,16 @@ class AdminInbox(QueueService):
         self.exchange = self.ctx.settings.ops.control_exchange
         self.keys = (ADMIN_KEY,)
         self._client: CommandClient | None = None
+        settings = self.ctx.settings
+        self._operators = operators_of(settings.ops.operators, settings.amqp.url)
 
     def queue_arguments(self) -> dict[str, Any]:
         # A command nobody took within a minute is stale: the CLI gave up on it long ago.
         return {"x-queue-type": "classic", "x-message-ttl": 60_000}
 
     async def started(self) -> None:
-        client = CommandClient(self.exchange, self.ctx.settings.ops.command_timeout)
+        client = CommandClient(self.exchange, self.ctx.settings.ops.command_timeout,
+                               self.ctx.link.user)
         await client.attach(await self.ctx.link.channel(publisher_confirms=True))
         self._client = client
 
@@ -61,6 +67,7 @@ class AdminInbox(QueueService):
         try:
             command = decode_command(message.body)
             cmd = command.cmd
+            authorize(command, props.user_id, self._operators, None)
             body = encode_answer(await self._run(command))
             outcome = "ok"
         except CommandFailed as exc:
@@ -68,13 +75,18 @@ class AdminInbox(QueueService):
         except AMQP_ERRORS as exc:
             body = encode_refusal(CommandFailed("UNAVAILABLE", f"RabbitMQ: {exc}"))
             outcome = "UNAVAILABLE"
-        log.info("admin.command", cmd=cmd, outcome=outcome,
+        except Exception as exc:   # a bug: answer it, keep the inbox serving
+            log.exception("admin.command_failed", cmd=cmd)
+            body = encode_refusal(CommandFailed("FAILED", f"{type(exc).__name__}: {exc}"))
+            outcome = "FAILED"
+        log.info("admin.command", cmd=cmd, outcome=outcome, user=props.user_id,
                  elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
         if props.reply_to:
             try:
                 await self.ctx.publisher.publish(props.reply_to, body, props.correlation_id)
             except AMQP_ERRORS as exc:
                 log.warning("admin.answer_lost", cmd=cmd, error=f"{type(exc).__name__}: {exc}")
+        await self.settle(message)
 
     async def _run(self, command: Command) -> Any:
         client = self._client
@@ -88,8 +100,11 @@ class AdminInbox(QueueService):
             case "status":
                 return await self._status(client)
             case "reload-templates" if not command.args.get("node"):
+                if not command.all:
+                    raise CommandFailed("NEEDS_ALL", 'reload-templates: no args.node and no '
+                                        '"all": true; name a node, or say all (beds reload --all)')
                 answers = await client.gather(ALL_NODES_KEY, "reload-templates",
-                                              window=max(GATHER_WINDOW, timeout))
+                                              window=max(GATHER_WINDOW, timeout), every=True)
                 return {"answers": answers}
             case "reload-templates" | "set-instances" | "drain" | "resume":
                 node = arg_text(command, "node")

@@ -118,7 +118,7 @@ class LogStore(QueueService):
         await super().run(stop)
 
     async def started(self) -> None:
-        # Deliveries may already be pending: consuming starts before this hook runs.
+        # Runs before consuming starts; the flush loop waits for deliveries.
         assert self.channel is not None
         self._flusher = asyncio.create_task(self._flush_loop(self.channel),
                                             name=f"logstore:{self.name}")

@@ -23,6 +23,7 @@ from beds.ops.events import EVENT_PREFIX
 
 log = get_logger("beds.admin.out")
 KEEP = 200   # recent events kept for `beds status` and the dashboard
+_LOG_KEYS = frozenset(("event", "event_name"))
 
 
 class EventRelay(QueueService):
@@ -60,10 +61,12 @@ class EventRelay(QueueService):
         except AMQP_ERRORS as exc:
             log.info("event.relay_failed", routing_key=key, error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(*AMQP_ERRORS):
-                await channel.basic_nack(tag, requeue=True)
+                await channel.basic_reject(tag, requeue=True)
             return
         self.recent.append(event)
-        log.info("event", **{k: v for k, v in event.items() if k != "event"},
+        # The event's own keys must not clash with the log call's: an event carrying
+        # `event_name` raised TypeError here and was never settled (64 wedged the relay).
+        log.info("event", **{k: v for k, v in event.items() if k not in _LOG_KEYS},
                  event_name=event.get("event"))
         with contextlib.suppress(*AMQP_ERRORS):   # a lost ack (stopping): relayed again later
             await channel.basic_ack(tag)

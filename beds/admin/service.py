@@ -9,6 +9,7 @@ way to a lost channel (raise ChannelLost: the supervisor restarts it) and to a s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from aiormq.abc import AbstractChannel, DeliveredMessage
@@ -45,10 +46,12 @@ class QueueService:
                                         arguments=self.queue_arguments())
             for key in self.keys:
                 await channel.queue_bind(self.broker.queue, self.exchange, routing_key=key)
+            # Before consuming: a delivery may arrive the moment basic.consume is answered.
+            await self.started()
             await channel.basic_consume(self.broker.queue, self._deliver, no_ack=self.no_ack)
         except AMQP_ERRORS as exc:
+            await self.stopped()
             raise ChannelLost(f"{self.name}: could not consume {self.broker.queue}: {exc}") from exc
-        await self.started()
         try:
             stopped = await serve_until(stop, channel, self.consuming)
         finally:
@@ -69,10 +72,16 @@ class QueueService:
         raise NotImplementedError
 
     async def started(self) -> None:
-        """Called once consuming, before `consuming` is set (e.g. open a side channel)."""
+        """Called once the queue is declared, before consuming (e.g. open a side channel)."""
 
     async def stopped(self) -> None:
         """Called when the service stops or loses its channel."""
+
+    @staticmethod
+    async def settle(message: DeliveredMessage) -> None:
+        """Ack a handled delivery; on a channel that died meanwhile there is nothing to ack."""
+        with contextlib.suppress(*AMQP_ERRORS):
+            await message.channel.basic_ack(QueueService.tag(message))
 
     @staticmethod
     def tag(message: DeliveredMessage) -> int:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection
@@ -35,6 +35,11 @@ must surface as one, not as "disconnected" (aiormq's own RuntimeError for a conn
 closed under `channel()` is turned into ConnectionError in `AmqpLink.channel`)."""
 
 
+def amqp_user(url: str) -> str:
+    """The user a connection to `url` authenticates as (aiormq's default: guest)."""
+    return unquote(urlsplit(url).username or "guest")
+
+
 def with_query(url: str, **params: Any) -> str:
     parts = urlsplit(url)
     query = "&".join(p for p in (parts.query, urlencode(params)) if p)
@@ -48,6 +53,7 @@ class AmqpLink:
                  stop: asyncio.Event | None = None) -> None:
         self._url = with_query(url, heartbeat=heartbeat, name=name)
         self.name = name
+        self.user = amqp_user(url)   # what RabbitMQ knows this connection as
         self._max_backoff = max_backoff
         self._stop = stop or asyncio.Event()
         self._conn: AbstractConnection | None = None

@@ -7,8 +7,13 @@ Layer: infrastructure. Idempotent: every node declares the same objects with the
                                          is bound to lands here, and the node answers it with
                                          TEMPLATE_NOT_FOUND / OP_NOT_FOUND instead of silence
   exchange  beds.dlx   (fanout, durable) poison requests, rejected without requeue
-  queue     beds.dead  (durable)         bound to beds.dlx: what was dead-lettered, for a human
+  queue     beds.dead  (quorum, bounded) bound to beds.dlx: what was dead-lettered, for a human
   queue     per broker (quorum by default, x-dead-letter-exchange = beds.dlx)
+
+`beds.unrouted` and `beds.dead` are quorum queues with a length bound and reject-publish (so
+dead-lettering into them is at-least-once and a flood cannot grow them without end). Queues
+declared by an older BEDS as classic must be deleted once (docs/migration.md): RabbitMQ refuses
+to redeclare a queue with other arguments.
 """
 
 from __future__ import annotations
@@ -31,10 +36,23 @@ def unrouted_name(amqp: AmqpSettings) -> str:
     return f"{amqp.exchange}.unrouted"
 
 
+UNROUTED_MAX = 100_000       # unroutable requests waiting for an answer
+DEAD_MAX = 1_000_000         # dead letters kept for a human ...
+DEAD_MAX_BYTES = 1 << 30     # ... and their bytes (1 GiB)
+
+
 def unrouted_broker(amqp: AmqpSettings) -> BrokerSettings:
     """Every node answers unroutable requests (unknown template or op) from this queue."""
     return BrokerSettings(name="unrouted", queue=unrouted_name(amqp), kinds=(), templates=(),
-                          instances=1, prefetch=16, queue_type=QueueType.CLASSIC, retries=0)
+                          instances=1, prefetch=16, queue_type=QueueType.QUORUM, retries=0)
+
+
+def bounded_quorum(max_length: int, max_bytes: int | None = None) -> dict[str, Any]:
+    args: dict[str, Any] = {"x-queue-type": "quorum", "x-max-length": max_length,
+                            "x-overflow": "reject-publish"}
+    if max_bytes is not None:
+        args["x-max-length-bytes"] = max_bytes
+    return args
 
 
 def queue_arguments(amqp: AmqpSettings, broker: BrokerSettings) -> dict[str, Any]:
@@ -53,13 +71,14 @@ async def declare(channel: AbstractChannel, amqp: AmqpSettings,
                   bindings: dict[BrokerSettings, list[str]]) -> None:
     try:
         await channel.exchange_declare(unrouted_name(amqp), exchange_type="fanout", durable=True)
-        await channel.queue_declare(unrouted_name(amqp), durable=True,
-                                    arguments={"x-dead-letter-exchange": amqp.dlx})
+        await channel.queue_declare(unrouted_name(amqp), durable=True, arguments={
+            **queue_arguments(amqp, unrouted_broker(amqp)), **bounded_quorum(UNROUTED_MAX)})
         await channel.queue_bind(unrouted_name(amqp), unrouted_name(amqp), routing_key="")
         await channel.exchange_declare(amqp.exchange, exchange_type="topic", durable=True,
                                        arguments={"alternate-exchange": unrouted_name(amqp)})
         await channel.exchange_declare(amqp.dlx, exchange_type="fanout", durable=True)
-        await channel.queue_declare(amqp.dlq, durable=True)
+        await channel.queue_declare(amqp.dlq, durable=True,
+                                    arguments=bounded_quorum(DEAD_MAX, DEAD_MAX_BYTES))
         await channel.queue_bind(amqp.dlq, amqp.dlx, routing_key="")
         for broker, keys in bindings.items():
             await channel.queue_declare(broker.queue, durable=True,
@@ -70,7 +89,8 @@ async def declare(channel: AbstractChannel, amqp: AmqpSettings,
         raise TopologyError(
             f"RabbitMQ refused a declaration: {exc}. A queue or exchange of that name exists "
             "with other arguments (e.g. a classic queue where the config says quorum): delete "
-            "it, or choose another name in the config (brokers.NAME.queue / amqp.exchange)"
+            "it, or choose another name in the config (brokers.NAME.queue / amqp.exchange); "
+            "see docs/migration.md"
         ) from None
 
 

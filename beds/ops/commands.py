@@ -19,6 +19,7 @@ import msgspec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
+from beds.brokers.link import amqp_user
 from beds.errors import BedsError
 
 ADMIN_KEY = "admin"
@@ -26,6 +27,9 @@ ALL_NODES_KEY = "node.all"
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 NODE_COMMANDS = ("ping", "status", "reload-templates", "set-instances", "drain", "resume")
 CLUSTER_COMMANDS = NODE_COMMANDS   # the admin takes the same names, with a `node` argument
+READ_ONLY = frozenset(("ping", "status"))   # anyone who may publish may ask these
+EVERY_NODE_NEEDS_ALL = frozenset(("reload-templates", "set-instances", "drain"))
+"""Commands that change every node at once when sent to `node.all`: only with `"all": true`."""
 
 
 def node_key(node: str) -> str:
@@ -44,6 +48,28 @@ class CommandFailed(BedsError):
 class Command:
     cmd: str
     args: dict[str, Any]
+    all: bool = False          # the sender means every node (`--all`)
+
+
+def operators_of(operators: tuple[str, ...] | None, amqp_url: str) -> frozenset[str]:
+    """`[ops] operators`, or by default the user of `[amqp] url` (one account for everything:
+    a fresh clone's `beds drain` works; docs/security.md says how to split the accounts)."""
+    return frozenset(operators) if operators is not None else frozenset((amqp_user(amqp_url),))
+
+
+def authorize(command: Command, user_id: str | None, operators: frozenset[str],
+              routing_key: str | None) -> None:
+    """Refuse a command its sender may not give. `user_id` is the AMQP property, which
+    RabbitMQ checks against the sender's connection whenever it is set."""
+    if command.cmd in READ_ONLY:
+        return
+    if user_id is None or user_id not in operators:
+        who = "a sender without user_id" if user_id is None else f"user {user_id!r}"
+        raise CommandFailed("FORBIDDEN", f"{command.cmd}: {who} is not in [ops] operators; "
+                                         "send it as an operator, with the AMQP user_id set")
+    if routing_key == ALL_NODES_KEY and command.cmd in EVERY_NODE_NEEDS_ALL and not command.all:
+        raise CommandFailed("NEEDS_ALL", f"{command.cmd}: sent to every node ({ALL_NODES_KEY}) "
+                                         'without "all": true; name one node, or say all')
 
 
 def decode_command(body: bytes) -> Command:
@@ -56,11 +82,14 @@ def decode_command(body: bytes) -> Command:
     args = data.get("args", {})
     if not isinstance(args, dict):
         raise CommandFailed("BAD_COMMAND", f"args: expected an object, got {type(args).__name__}")
-    return Command(data["cmd"], args)
+    return Command(data["cmd"], args, data.get("all") is True)
 
 
-def encode_command(cmd: str, args: dict[str, Any] | None = None) -> bytes:
-    return msgspec.json.encode({"cmd": cmd, "args": args or {}})
+def encode_command(cmd: str, args: dict[str, Any] | None = None, every: bool = False) -> bytes:
+    body: dict[str, Any] = {"cmd": cmd, "args": args or {}}
+    if every:
+        body["all"] = True
+    return msgspec.json.encode(body)
 
 
 def encode_answer(result: Any) -> bytes:
@@ -101,9 +130,10 @@ class CommandClient:
     window (a command to `node.all`).
     """
 
-    def __init__(self, exchange: str, timeout: float) -> None:
+    def __init__(self, exchange: str, timeout: float, user_id: str | None = None) -> None:
         self.exchange = exchange
         self.timeout = timeout
+        self.user_id = user_id   # the connection's user: nodes act only on operators' commands
         self._channel: AbstractChannel | None = None
         self._answers: dict[str, asyncio.Queue[dict[str, Any]]] = {}
 
@@ -123,19 +153,20 @@ class CommandClient:
                                                      "message": "an answer that is not JSON"}})
 
     async def send(self, key: str, cmd: str, args: dict[str, Any] | None = None,
-                   timeout: float | None = None) -> Any:
-        answers = await self._exchange(key, cmd, args, timeout or self.timeout, first=True)
+                   timeout: float | None = None, every: bool = False) -> Any:
+        answers = await self._exchange(key, cmd, args, timeout or self.timeout, first=True,
+                                       every=every)
         if not answers:
             raise CommandFailed("TIMEOUT", f"no answer to {cmd!r} on {key!r} within "
                                            f"{timeout or self.timeout:g}s")
         return result_of(answers[0])
 
     async def gather(self, key: str, cmd: str, args: dict[str, Any] | None = None,
-                     window: float = 1.0) -> list[dict[str, Any]]:
-        return await self._exchange(key, cmd, args, window, first=False)
+                     window: float = 1.0, every: bool = False) -> list[dict[str, Any]]:
+        return await self._exchange(key, cmd, args, window, first=False, every=every)
 
     async def _exchange(self, key: str, cmd: str, args: dict[str, Any] | None, seconds: float,
-                        first: bool) -> list[dict[str, Any]]:
+                        first: bool, every: bool = False) -> list[dict[str, Any]]:
         if self._channel is None:
             raise RuntimeError("CommandClient is not attached to a channel")
         correlation_id = uuid.uuid4().hex
@@ -144,12 +175,12 @@ class CommandClient:
         try:
             try:
                 await self._channel.basic_publish(
-                    encode_command(cmd, args), exchange=self.exchange, routing_key=key,
+                    encode_command(cmd, args, every), exchange=self.exchange, routing_key=key,
                     mandatory=True,
                     properties=Basic.Properties(
                         reply_to=DIRECT_REPLY_TO, correlation_id=correlation_id,
                         content_type="application/json", message_id=correlation_id,
-                        expiration=str(max(1, int(seconds * 1000))),
+                        expiration=str(max(1, int(seconds * 1000))), user_id=self.user_id,
                         headers={"x-deadline": int((time.time() + seconds) * 1000)}))
             except aiormq.exceptions.PublishError:
                 raise CommandFailed("NO_ROUTE", _no_route(key)) from None
@@ -182,6 +213,6 @@ async def open_command_client(url: str, exchange: str,
                               timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
     """A client on a connection of its own (the CLI). The caller closes the connection."""
     connection = await aiormq.connect(url)
-    client = CommandClient(exchange, timeout)
+    client = CommandClient(exchange, timeout, amqp_user(url))
     await client.attach(await connection.channel(publisher_confirms=True))
     return client, connection

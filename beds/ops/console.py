@@ -38,14 +38,20 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                        ("resume", "let a drained node take requests again")):
         sub.add_parser(name, parents=parents, help=text).add_argument("node")
     reload = sub.add_parser("reload", parents=parents,
-                            help="reload templates on a node (or every node), checked first")
+                            help="reload templates on a node (or every node: --all), checked first")
     reload.add_argument("node", nargs="?")
+    reload.add_argument("--all", action="store_true", dest="every",
+                        help="reload every node (required when no node is named)")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     cmd, cmd_args = _command(args)
+    every = bool(getattr(args, "every", False))
+    if args.command == "reload" and not args.node and not every:
+        print("beds reload: name a node, or reload every node with --all", file=sys.stderr)
+        return 2
     try:
-        answer = asyncio.run(_send(settings, cmd, cmd_args, args.timeout))
+        answer = asyncio.run(_send(settings, cmd, cmd_args, args.timeout, every))
     except CommandFailed as exc:
         print(f"beds {args.command}: {exc} ({exc.code})", file=sys.stderr)
         return 1
@@ -74,11 +80,12 @@ def _command(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return args.command, common
 
 
-async def _send(settings: Settings, cmd: str, args: dict[str, Any], timeout: float) -> Any:
+async def _send(settings: Settings, cmd: str, args: dict[str, Any], timeout: float,
+                every: bool = False) -> Any:
     client, connection = await open_command_client(settings.amqp.url,
                                                    settings.ops.control_exchange, timeout)
     try:
-        return await client.send(ADMIN_KEY, cmd, args, timeout=timeout)
+        return await client.send(ADMIN_KEY, cmd, args, timeout=timeout, every=every)
     finally:
         await connection.close()
 

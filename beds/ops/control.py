@@ -8,6 +8,7 @@ command to a node that is gone is unroutable and the sender hears so at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from beds.ops.commands import (
     CommandFailed,
     arg_int,
     arg_text,
+    authorize,
     decode_command,
     encode_answer,
     encode_refusal,
@@ -33,6 +35,7 @@ from beds.ops.commands import (
 log = get_logger("beds.control")
 MAX_INSTANCES = 256
 NAME_PROBE_SECONDS = 0.3   # how long a starting node listens for another of its name
+COMMAND_PREFETCH = 4
 
 
 class Controllable(Protocol):
@@ -53,7 +56,8 @@ class ControlListener:
     """A Worker (see brokers.pool): supervised and restarted like any broker instance."""
 
     def __init__(self, broker: BrokerSettings, node_name: str, exchange: str, link: AmqpLink,
-                 publisher: ReplyPublisher, target: Controllable) -> None:
+                 publisher: ReplyPublisher, target: Controllable,
+                 operators: frozenset[str] = frozenset()) -> None:
         self.broker = broker
         self.instance = 0
         self.name = f"{broker.name}#0"
@@ -64,6 +68,7 @@ class ControlListener:
         self._link = link
         self._publisher = publisher
         self._target = target
+        self._operators = operators
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._warn_if_name_taken()
@@ -73,7 +78,9 @@ class ControlListener:
             await channel.queue_declare(queue, exclusive=True, auto_delete=True)
             for key in (node_key(self._node), ALL_NODES_KEY):
                 await channel.queue_bind(queue, self._exchange, routing_key=key)
-            await channel.basic_consume(queue, self._on_message, no_ack=True)
+            # Manual ack with a prefetch: a flood of commands waits in the queue, not in tasks.
+            await channel.basic_qos(prefetch_count=COMMAND_PREFETCH)
+            await channel.basic_consume(queue, self._on_message, no_ack=False)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"control: could not listen on {queue}: {exc}") from exc
         if not await serve_until(stop, channel, self.consuming):
@@ -86,7 +93,7 @@ class ControlListener:
         meant for the first (and the first answer wins). Say so once, at start."""
         channel = await self._link.channel(publisher_confirms=True)
         try:
-            client = CommandClient(self._exchange, NAME_PROBE_SECONDS)
+            client = CommandClient(self._exchange, NAME_PROBE_SECONDS, self._link.user)
             await client.attach(channel)
             answers = await client.gather(node_key(self._node), "ping", window=NAME_PROBE_SECONDS)
         except CommandFailed:
@@ -104,15 +111,22 @@ class ControlListener:
 
     async def _on_message(self, message: DeliveredMessage) -> None:
         props = message.header.properties
+        key = getattr(message.delivery, "routing_key", None)
         self.inflight += 1
         try:
             try:
                 command = decode_command(message.body)
+                authorize(command, props.user_id, self._operators, key)
                 body = encode_answer(await self._run(command))
-                log.info("command", cmd=command.cmd, args=command.args, outcome="ok")
+                log.info("command", cmd=command.cmd, args=command.args, outcome="ok",
+                         user=props.user_id)
             except CommandFailed as exc:
                 body = encode_refusal(exc)
-                log.warning("command.refused", code=exc.code, error=str(exc))
+                log.warning("command.refused", code=exc.code, error=str(exc), user=props.user_id,
+                            routing_key=key)
+            except Exception as exc:   # a bug or a lost link: answer, keep listening
+                log.exception("command.failed", user=props.user_id, routing_key=key)
+                body = encode_refusal(CommandFailed("FAILED", f"{type(exc).__name__}: {exc}"))
             if props.reply_to:
                 try:
                     await self._publisher.publish(props.reply_to, body, props.correlation_id)
@@ -120,6 +134,8 @@ class ControlListener:
                     log.warning("command.answer_lost", error=f"{type(exc).__name__}: {exc}")
         finally:
             self.inflight -= 1
+            with contextlib.suppress(*AMQP_ERRORS):   # answered or refused: never redelivered
+                await message.channel.basic_ack(getattr(message.delivery, "delivery_tag", 0))
 
     async def _run(self, command: Command) -> Any:
         target = self._target

@@ -5,8 +5,9 @@ message naming the argument, and node events reach the events exchange through t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from beds.ops.commands import ADMIN_KEY, CommandClient, CommandFailed, open_comm
 from tests.conftest import (
     AMQP_URL,
     ROOT,
+    SESSION,
     MysqlDb,
     RunningNode,
     Stack,
@@ -130,27 +132,48 @@ async def test_bad_commands_are_refused_with_the_argument_named(cluster, command
     assert (await commands.send(ADMIN_KEY, "ping"))["nodes"]   # the admin keeps serving
 
 
-async def test_events_reach_the_events_exchange_through_the_admin(cluster, commands) -> None:
-    settings = cluster["app"].stack.settings
+@contextlib.asynccontextmanager
+async def events_of(settings: Any, node: str) -> AsyncIterator[tuple[Any, list[dict[str, Any]]]]:
+    """(a channel, the events of `node` as they reach the events exchange)."""
     conn = await aiormq.connect(AMQP_URL)
     seen: list[dict[str, Any]] = []
     try:
         channel = await conn.channel()
         ok = await channel.queue_declare(exclusive=True)
-        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key="app1.#")
+        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key=f"{node}.#")
 
         async def collect(message: aiormq.abc.DeliveredMessage) -> None:
             seen.append(msgspec.json.decode(message.body))
 
         await channel.basic_consume(ok.queue, collect, no_ack=True)
+        yield channel, seen
+    finally:
+        await conn.close()
+
+
+async def test_events_reach_the_events_exchange_through_the_admin(cluster, commands) -> None:
+    async with events_of(cluster["app"].stack.settings, "app1") as (_channel, seen):
         await commands.send(ADMIN_KEY, "set-instances",
                             {"node": "app1", "broker": "wBroker", "instances": 2})
         await wait_for(lambda: any(e["event"] == "scaled" for e in seen), 5)
-    finally:
-        await conn.close()
     (scaled,) = [e for e in seen if e["event"] == "scaled"]
     assert scaled == {**scaled, "node": "app1", "role": "appServer", "broker": "wBroker",
                       "before": 1, "instances": 2}
+
+
+async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster, commands) -> None:
+    # L8: the relay logged **event beside event_name=...: TypeError, never settled; 64 of them
+    # (its prefetch) wedged it.
+    settings = cluster["app"].stack.settings
+    async with events_of(settings, "app1") as (channel, seen):
+        for i in range(70):
+            await channel.basic_publish(
+                msgspec.json.encode({"event": "odd", "event_name": "x", "n": i}),
+                exchange=settings.ops.control_exchange, routing_key="event.app1.odd")
+        await commands.send(ADMIN_KEY, "set-instances",
+                            {"node": "app1", "broker": "wBroker", "instances": 2})
+        await wait_for(lambda: any(e["event"] == "scaled" for e in seen), 10)
+    assert len([e for e in seen if e["event"] == "odd"]) == 70
 
 
 async def test_a_second_node_of_the_same_name_is_told_at_start(cluster, tmp_path: Path,
@@ -196,3 +219,70 @@ async def test_a_lost_connection_restarts_brokers_and_says_so(cluster, commands)
     assert described["restarts"]["rBroker"] >= 2   # both instances
     async with Client(AMQP_URL, app.stack.exchange) as client:
         assert (await client.call("film", "fetch", {"film_id": 7})).data
+
+
+NODE_ACCOUNT = f"node-svc-{SESSION}"
+
+
+@pytest.fixture(scope="module")
+def node_account(rabbitmq: str) -> Iterator[str]:
+    """A RabbitMQ user with the node account's rights on the test namespaces (docs/security.md),
+    not listed in [ops] operators; yields its URL."""
+    from tests.integration.test_authorization import rabbitmqctl, url_for
+
+    password = secrets.token_hex(8)
+    rabbitmqctl("add_user", NODE_ACCOUNT, password)
+    rabbitmqctl("set_permissions", "-p", "/", NODE_ACCOUNT, "^$", "^beds-test-.*", "^$")
+    yield url_for(NODE_ACCOUNT, password)
+    rabbitmqctl("delete_user", NODE_ACCOUNT)
+
+
+async def test_a_non_operator_cannot_drain_even_with_the_node_account(
+        cluster, commands, node_account: str) -> None:
+    # F6: anyone who could publish to the control exchange could drain every node.
+    settings = cluster["app"].stack.settings
+    client, connection = await open_command_client(node_account, settings.ops.control_exchange, 5)
+    try:
+        with pytest.raises(CommandFailed, match=f"user '{NODE_ACCOUNT}' is not in \\[ops\\] "
+                                                "operators") as direct:
+            await client.send("node.app1", "drain", every=True)
+        assert direct.value.code == "FORBIDDEN"
+        with pytest.raises(CommandFailed) as via_admin:
+            await client.send(ADMIN_KEY, "drain", {"node": "app1"})
+        assert via_admin.value.code == "FORBIDDEN"
+        assert (await client.send("node.app1", "status"))["state"] == "ready"   # read-only: ok
+    finally:
+        await connection.close()
+    status = await commands.send("node.app1", "status")
+    assert status["state"] == "ready" and not cluster["app"].node.draining
+
+
+async def test_a_command_without_user_id_is_refused(cluster) -> None:
+    # RabbitMQ checks user_id only when it is set: a command without it proves nothing.
+    settings = cluster["app"].stack.settings
+    client, connection = await open_command_client(AMQP_URL, settings.ops.control_exchange, 5)
+    client.user_id = None
+    try:
+        with pytest.raises(CommandFailed, match="a sender without user_id") as info:
+            await client.send("node.app1", "set-instances",
+                              {"broker": "rBroker", "instances": 0})
+        assert info.value.code == "FORBIDDEN"
+    finally:
+        await connection.close()
+    assert await consumer_count(settings.brokers["rBroker"].queue) == 2
+
+
+async def test_draining_every_node_takes_an_explicit_all(cluster, commands) -> None:
+    # F6: one message to node.all used to drain the whole cluster.
+    answers = await commands.gather("node.all", "drain", window=1.0)
+    assert answers and all(a["error"]["code"] == "NEEDS_ALL" for a in answers)
+    assert not cluster["app"].node.draining
+    with pytest.raises(CommandFailed, match="name a node, or say all"):
+        await commands.send(ADMIN_KEY, "reload-templates")
+    answers = await commands.gather("node.all", "drain", window=1.0, every=True)
+    assert answers and all(a["ok"] for a in answers)
+    assert cluster["app"].node.draining
+    for node in ("app1", "adm1"):   # the admin drained too: its inbox is one of its brokers
+        await commands.send(f"node.{node}", "resume")
+    reloaded = await commands.send(ADMIN_KEY, "reload-templates", every=True)
+    assert sorted(a["result"]["node"] for a in reloaded["answers"]) == ["adm1", "app1"]

@@ -112,3 +112,37 @@ async def test_concurrent_raw_requests_keep_their_correlation(raw: RawCaller) ->
     replies = await asyncio.gather(*(
         raw.send(request("film", "fetch", {"film_id": i}), "film.fetch") for i in range(1, 21)))
     assert [r["data"][0]["FID"] for r in replies] == list(range(1, 21))
+
+
+async def test_the_unrouted_and_dead_letter_queues_are_bounded_quorum_queues(
+        running: RunningNode) -> None:
+    # L10: both were classic and unbounded (at-most-once dead-lettering, no delivery limit).
+    import aiormq
+
+    from beds.brokers.topology import (
+        DEAD_MAX,
+        DEAD_MAX_BYTES,
+        UNROUTED_MAX,
+        bounded_quorum,
+        queue_arguments,
+        unrouted_broker,
+    )
+    from tests.conftest import AMQP_URL as URL
+
+    amqp = running.stack.settings.amqp
+    expected = {
+        f"{amqp.exchange}.unrouted": {**queue_arguments(amqp, unrouted_broker(amqp)),
+                                      **bounded_quorum(UNROUTED_MAX)},
+        amqp.dlq: bounded_quorum(DEAD_MAX, DEAD_MAX_BYTES),
+    }
+    conn = await aiormq.connect(URL)
+    try:
+        for queue, arguments in expected.items():
+            assert arguments["x-queue-type"] == "quorum" and arguments["x-max-length"] > 0
+            # RabbitMQ accepts a redeclaration only with the arguments the queue has ...
+            await (await conn.channel()).queue_declare(queue, durable=True, arguments=arguments)
+            # ... and refuses the classic, unbounded shape of before.
+            with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed):
+                await (await conn.channel()).queue_declare(queue, durable=True)
+    finally:
+        await conn.close()

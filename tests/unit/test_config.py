@@ -108,3 +108,17 @@ def test_masked_hides_passwords_in_urls() -> None:
     data = {"amqp": {"url": "amqp://u:p@h/"}, "x": {"password": "p", "name": "n"}}
     assert masked(data) == {"amqp": {"url": "amqp://u:***@h/"},
                             "x": {"password": "***", "name": "n"}}
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("mysql://u:p@h:3306/db", "mysql://u:***@h:3306/db"),
+    # L9: each of these used to show a secret
+    ("mysql://u@h/db?password=s3cret&ssl=1", "mysql://u@h/db?password=***&ssl=1"),
+    ("postgresql://h/db?user=u&PGPASSWORD=s3cret", "postgresql://h/db?user=u&PGPASSWORD=***"),
+    ("mongodb://a:s3cret@h1,b:s3cret@h2/db", "mongodb://a:***@h2/db"),
+    ("amqp://u:p@ss@s3cret@h/", "amqp://u:***@h/"),
+    ("dynamodb://h/?aws_secret_access_key=s3cret", "dynamodb://h/?aws_secret_access_key=***"),
+])
+def test_masked_urls_show_no_secret(url: str, shown: str) -> None:
+    out = masked({"datasources": {"main": {"dsn": url}}})["datasources"]["main"]["dsn"]
+    assert out == shown and "s3cret" not in out

@@ -155,3 +155,32 @@ def test_the_catalogue_refuses_one_template_in_two_role_folders(tmp_path: Path) 
     with pytest.raises(TemplateError, match=r"template 'film' is also defined in .*film.toml; "
                                             "a routing key must reach one queue"):
         catalogue_templates(settings)
+
+
+def test_only_operators_change_nodes_and_every_node_needs_all() -> None:
+    # F6: the control plane had no authorization at all.
+    from beds.ops.commands import authorize, operators_of
+
+    ops = operators_of(None, "amqp://ops-user:pw@h:5672/")
+    assert ops == frozenset({"ops-user"})
+    drain = Command("drain", {})
+    for user in (None, "node-svc"):
+        with pytest.raises(CommandFailed) as refused:
+            authorize(drain, user, ops, "node.n1")
+        assert refused.value.code == "FORBIDDEN"
+    authorize(Command("status", {}), None, ops, "node.all")   # read-only: anyone
+    authorize(drain, "ops-user", ops, "node.n1")
+    with pytest.raises(CommandFailed) as everyone:
+        authorize(drain, "ops-user", ops, "node.all")
+    assert everyone.value.code == "NEEDS_ALL"
+    authorize(decode_command(encode_command("drain", every=True)), "ops-user", ops, "node.all")
+
+
+def test_beds_reload_without_a_node_needs_all(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from beds.ops import console
+    args = argparse.Namespace(command="reload", node=None, every=False, timeout=1.0, json=False)
+    settings = load_settings(ROOT / "config/beds.toml", environ={"BEDS_MYSQL_PASSWORD": "x"})
+    assert console.run(settings, args) == 2
+    assert "--all" in capsys.readouterr().err
