@@ -48,6 +48,7 @@ async def test_20_sigterm_with_statements_running_past_the_grace(lab: Lab) -> No
             async with http.get(ready) as before:
                 assert before.status == 200, await before.text()
             a.proc.send_signal(signal.SIGTERM)
+            await a.wait_event("node.stopping")        # the signal reached the node
             statuses = []
             while a.proc.returncode is None:
                 try:
