@@ -59,30 +59,34 @@ async def test_1a_sigkill_mid_write_before_the_commit(lab: Lab) -> None:
 
 
 async def test_1b_sigkill_after_the_commit_before_the_ack(lab: Lab) -> None:
-    """Node A's AMQP connections go through a proxy. A's 12 pays wait on a table lock; the proxy
-    stalls, the lock goes: A commits all 12, but neither its replies nor its acks can reach
-    RabbitMQ. A is SIGKILLed, its connections reset; node B gets the 12 redeliveries of
-    committed writes and must answer each with the stored outcome — not pay again."""
+    """Node A's AMQP connections go through a proxy. A's 12 pays and 4 non-idempotent count_pays
+    wait on a table lock; the proxy stalls, the lock goes: A commits all 16, but neither its
+    replies nor its acks can reach RabbitMQ. A is SIGKILLed, its connections reset; node B gets
+    the 16 redeliveries of committed writes and must answer each pay with the stored outcome -
+    not pay again. The count_pays, with no key, run again: the at-least-once case the checker
+    must see (4 re-executed), or it could not see any."""
     stack = lab.stack("kill1b")
     proxy = await lab.proxy(*host_port(stack.url, 5672))
     a = await lab.spawn(lab.env_variant(stack, "chaos-1b-a", amqp_port=proxy.port))
-    wl = lab.workload("1b SIGKILL after commit, before ack", stack, min_sent=12)
+    wl = lab.workload("1b SIGKILL after commit, before ack", stack, min_sent=16,
+                      allow={"re-executed": AT_LEAST_ONCE})
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(12)]
+    counted = [wl.count_pay(customer_id=1 + i % 5) for i in range(4)]
     async with lab.root.lock_tables("payment WRITE"):
-        sending = asyncio.create_task(wl.run(pays, timeout=30))
-        await waiting_on_lock(lab, 12)
+        sending = asyncio.create_task(wl.run(pays + counted, timeout=30))
+        await waiting_on_lock(lab, 16)
         proxy.stall()
 
     async def committed() -> bool:
         await wl.count_effects()
-        return all(r.effects == 1 for r in pays)
+        return all(r.effects == 1 for r in pays + counted)
 
     try:
-        await wait_until(committed, 10, "A committed all 12 pays")
+        await wait_until(committed, 10, "A committed all 16 writes")
     except AssertionError:
-        raise AssertionError(f"A committed {[r.effects for r in pays]}; "
+        raise AssertionError(f"A committed {[r.effects for r in pays + counted]}; "
                              f"A's outcomes: {outcomes(a)}") from None
-    assert not any(r.replies for r in pays), "a reply got through the stalled proxy"
+    assert not any(r.replies for r in pays + counted), "a reply got through the stalled proxy"
     await a.stop(signal.SIGKILL)
     proxy.cut()                       # RabbitMQ sees A's connections reset: requeue
     b = await lab.spawn(lab.env_variant(stack, "chaos-1b-b"))
@@ -90,9 +94,12 @@ async def test_1b_sigkill_after_the_commit_before_the_ack(lab: Lab) -> None:
     row = await wl.finish()
     wl.assert_clean(row)
     assert [r.effects for r in pays] == [1] * 12
-    assert {r.final()["meta"]["node"] for r in pays} == {"chaos-1b-b"}
+    assert [r.effects for r in counted] == [2] * 4 and row.reexecuted == 4, (
+        f"count_pay runs {[r.effects for r in counted]}: the checker did not see B run again "
+        "what A had committed")
+    assert {r.final()["meta"]["node"] for r in pays + counted} == {"chaos-1b-b"}
     redelivered = [e for e in b.events("request") if e.get("redelivered")]
-    assert len(redelivered) >= 12 and all(e["outcome"] == "ok" for e in redelivered)
+    assert len(redelivered) >= 16 and all(e["outcome"] == "ok" for e in redelivered)
 
 
 async def test_1c_sigkill_at_random_moments_under_load(lab: Lab) -> None:
