@@ -120,12 +120,10 @@ class Node:
             await channel.close()
             publisher = ReplyPublisher(publish)
             ops.attach(consume, publisher)
-            max_reply = await effective_reply_limit(publish, s.amqp.max_reply_bytes,
-                                                    s.amqp.max_message_bytes)
             shared = Shared(node=s.node.name, dispatcher=self.dispatcher, link=consume,
                             publisher=publisher,
                             max_message_bytes=s.amqp.max_message_bytes,
-                            max_reply_bytes=max_reply,
+                            max_reply_bytes=s.amqp.max_reply_bytes,
                             log_requests=s.node.log_requests,
                             grace_seconds=s.node.grace_seconds,
                             metrics=ops.metrics, audit=ops.audit)
@@ -139,8 +137,13 @@ class Node:
             for broker in self.brokers():
                 started += pool.start(broker, broker.instances)
             await ops.start()
+            # In the background: the probe moves max_reply_bytes over the wire (~0.5 s here),
+            # and until it answers the configured cap stands.
+            self._background(self._check_reply_limit(publish, shared))
             await self._announce_ready(started, stop)
             await stop.wait()
+            for task in list(self._tasks):
+                task.cancel()
             ops.stopping = True   # /ready answers 503 from now on, while in-flight work drains
             ops.events.emit("stopping")
             await pool.close()
@@ -155,6 +158,22 @@ class Node:
             log.info("node.stopped", node=s.node.name)
             flusher.cancel()
             flush_logs()
+
+    def _background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("node.background_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _check_reply_limit(self, link: AmqpLink, shared: Shared) -> None:
+        amqp = self.settings.amqp
+        shared.max_reply_bytes = await effective_reply_limit(link, amqp.max_reply_bytes,
+                                                             amqp.max_message_bytes)
 
     def _make_worker(self, broker: BrokerSettings, instance: int) -> Worker:
         assert self._shared is not None and self._ctx is not None and self.ops is not None

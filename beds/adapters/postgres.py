@@ -220,7 +220,9 @@ class PostgresAdapter:
         try:
             # The time limit again, after the pool wait that came out of the caller's time.
             call = replace(call, timeout=time_left(call))
-            await self._execute(conn, prepared, [call, *calls[1:]], results)
+            # One bound for everything a request runs here: a bulk op's rows share it.
+            async with asyncio.timeout(_guard(call)):
+                await self._execute(conn, prepared, [call, *calls[1:]], results)
             return results
         except _DRIVER_ERRORS as exc:
             broken = _is_connection_error(exc) or _closed(conn)

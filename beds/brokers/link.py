@@ -145,13 +145,15 @@ class ReplyPublisher:
         # mandatory only for a named queue: RabbitMQ returns a mandatory publish to direct
         # reply-to even when it delivered it (FIELD-NOTES), so a caller gone from direct reply-to
         # loses its reply silently (at-most-once); a named queue that is gone raises PublishError.
+        mandatory = not reply_to.startswith(DIRECT_REPLY_TO)
         await channel.basic_publish(
-            body, exchange="", routing_key=reply_to,
-            mandatory=not reply_to.startswith(DIRECT_REPLY_TO),
-            # message_id given, so aiormq does not build a UUID per reply (measured ~1%).
+            body, exchange="", routing_key=reply_to, mandatory=mandatory,
+            # aiormq matches a returned message to its publish by message_id, which must then be
+            # unique (None: aiormq draws one); a correlation id need not be. Otherwise it is
+            # given, so aiormq does not build a UUID per reply (measured ~1%).
             properties=Basic.Properties(content_type="application/json",
                                         correlation_id=correlation_id, delivery_mode=1,
-                                        message_id=correlation_id),
+                                        message_id=None if mandatory else correlation_id),
         )
 
     async def publish_to(self, exchange: str, routing_key: str, body: bytes,
