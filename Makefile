@@ -10,7 +10,7 @@ ROLE ?= appServer
 -include .env
 export
 
-.PHONY: install services schema run cluster run-postgres test lint bench clean
+.PHONY: install services schema run cluster run-postgres test lint docs bench clean
 
 .env:
 	@echo "BEDS_MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > $@
@@ -39,6 +39,9 @@ upgrade-deps: install
 	$(VENV)/bin/uv pip compile pyproject.toml $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS))) \
 	  --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	  --upgrade -q -o $(LOCK)
+	$(VENV)/bin/uv pip compile bench/requirements.txt -c $(LOCK) --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --upgrade -q \
+	  -o bench/requirements.lock
 	@diff <(grep -E '^[a-z0-9_.-]+==' $(LOCK).old) <(grep -E '^[a-z0-9_.-]+==' $(LOCK)) \
 	  | sed -n 's/^> /upgraded: /p' || true
 	@rm -f $(LOCK).old $(VENV)/.installed
@@ -68,15 +71,22 @@ run-postgres: install services .env   ## the same node and templates on PostgreS
 	$(BEDS) schema apply --datasource main --env config/postgres.toml
 	$(BEDS) --role $(ROLE) --env config/postgres.toml
 
-test: lint services .env       ## lint + type check, then unit, integration, contract and e2e tests
+test: lint docs services .env  ## lint + type check, the docs site (strict), then unit, integration, contract and e2e tests
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
+# `make docs`: the documentation site (mkdocs + material, mkdocs.yml) into site/ (git-ignored).
+# --strict: a link to a missing page, file or anchor, or a generated reference block that cannot
+# be built (docs/_hooks.py), fails the build and so `make test`. Serve while writing:
+# .venv/bin/mkdocs serve
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 lint: install
-	$(VENV)/bin/ruff check beds tests $(wildcard bench)
+	$(VENV)/bin/ruff check beds tests docs $(wildcard bench)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
 
 # -- benchmarks: bench/ (load generator, peer servers, results in bench/results/) ---------------
 # `make bench`: BEDS vs hand-written aio-pika vs FastStream, < 10 min; PROFILE=1 adds a py-spy
@@ -85,8 +95,8 @@ clean:
 .PHONY: soak
 SOAK_SECONDS ?= 600
 
-$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
-	$(PY) -m pip install -q -r bench/requirements.txt
+$(VENV)/.bench-installed: bench/requirements.lock $(VENV)/.installed
+	$(PY) -m pip install -q --require-hashes --no-deps -r bench/requirements.lock
 	@touch $@
 
 bench: $(VENV)/.bench-installed services

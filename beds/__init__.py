@@ -1,17 +1,21 @@
 """BEDS: Back End Data System. Template RPC over RabbitMQ onto DBA-owned procedures and views.
 
-Public API: the async `Client`, its `Reply`, and the error tree.
+Public API: the async `Client` and the blocking `SyncClient`, their `Reply`, and every error a
+call can raise (the tree is drawn in beds.errors). `beds.testing` holds the test kit.
 """
 
 from beds.client import Client, Reply
 from beds.errors import (
     BadRequest,
     BedsError,
+    CallerError,
     CallTimeout,
     Conflict,
     DbError,
     DbUnavailable,
     DeadlineExceeded,
+    Disconnected,
+    Forbidden,
     Internal,
     NoRoute,
     OpNotFound,
@@ -22,10 +26,12 @@ from beds.errors import (
     ValidationFailed,
     WrongBroker,
 )
+from beds.syncclient import SyncClient
 
 __version__ = "0.1.0"
 __all__ = [
-    "BadRequest", "BedsError", "CallTimeout", "Client", "Conflict", "DbError", "DbUnavailable",
-    "DeadlineExceeded", "Internal", "NoRoute", "OpNotFound", "Reply", "ReplyTooLarge",
-    "RequestError", "TemplateNotFound", "TooLarge", "ValidationFailed", "WrongBroker",
+    "BadRequest", "BedsError", "CallTimeout", "CallerError", "Client", "Conflict", "DbError",
+    "DbUnavailable", "DeadlineExceeded", "Disconnected", "Forbidden", "Internal", "NoRoute",
+    "OpNotFound", "Reply", "ReplyTooLarge", "RequestError", "SyncClient", "TemplateNotFound",
+    "TooLarge", "ValidationFailed", "WrongBroker",
 ]

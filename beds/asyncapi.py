@@ -25,6 +25,7 @@ from beds.opsconfig import Service
 from beds.scaffold.docs import render_template_doc
 from beds.templates.loader import load_templates
 from beds.templates.model import Field, FieldType, Op, OpTarget, Template
+from beds.tracecontext import TRACEPARENT_PATTERN
 
 AMQP_BINDING = "0.3.0"
 _DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -63,7 +64,9 @@ def catalogue_templates(settings: Settings) -> list[Template]:
     return sorted(found.values(), key=lambda t: t.name)
 
 
-def run_docs(settings: Settings, out: Path) -> int:
+def served_catalogue(settings: Settings) -> tuple[list[Template], dict[tuple[str, str], str]]:
+    """The templates with only the ops callers may call (a request broker serves them), and the
+    broker of each (template, op)."""
     brokers = {}
     templates = []
     for template in catalogue_templates(settings):
@@ -75,6 +78,11 @@ def run_docs(settings: Settings, out: Path) -> int:
                 ops[op.name] = op
         if ops:
             templates.append(replace(template, ops=ops))
+    return templates, brokers
+
+
+def run_docs(settings: Settings, out: Path) -> int:
+    templates, brokers = served_catalogue(settings)
     out.mkdir(parents=True, exist_ok=True)
     document = out / "asyncapi.json"
     document.write_text(json.dumps(build_document(settings, templates, brokers), indent=2,
@@ -189,8 +197,12 @@ def _request_message(template: Template, op: Op) -> dict[str, Any]:
         "title": f"{template.name}.{op.name} request",
         "contentType": "application/json",
         "correlationId": {"location": "$message.header#/correlation_id"},
-        "headers": {"type": "object", "properties": {"x-deadline": {
-            "type": "integer", "description": "absolute deadline, epoch milliseconds"}}},
+        "headers": {"type": "object", "properties": {
+            "x-deadline": {"type": "integer",
+                           "description": "absolute deadline, epoch milliseconds"},
+            "traceparent": {"type": "string", "pattern": TRACEPARENT_PATTERN,
+                            "description": "W3C Trace Context: the caller's span (optional)"},
+            "tracestate": {"type": "string", "description": "W3C Trace Context (optional)"}}},
         "payload": {"type": "object", "properties": props, "additionalProperties": False,
                     "required": ["template", "op", *(["params"] if "required" in params else [])]},
         "bindings": {"amqp": {"contentEncoding": "utf-8", "messageType": "beds.request",

@@ -12,6 +12,7 @@ Exit codes: 0 ok; 1 the work failed (error reply, problems found, runtime failur
   beds scaffold SPEC --engine ENGINE [--out DIR]      schema + template + docs from a domain spec
   beds scaffold --describe TEXT [--write SPEC]        a spec drafted by a chat endpoint you provide
   beds docs [--out DIR]                               AsyncAPI 3.0 document + Markdown catalogue
+  beds client-gen --python OUT                        a typed client module for the catalogue
   beds status | ping                                  the cluster, as the admin node sees it
   beds scale NODE BROKER N                            run N instances of a broker, now
   beds drain NODE | beds resume NODE                  stop / restart taking requests on a node
@@ -30,7 +31,7 @@ from typing import Any
 
 import tomli_w
 
-from beds import asyncapi
+from beds import asyncapi, clientgen
 from beds.config import DEFAULT_CONFIG, Settings, load_settings, masked
 from beds.errors import BedsError, CallTimeout, ConfigError, NoRoute, RequestError, TemplateError
 from beds.log import setup_logging
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
     scaffold.add_parser(sub, common)
     asyncapi.add_parser(sub, common)
+    clientgen.add_parser(sub, common)
     console.add_parsers(sub, common)
     return parser
 
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scaffold":      # needs no config: a spec in, files out
             return scaffold.run_scaffold(args, project)
         needs: tuple[str, ...] | None = None
-        if args.command in ("call", "docs"):
+        if args.command in ("call", "docs", "client-gen"):
             needs = ("node", "amqp")
         elif args.command in console.COMMANDS:
             needs = ("node", "amqp", "ops")
@@ -120,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_show(settings, args.show_role)
         if args.command == "docs":
             return asyncapi.run_docs(settings, Path(args.out) if args.out else project / "docs/api")
+        if args.command == "client-gen":
+            return clientgen.run_client_gen(settings, Path(args.python))
         return _run(_schema_apply(settings, args.datasource))
     except (ConfigError, TemplateError) as exc:
         print(f"beds: {exc}", file=sys.stderr)

@@ -1,12 +1,14 @@
-"""Async RPC client: direct reply-to, many calls in flight on one channel, typed errors.
+"""Async RPC client: direct reply-to, many calls in flight on one channel, typed errors, and a
+connection that comes back after RabbitMQ drops it.
 
     async with Client("amqp://guest:guest@127.0.0.1:5672/") as c:
         reply = await c.call("film", "fetch", {"film_id": 1}, timeout=5)
         reply.data, reply.out, reply.meta
 
-A failed call raises the RequestError subclass of the reply's code (ValidationFailed, Conflict,
-DbUnavailable, ...); no reply in time raises CallTimeout; no queue bound to the routing key raises
-NoRoute.
+Layer: client (what services import). A failed call raises the RequestError subclass of the
+reply's code (ValidationFailed, Conflict, DbUnavailable, ...); no reply in time raises
+CallTimeout; no queue bound to the routing key raises NoRoute; a connection lost under a call
+raises Disconnected. The connection itself is kept by beds.clientlink.
 """
 
 from __future__ import annotations
@@ -14,21 +16,36 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiormq
-from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.errors import CallTimeout, NoRoute, error_from_reply
-from beds.protocol import decode_reply, encode_request
+from beds.clientlink import (
+    CLOSED_WHILE_SENDING,
+    DIRECT_REPLY_TO,
+    ClientLink,
+    Session,
+    default_connection_name,
+)
+from beds.errors import CallTimeout, Disconnected, Forbidden, NoRoute, error_from_reply
+from beds.protocol import encode_request
+from beds.tracecontext import inject_context
 
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+_SEND_LOST = (aiormq.exceptions.AMQPConnectionError, aiormq.exceptions.ChannelInvalidStateError,
+              aiormq.exceptions.ChannelClosed, ConnectionError, OSError)
+"""What a publish raises when the connection or channel went away under it."""
 
 
 @dataclass
 class Reply:
+    """A successful reply: rows, OUT values, every result set, the next page's cursor, and the
+    node's `meta` (template, op, node, broker, rows, elapsed_ms). `raw` is the reply body."""
+
     data: list[dict[str, Any]]
     out: dict[str, Any] | None = None
     sets: list[list[dict[str, Any]]] | None = None
@@ -37,18 +54,61 @@ class Reply:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def reply_from_body(body: dict[str, Any]) -> Reply:
+    """The Reply of an ok body, or raise the typed error a failed one carries (the reply body
+    is kept in the error's `details["reply"]`)."""
+    if not body.get("ok"):
+        error = error_from_reply(body.get("error") or {})
+        error.details.setdefault("reply", body)
+        raise error
+    return Reply(data=body.get("data", []), out=body.get("out"), sets=body.get("sets"),
+                 next_cursor=body.get("next_cursor"), meta=body.get("meta", {}), raw=body)
+
+
 class Client:
-    def __init__(self, url: str = "amqp://guest:guest@127.0.0.1:5672/", exchange: str = "beds",
-                 default_timeout: float = 10.0, user_id: str | None = None) -> None:
-        """`user_id`: sent on every request as the AMQP user_id property; RabbitMQ rejects it
-        unless it is the user this connection logged in as, so nodes can trust it."""
-        self.url = url
+    """The async BEDS client: `call(template, op, params)` publishes one request and waits for
+    its reply; any number of calls may be in flight at once.
+
+    `url` (one endpoint) or `urls` (several, tried in order, then rotated when one is lost).
+    After a lost connection the client reconnects in the background with capped, jittered
+    backoff: calls in flight fail at once with Disconnected, new calls wait for the connection
+    up to their own timeout. `user_id` is sent on every request as the AMQP user_id property;
+    RabbitMQ refuses it unless it is the user this connection logged in as, so nodes can trust
+    it. `connection_name` shows in RabbitMQ's connection list (default: beds-client, host, pid).
+    """
+
+    def __init__(self, url: str | None = None, exchange: str = "beds",
+                 default_timeout: float = 10.0, user_id: str | None = None, *,
+                 urls: Sequence[str] | None = None, connection_name: str | None = None,
+                 heartbeat: int = 30, reconnect_max_seconds: float = 5.0,
+                 connect_timeout: float | None = None) -> None:
+        if url is not None and urls is not None:
+            raise ValueError("Client: give url or urls, not both")
+        endpoints = list(urls) if urls is not None else [url or DEFAULT_URL]
+        if not endpoints:
+            raise ValueError("Client: urls: expected at least one amqp:// URL")
+        self.urls = endpoints
+        self.url = endpoints[0]
         self.user_id = user_id
         self.exchange = exchange
         self.default_timeout = default_timeout
-        self._conn: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.connect_timeout = default_timeout if connect_timeout is None else connect_timeout
+        self._link = ClientLink(endpoints, connection_name or default_connection_name(),
+                                heartbeat, reconnect_max_seconds)
+
+    @property
+    def connection_name(self) -> str:
+        return self._link.name
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection and its reply channel are open."""
+        return self._link.current() is not None
+
+    @property
+    def connects(self) -> int:
+        """How many times a connection was opened (1 after connect, +1 per reconnect)."""
+        return self._link.connects
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -58,85 +118,93 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        self._conn = await aiormq.connect(self.url)
-        self._channel = await self._conn.channel(publisher_confirms=True)
-        # Direct reply-to: consume the pseudo-queue, no ack, before the first publish.
-        await self._channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
-
-    async def _reopen(self) -> None:
-        """A channel error closed our channel: open a fresh one for the next call."""
-        if self._conn is not None and not self._conn.is_closed:
-            self._channel = await self._conn.channel(publisher_confirms=True)
-            await self._channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
+        """Open the first endpoint that answers, within `connect_timeout`; raises Disconnected
+        naming each endpoint's last error when none does."""
+        await self._link.start(self.connect_timeout)
 
     async def close(self) -> None:
-        for future in self._pending.values():
-            future.cancel()
-        if self._conn is not None and not self._conn.is_closed:
-            await self._conn.close()
-
-    async def _on_reply(self, message: DeliveredMessage) -> None:
-        future = self._pending.pop(message.header.properties.correlation_id or "", None)
-        if future is not None and not future.done():
-            try:
-                future.set_result(decode_reply(message.body))
-            except Exception as exc:   # a reply that is not JSON is the caller's problem to see
-                future.set_exception(exc)
+        """Close the connection; calls still waiting fail with Disconnected. Idempotent."""
+        await self._link.close()
 
     async def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                    limit: int | None = None, offset: int | None = None,
                    cursor: str | None = None, timeout: float | None = None,
                    message_id: str | None = None) -> Reply:
         """One request; returns its Reply or raises the reply's typed error."""
-        reply = await self.call_raw(template, op, params, limit=limit, offset=offset,
-                                    cursor=cursor, timeout=timeout, message_id=message_id)
-        if not reply.get("ok"):
-            error = error_from_reply(reply.get("error") or {})
-            error.details.setdefault("reply", reply)
-            raise error
-        return Reply(data=reply.get("data", []), out=reply.get("out"), sets=reply.get("sets"),
-                     next_cursor=reply.get("next_cursor"), meta=reply.get("meta", {}), raw=reply)
+        return reply_from_body(await self.call_raw(
+            template, op, params, limit=limit, offset=offset, cursor=cursor, timeout=timeout,
+            message_id=message_id))
 
     async def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                        limit: int | None = None, offset: int | None = None,
                        cursor: str | None = None, timeout: float | None = None,
                        message_id: str | None = None) -> dict[str, Any]:
         """One request; returns the reply body as a dict, whether ok or not."""
-        if self._channel is None:
-            raise RuntimeError("Client is not connected: use `async with Client(...)`")
         seconds = self.default_timeout if timeout is None else timeout
+        key = f"{template}.{op}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        session = self._link.current() or await self._link.wait(deadline, key)
         correlation_id = uuid.uuid4().hex
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[correlation_id] = future
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        session.pending[correlation_id] = future
         body = encode_request(template, op, params, limit, offset, cursor)
         try:
-            try:
-                await self._channel.basic_publish(
-                    body, exchange=self.exchange, routing_key=f"{template}.{op}",
-                    mandatory=True,
-                    properties=Basic.Properties(
-                        reply_to=DIRECT_REPLY_TO, correlation_id=correlation_id,
-                        content_type="application/json", delivery_mode=2,
-                        message_id=message_id or correlation_id,
-                        # A request nobody took in time is dropped, not run after we gave up;
-                        # one taken late is answered DEADLINE_EXCEEDED without touching the
-                        # database, and the statement gets only the time that is left.
-                        expiration=str(max(1, int(seconds * 1000))),
-                        headers={"x-deadline": int((time.time() + seconds) * 1000)},
-                        user_id=self.user_id,
-                    ),
-                )
-            except aiormq.exceptions.PublishError:
-                raise NoRoute(f"no queue is bound to {template}.{op} on exchange "
-                              f"{self.exchange!r}: is a node serving that op running?") from None
-            except aiormq.exceptions.ChannelNotFoundEntity:
-                await self._reopen()
-                raise NoRoute(f"exchange {self.exchange!r} does not exist: no BEDS node has "
-                              "declared it on this RabbitMQ (vhost) yet") from None
-            try:
-                return await asyncio.wait_for(future, seconds)
-            except TimeoutError:
-                raise CallTimeout(f"no reply to {template}.{op} within {seconds}s; the request "
-                                  "may still have run") from None
+            async with asyncio.timeout_at(deadline):
+                await self._publish(session, key, body, correlation_id, message_id,
+                                    deadline - loop.time())
+                return await future
+        except TimeoutError:
+            raise CallTimeout(f"no reply to {key} within {seconds}s; the request may still "
+                              "have run") from None
+        except Disconnected as exc:
+            raise Disconnected(f"{key}: {exc}") from exc.__cause__
         finally:
-            self._pending.pop(correlation_id, None)
+            session.pending.pop(correlation_id, None)
+
+    def _request_headers(self, seconds: float) -> dict[str, Any]:
+        """The AMQP headers of one request: the one place they are built."""
+        headers: dict[str, Any] = {"x-deadline": int((time.time() + seconds) * 1000)}
+        inject_context(headers)   # the caller's trace continues on the node (beds[otel])
+        return headers
+
+    async def _publish(self, session: Session, key: str, body: bytes, correlation_id: str,
+                       message_id: str | None, seconds: float) -> None:
+        try:
+            await session.channel.basic_publish(
+                body, exchange=self.exchange, routing_key=key, mandatory=True,
+                properties=Basic.Properties(
+                    reply_to=DIRECT_REPLY_TO, correlation_id=correlation_id,
+                    content_type="application/json", delivery_mode=2,
+                    message_id=message_id or correlation_id,
+                    # A request nobody took in time is dropped, not run after we gave up; one
+                    # taken late is answered DEADLINE_EXCEEDED without touching the database,
+                    # and the statement gets only the time that is left.
+                    expiration=str(max(1, int(seconds * 1000))),
+                    headers=self._request_headers(seconds),
+                    user_id=self.user_id,
+                ),
+            )
+        except aiormq.exceptions.PublishError:
+            raise NoRoute(f"no queue is bound to {key} on exchange {self.exchange!r}: is a node "
+                          "serving that op running?") from None
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            raise NoRoute(f"exchange {self.exchange!r} does not exist: no BEDS node has "
+                          "declared it on this RabbitMQ (vhost) yet") from None
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            if "user_id" in str(exc):
+                raise Forbidden(f"user_id: RabbitMQ refused {self.user_id!r}: it is not the "
+                                "user this connection logged in as") from None
+            raise Disconnected(f"RabbitMQ closed the channel ({exc}); the request was not "
+                               "taken") from exc
+        except _SEND_LOST as exc:
+            raise Disconnected(f"the connection to RabbitMQ was lost while sending "
+                               f"({type(exc).__name__}: {exc}); the request may not have been "
+                               "sent") from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise   # the caller's cancellation, or this call's own timeout
+            # aiormq fails a pending confirm with CancelledError when its connection dies
+            # (seen with a frozen broker): that is a lost connection, not a cancellation.
+            raise Disconnected(CLOSED_WHILE_SENDING) from None

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from beds.errors import ConfigError
-from beds.opsconfig import AdminSettings, OpsSettings, Service, admin_settings, ops_settings
+from beds.opsconfig import (
+    AdminSettings,
+    OpsSettings,
+    Service,
+    TracingSettings,
+    admin_settings,
+    ops_settings,
+    tracing_settings,
+)
 from beds.tomlread import IDENT_RE, Table
 
 DEFAULT_CONFIG = Path("config/beds.toml")
@@ -121,6 +129,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ops: OpsSettings = field(default_factory=lambda: ops_settings(Table({}, lambda _p: "")))
     admin: AdminSettings = field(default_factory=lambda: admin_settings(Table({}, lambda _p: "")))
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     files: tuple[str, ...] = field(default=())
     merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -239,7 +248,8 @@ def load_settings(
     return Settings(
         node=settings.node, amqp=settings.amqp, datasources=settings.datasources,
         brokers=settings.brokers, roles=settings.roles, security=settings.security,
-        ops=settings.ops, admin=settings.admin, files=tuple(files), merged=merged,
+        ops=settings.ops, admin=settings.admin, tracing=settings.tracing, files=tuple(files),
+        merged=merged,
     )
 
 
@@ -247,7 +257,7 @@ def load_settings(
 
 def _validate(root: Table, config_dir: Path) -> Settings:
     root.reject_unknown(["node", "amqp", "datasources", "brokers", "roles", "security", "ops",
-                         "admin"])
+                         "admin", "tracing"])
     project = config_dir.parent
     node_t = root.table("node")
     node_t.reject_unknown(["name", "templates_dir", "grace_seconds", "log_level", "log_requests"])
@@ -285,7 +295,8 @@ def _validate(root: Table, config_dir: Path) -> Settings:
     security = SecuritySettings(require_user_id=security_t.flag("require_user_id", False))
     return Settings(node=node, amqp=amqp, datasources=datasources, brokers=brokers, roles=roles,
                     security=security, ops=ops_settings(root.table("ops")),
-                    admin=admin_settings(root.table("admin")))
+                    admin=admin_settings(root.table("admin")),
+                    tracing=tracing_settings(root.table("tracing")))
 
 
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:

@@ -5,20 +5,24 @@ Layer: foundation. Imports nothing from beds.
     BedsError                      base; never raised itself
     ├── ConfigError                bad config file or key: the CLI exits 2
     ├── TemplateError              bad template file or key: the node refuses to start
-    └── RequestError               outcome of one request; carries a wire code
-        ├── BadRequest             BAD_REQUEST        not JSON, not an object, missing keys
-        ├── TooLarge               TOO_LARGE          body over the BEDS size cap
-        ├── TemplateNotFound       TEMPLATE_NOT_FOUND
-        ├── OpNotFound             OP_NOT_FOUND
-        ├── ValidationFailed       VALIDATION_FAILED  a param/filter/limit failed its declaration
-        ├── WrongBroker            WRONG_BROKER       op sent to a queue that does not serve it
-        ├── Forbidden              FORBIDDEN          caller (AMQP user_id) missing or not allowed
-        ├── Conflict               CONFLICT           duplicate key
-        ├── DbUnavailable          DB_UNAVAILABLE     connection lost, deadlock, lock wait (retryable)
-        ├── DbError                DB_ERROR           any other database error, with its code
-        ├── DeadlineExceeded       DEADLINE_EXCEEDED  the statement ran past its time limit
-        ├── ReplyTooLarge          REPLY_TOO_LARGE    the result does not fit in one reply
-        └── Internal               INTERNAL           a bug in BEDS; logged with a traceback
+    ├── RequestError               outcome of one request; carries a wire code
+    │   ├── CallerError            the caller's fault: the request can never succeed as sent
+    │   │   ├── BadRequest         BAD_REQUEST        not JSON, not an object, missing keys
+    │   │   ├── TooLarge           TOO_LARGE          body over the BEDS size cap
+    │   │   ├── TemplateNotFound   TEMPLATE_NOT_FOUND
+    │   │   ├── OpNotFound         OP_NOT_FOUND
+    │   │   ├── ValidationFailed   VALIDATION_FAILED  a param/filter/limit failed its declaration
+    │   │   ├── WrongBroker        WRONG_BROKER       op sent to a queue that does not serve it
+    │   │   └── Forbidden          FORBIDDEN          caller (AMQP user_id) missing or not allowed
+    │   ├── Conflict               CONFLICT           duplicate key
+    │   ├── DbUnavailable          DB_UNAVAILABLE     connection lost, deadlock, lock wait (retryable)
+    │   ├── DbError                DB_ERROR           any other database error, with its code
+    │   ├── DeadlineExceeded       DEADLINE_EXCEEDED  the statement ran past its time limit
+    │   ├── ReplyTooLarge          REPLY_TOO_LARGE    the result does not fit in one reply
+    │   └── Internal               INTERNAL           a bug in BEDS; logged with a traceback
+    ├── CallTimeout                client side: no reply in time (also a TimeoutError)
+    ├── NoRoute                    client side: no queue bound to `<template>.<op>`
+    └── Disconnected               client side: no connection to RabbitMQ (also a ConnectionError)
 
 Each RequestError knows its wire code, whether the caller may retry, and what the consumer does
 with the message (`disposition`), so the consumer has one decision point.
@@ -74,41 +78,58 @@ class RequestError(BedsError):
         return error
 
 
-class _Poison(RequestError):
-    """Input that can never succeed: answered, then dead-lettered, never requeued."""
+class CallerError(RequestError):
+    """The caller's fault: the request can never succeed as sent (fix it, do not retry).
+    The node answers it, then dead-letters the message; it is never requeued."""
 
     disposition = Disposition.DEAD_LETTER
 
 
-class BadRequest(_Poison):
+class BadRequest(CallerError):
+    """The body is not a JSON object of the request envelope (keys, types)."""
+
     code = "BAD_REQUEST"
 
 
-class TooLarge(_Poison):
+class TooLarge(CallerError):
+    """The request body is over the node's `max_message_bytes`."""
+
     code = "TOO_LARGE"
 
 
-class TemplateNotFound(_Poison):
+class TemplateNotFound(CallerError):
+    """No template of that name is served by the node that took the request."""
+
     code = "TEMPLATE_NOT_FOUND"
 
 
-class OpNotFound(_Poison):
+class OpNotFound(CallerError):
+    """The template has no op of that name; the message lists its ops."""
+
     code = "OP_NOT_FOUND"
 
 
-class ValidationFailed(_Poison):
+class ValidationFailed(CallerError):
+    """A param, filter, limit, offset or cursor failed its declaration; the message names it."""
+
     code = "VALIDATION_FAILED"
 
 
-class WrongBroker(_Poison):
+class WrongBroker(CallerError):
+    """The request reached a queue whose broker does not serve that op."""
+
     code = "WRONG_BROKER"
 
 
-class Forbidden(_Poison):
+class Forbidden(CallerError):
+    """The caller (AMQP user_id) is missing or not allowed to call the op."""
+
     code = "FORBIDDEN"
 
 
 class Conflict(RequestError):
+    """A write hit a unique key (a duplicate)."""
+
     code = "CONFLICT"
 
 
@@ -122,6 +143,8 @@ class DbUnavailable(RequestError):
 
 
 class DbError(RequestError):
+    """Any other database error; `details` carries the engine's code."""
+
     code = "DB_ERROR"
 
 
@@ -132,19 +155,29 @@ class DeadlineExceeded(RequestError):
 
 
 class ReplyTooLarge(RequestError):
+    """The result does not fit in one reply (`max_reply_bytes`): page it."""
+
     code = "REPLY_TOO_LARGE"
 
 
 class Internal(RequestError):
+    """A bug in BEDS (or an unknown code from a newer node); logged with a traceback."""
+
     code = "INTERNAL"
 
 
-class CallTimeout(BedsError):
+class CallTimeout(BedsError, TimeoutError):
     """Client side: no reply within the call's timeout. The request may still run."""
 
 
 class NoRoute(BedsError):
     """Client side: no broker queue is bound to `<template>.<op>` on the exchange."""
+
+
+class Disconnected(BedsError, ConnectionError):
+    """Client side: no connection to RabbitMQ. Either the connection dropped while the call was
+    in flight (the request may or may not have run: retry only what is safe to repeat), or no
+    endpoint could be reached within the call's timeout (the request was not sent)."""
 
 
 ERROR_CODES: dict[str, type[RequestError]] = {

@@ -32,6 +32,7 @@ from beds.opsconfig import Service
 from beds.reload import bind_new, build_checked, rejected, unbind_gone
 from beds.services import service_factory
 from beds.templates import TemplateRegistry, load_templates
+from beds.tracing import Tracing, check_tracing, start_tracing
 
 log = get_logger("beds.node")
 CONTROL = BrokerSettings(name="control", queue="", kinds=(), templates=(), instances=1,
@@ -48,6 +49,10 @@ class Node:
     services: dict[str, ServiceFactory]
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     ops: OpsRuntime | None = field(default=None, repr=False)
+    # An OpenTelemetry TracerProvider for this node's spans instead of the global or OTEL_* one
+    # (tests, applications that embed a node); setting one turns tracing on (beds.tracing).
+    tracer_provider: Any = field(default=None, repr=False)
+    _tracing: Tracing | None = field(default=None, repr=False)
     draining: bool = False
     _shared: Shared | None = field(default=None, repr=False)
     _ctx: NodeContext | None = field(default=None, repr=False)
@@ -62,6 +67,7 @@ class Node:
     def build(cls, settings: Settings, role_name: str) -> Node:
         """Everything that can be checked without a socket. Raises ConfigError/TemplateError."""
         role = settings.role(role_name)
+        check_tracing(settings)
         registry = TemplateRegistry(load_templates(settings.templates_dir(role_name)))
         registry.freeze()
         adapters = adapters_for(settings, registry)
@@ -109,6 +115,7 @@ class Node:
         publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         ops = self.ops = OpsRuntime(s, self.role, self)
+        tracing = self._tracing = start_tracing(s, self.role.name, self.tracer_provider)
         try:
             try:
                 channel = await consume.channel()
@@ -153,6 +160,8 @@ class Node:
             await ops.stop()
             await asyncio.gather(*(a.close() for a in self.adapters.values()),
                                  return_exceptions=True)
+            if tracing is not None:
+                await tracing.close()
             await publish.close()
             await consume.close()
             log.info("node.stopped", node=s.node.name)
@@ -184,6 +193,8 @@ class Node:
                                    operators_of(self.settings.ops.operators,
                                                 self.settings.amqp.url))
         if broker.service is Service.REQUESTS:
+            if self._tracing is not None:
+                return self._tracing.consumer(broker, instance, self._shared)
             return Consumer(broker, instance, self._shared)
         return self.services[broker.name](self._ctx, broker, instance)
 

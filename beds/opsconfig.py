@@ -1,5 +1,6 @@
 """Settings of the operations plane: control commands, events, metric snapshots, log shipping,
-health endpoints (`[ops]`) and what the admin role does with them (`[admin]`).
+health endpoints (`[ops]`), what the admin role does with them (`[admin]`) and tracing
+(`[tracing]`).
 
 Layer: foundation, beside config.py (which calls `ops_settings` / `admin_settings`). Pure.
 """
@@ -60,6 +61,16 @@ class AdminSettings:
     syslog_app_name: str
     history_seconds: int       # how much metric history the dashboard keeps
     syslog_facility: str = "local0"   # one of SYSLOG_FACILITIES
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    enabled: bool = False      # OpenTelemetry spans (extra `otel`); OTEL_* env vars configure them
+
+
+def tracing_settings(t: Table) -> TracingSettings:
+    t.reject_unknown(["enabled"])
+    return TracingSettings(enabled=t.flag("enabled", False))
 
 
 def ops_settings(t: Table) -> OpsSettings:

@@ -13,16 +13,17 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
 from beds.errors import BadRequest, RequestError, TooLarge
-from beds.tomlread import describe
+from beds.tomlread import IDENT_RE, describe
 
 _REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset", "cursor"})
 _EXPECTED_KEYS = "template, op, params, limit, offset, cursor"
 MAX_CURSOR = 4096
+MAX_NAME = 64   # template and op names: IDENT_RE, as templates declare them
 MAX_DEPTH = 32
 """Deeper JSON is refused: nothing a template declares needs it, and it costs recursion."""
 MAX_OFFSET = 100_000
@@ -84,12 +85,13 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
     if not _REQUEST_KEYS.issuperset(data):
         unknown = next(k for k in data if k not in _REQUEST_KEYS)
         raise BadRequest(f"{unknown}: unknown key; expected only: {_EXPECTED_KEYS}")
-    template = data.get("template")
-    op = data.get("op")
-    if not isinstance(template, str) or not template:
-        raise BadRequest(f"template: expected a non-empty string, got {_got(data, 'template')}")
-    if not isinstance(op, str) or not op:
-        raise BadRequest(f"op: expected a non-empty string, got {_got(data, 'op')}")
+    template, op = data.get("template"), data.get("op")
+    # IDENT_RE without a regex per message: for ASCII text, isidentifier() is the same pattern.
+    if not (isinstance(template, str) and template.isascii() and template.isidentifier()
+            and len(template) <= MAX_NAME):
+        _refuse_name(data, "template")
+    if not (isinstance(op, str) and op.isascii() and op.isidentifier() and len(op) <= MAX_NAME):
+        _refuse_name(data, "op")
     params = data.get("params", {})
     if params is None:
         params = {}
@@ -110,6 +112,16 @@ def _undecodable(body: bytes, exc: Exception) -> str:
     except UnicodeDecodeError as bad:
         return f"body: not valid UTF-8 at byte {bad.start}"
     return f"body: not valid JSON ({exc})"
+
+
+def _refuse_name(data: dict[str, Any], key: str) -> NoReturn:
+    """A template or op name that no template could declare. Names become log fields, a reply's
+    meta and (when served) metric labels: only short, plain ones get that far."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key}: expected a non-empty string, got {_got(data, key)}")
+    raise BadRequest(f"{key}: expected a name matching {IDENT_RE.pattern} (letters, digits, "
+                     f"underscore; at most {MAX_NAME}), got {describe(value)} ({len(value)} chars)")
 
 
 def _got(data: dict[str, Any], key: str) -> str:

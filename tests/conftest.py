@@ -153,22 +153,9 @@ def make_stack(datasource: dict[str, str] | None, tmp_path: Path, tag: str) -> S
 
 async def delete_namespace(settings: Settings) -> None:
     """Remove the exchanges and queues a test stack declared."""
-    conn = await aiormq.connect(AMQP_URL)
-    try:
-        amqp = settings.amqp
-        queues = [b.queue for b in settings.brokers.values()]
-        queues += [amqp.dlq, f"{amqp.exchange}.unrouted"]
-        for queue in queues:
-            channel = await conn.channel()
-            await channel.queue_delete(queue)
-        ops = settings.ops
-        for exchange in (amqp.exchange, amqp.dlx, f"{amqp.exchange}.unrouted",
-                         ops.control_exchange, ops.events_exchange, ops.metrics_exchange,
-                         ops.logs_exchange):
-            channel = await conn.channel()
-            await channel.exchange_delete(exchange)
-    finally:
-        await conn.close()
+    from beds.testing.node import delete_namespace as delete
+
+    await delete(settings, AMQP_URL)
 
 
 async def queue_depth(queue: str) -> int:

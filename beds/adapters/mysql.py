@@ -99,6 +99,21 @@ class MysqlAdapter:
             return None
         return self._pool.size, self._pool.size - self._pool.freesize
 
+    def db_system(self) -> str:
+        """`mariadb` or `mysql` (OpenTelemetry's db.system.name), from the version a pooled
+        connection's server announced; `mysql` until one is open."""
+        flavour: str | None = getattr(self, "_flavour", None)
+        if flavour is None and self._pool is not None:
+            version = self._pool.server_version()
+            if version is not None:
+                flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
+                self._flavour = flavour
+        return flavour or "mysql"
+
+    def pool_waiting(self) -> int | None:
+        """Requests waiting for a connection now, for /metrics."""
+        return None if self._pool is None else self._pool.waiting
+
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

@@ -32,6 +32,7 @@ class MysqlPool:
         self._used: set[Any] = set()
         self._closing = False
         self._returned = asyncio.Event()   # set whenever a connection comes back
+        self.waiting = 0                   # acquirers waiting for a slot now (for /metrics)
 
     @property
     def size(self) -> int:
@@ -51,7 +52,11 @@ class MysqlPool:
         """A connection; the caller bounds the wait (for a slot, and for a new connection)."""
         if self._closing:
             raise ConnectionError("the pool is closed")
-        await self._slots.acquire()
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
         try:
             conn = self._idle() or await self.connect()
         except BaseException:
@@ -59,6 +64,12 @@ class MysqlPool:
             raise
         self._used.add(conn)
         return conn
+
+    def server_version(self) -> str | None:
+        """The version string an open connection's server announced, if one is open."""
+        for conn in (*(c for c, _ in self._free), *self._used):
+            return str(conn.get_server_info())
+        return None
 
     def _idle(self) -> Any:
         now = time.monotonic()

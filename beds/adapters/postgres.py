@@ -145,6 +145,12 @@ class PostgresAdapter:
         size = self._pool.get_size()
         return size, size - self._pool.get_idle_size()
 
+    def pool_waiting(self) -> int | None:
+        """Requests waiting for a connection now, for /metrics. asyncpg has no public count:
+        an acquire waits as a getter of the pool's holder queue; a changed asyncpg gives None."""
+        getters = getattr(getattr(self._pool, "_queue", None), "_getters", None)
+        return None if getters is None else len(getters)
+
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None

@@ -27,6 +27,11 @@ from typing import Any
 LOST_AFTER = 3          # snapshot intervals without news after which a node is shown as lost
 MAX_POINTS = 300        # points per chart series; the step widens for long histories
 QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+MAX_OPS = 500           # template.op series kept per node; the rest are summed under OTHER
+MAX_OP_NAME = 160       # longer keys are not a template.op a node could serve: OTHER too
+OTHER = "<other>"
+"""Where a snapshot's surplus ops go: a node (or anyone publishing on the metrics exchange) with
+thousands of op names must not make every chart bin and summary grow with them."""
 _COLUMNS = ("rps", "errors_per_s", *(label for label, _ in QUANTILES))
 
 
@@ -365,23 +370,33 @@ def _number(value: Any, default: float) -> float:
 
 
 def _read_ops(ops: Any, width: int) -> dict[str, Counters]:
-    """The cumulative counters of a snapshot's `ops`; malformed entries are left out."""
+    """The cumulative counters of a snapshot's `ops`; malformed entries are left out, and past
+    MAX_OPS (or with an implausible name) an entry is added to the OTHER key."""
     out: dict[str, Counters] = {}
     if not isinstance(ops, dict):
         return out
     for name, entry in ops.items():
         if not isinstance(name, str) or not isinstance(entry, dict):
             continue
-        outcomes = entry.get("outcomes")
-        if not isinstance(outcomes, dict) or not all(_is_num(v) for v in outcomes.values()):
+        counters = _read_entry(entry, width)
+        if counters is None:
             continue
-        errors = sum(float(v) for k, v in outcomes.items() if k != "ok")
-        count = _number(entry.get("count"), sum(float(v) for v in outcomes.values()))
-        buckets = entry.get("buckets")
-        hist = tuple(float(b) for b in buckets) if isinstance(buckets, list) and \
-            len(buckets) == width and all(_is_num(b) for b in buckets) else ()
-        out[name] = Counters(count, errors, hist)
+        if len(name) > MAX_OP_NAME or (name not in out and len(out) >= MAX_OPS):
+            name = OTHER
+        out[name] = out[name].plus(counters) if name in out else counters
     return out
+
+
+def _read_entry(entry: dict[str, Any], width: int) -> Counters | None:
+    outcomes = entry.get("outcomes")
+    if not isinstance(outcomes, dict) or not all(_is_num(v) for v in outcomes.values()):
+        return None
+    errors = sum(float(v) for k, v in outcomes.items() if k != "ok")
+    count = _number(entry.get("count"), sum(float(v) for v in outcomes.values()))
+    buckets = entry.get("buckets")
+    hist = tuple(float(b) for b in buckets) if isinstance(buckets, list) and \
+        len(buckets) == width and all(_is_num(b) for b in buckets) else ()
+    return Counters(count, errors, hist)
 
 
 def _brokers(brokers: Any) -> dict[str, dict[str, Any]]:

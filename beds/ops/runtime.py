@@ -36,7 +36,8 @@ class OpsRuntime:
         self.role = role
         self.node = node
         self.name = settings.node.name
-        self.metrics = NodeMetrics(self.name)
+        # Series only for what the node serves (read per new key: reloads change the routes).
+        self.metrics = NodeMetrics(self.name, known=lambda key: key in node.dispatcher.routes)
         self.events: Events = _NoEvents()
         self.audit: Callable[[dict[str, Any]], None] | None = None
         self.started_at = time.time()
@@ -140,6 +141,9 @@ class OpsRuntime:
             if callable(usage) and (sizes := usage()) is not None:
                 self.metrics.pool_size.labels(name).set(sizes[0])
                 self.metrics.pool_used.labels(name).set(sizes[1])
+            waiting = getattr(adapter, "pool_waiting", None)
+            if callable(waiting) and (count := waiting()) is not None:
+                self.metrics.pool_waiting.labels(name).set(count)
         if self._dead_letters is not None:
             self.metrics.dead_letters.set(self._dead_letters)
         return self.metrics.exposition()
@@ -153,7 +157,7 @@ class OpsRuntime:
     async def _publish_snapshot(self) -> None:
         if self._publisher is None:
             return
-        await self._count_dead_letters()
+        await self._count_queues()
         try:
             body = msgspec.json.encode(await self.node.describe())
             await self._publisher.publish_to(self.settings.ops.metrics_exchange,
@@ -161,15 +165,23 @@ class OpsRuntime:
         except AMQP_ERRORS as exc:
             log.info("snapshot.unpublished", error=f"{type(exc).__name__}: {exc}")
 
-    async def _count_dead_letters(self) -> None:
+    async def _count_queues(self) -> None:
+        """Depth of the dead-letter queue and of every queue this node's brokers consume."""
         if self._link is None or not self._link.connected:
             return
-        try:
-            counts = await self._link.queue_counts(self.settings.amqp.dlq)
-        except AMQP_ERRORS:
-            return   # depth unknown this time; the last figure stays
-        if counts is not None:
-            self._dead_letters = counts[1]
+        dlq = self.settings.amqp.dlq
+        brokers = (self.settings.brokers[name] for name in self.role.brokers)
+        queues = [dlq, *(b.queue for b in brokers if b.queue)]
+        for queue in dict.fromkeys(queues):
+            try:
+                counts = await self._link.queue_counts(queue)
+            except AMQP_ERRORS:
+                continue   # depth unknown this time; the last figure stays
+            if counts is None:
+                continue
+            self.metrics.queues[queue] = (counts[1], counts[0])
+            if queue == dlq:
+                self._dead_letters = counts[1]
 
     async def stop(self) -> None:
         self.stopping = True

@@ -39,7 +39,11 @@ def load_template(path: Path) -> Template:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"{path}: not valid TOML: {exc}") from None
-    root = Table(data, lambda _key: str(path), error=TemplateError)
+    return template_from_table(Table(data, lambda _key: str(path), error=TemplateError), path)
+
+
+def template_from_table(root: Table, path: Path) -> Template:
+    """A parsed template file -> `Template` (the docs build reads the keys through here)."""
     root.reject_unknown(["name", "datasource", "description", "broker", "allow", "fields", "ops",
                          "warehouse"])
     name = root.text("name", pattern=IDENT_RE)

@@ -80,6 +80,8 @@ async def test_live_ready_and_metrics(node) -> None:
     assert 'beds_broker_instances{broker="rBroker"} 2.0' in text
     assert "beds_ready 1.0" in text
     assert 'beds_pool_connections{datasource="main"}' in text
+    assert 'beds_pool_waiting_requests{datasource="main"} 0.0' in text
+    assert "beds_build_info{" in text and "process_resident_memory_bytes " in text
 
 
 async def test_ready_follows_the_database(node) -> None:

@@ -243,3 +243,19 @@ def test_cached_chart_points_follow_new_snapshots() -> None:
     feed(fresh, 20)
     now = 1000.0 + 19 * 0.7
     assert watched.summary(now=now) == fresh.summary(now=now)
+
+
+def test_a_node_with_thousands_of_ops_keeps_a_bounded_view() -> None:
+    from beds.admin.cluster import MAX_OPS, OTHER
+
+    view = ClusterView(snapshot_seconds=1, history_seconds=60)
+    for i in range(3):
+        at = 1000.0 + i
+        many = {f"t{n}.op": op(ok=i) for n in range(MAX_OPS + 2000)}
+        many["x" * 2048 + ".y"] = op(ok=i)
+        view.add(snap("n1", at, many), at)
+    summary = view.summary(now=1002.0)
+    assert len(summary["ops"]) == MAX_OPS + 1 and OTHER in summary["ops"]
+    assert summary["ops"][OTHER]["requests"] == 2001 * 2   # the surplus is counted, not dropped
+    assert summary["nodes"]["n1"]["requests"] == (MAX_OPS + 2001) * 2
+    assert len(summary["series"]["ops"]) <= MAX_OPS + 1

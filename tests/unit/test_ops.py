@@ -20,7 +20,7 @@ from beds.ops.commands import (
     result_of,
 )
 from beds.ops.console import render_status
-from beds.ops.metrics import NodeMetrics
+from beds.ops.metrics import MAX_OPS, UNKNOWN, NodeMetrics
 from beds.opsconfig import Service
 from tests.conftest import ROOT
 
@@ -157,6 +157,62 @@ def test_the_catalogue_refuses_one_template_in_two_role_folders(tmp_path: Path) 
         catalogue_templates(settings)
 
 
+def test_names_the_node_does_not_serve_share_one_series() -> None:
+    served = {("film", "fetch")}
+    m = NodeMetrics("n1", known=lambda key: key in served)
+    m.observe("film", "fetch", "ok", 0.001)
+    for n in range(3000):
+        m.observe(f"t{n}", "x", "TEMPLATE_NOT_FOUND", 0.0001)
+        m.observe("film", f"op{n}", "OP_NOT_FOUND", 0.0001)
+    m.observe(None, None, "BAD_REQUEST", 0.0001)        # the body had no usable name
+    assert set(m.ops) == {("film", "fetch"), (UNKNOWN, UNKNOWN)}
+    assert m.ops[(UNKNOWN, UNKNOWN)].outcomes == {"TEMPLATE_NOT_FOUND": 3000,
+                                                  "OP_NOT_FOUND": 3000, "BAD_REQUEST": 1}
+    assert set(m.snapshot()["ops"]) == {"film.fetch", f"{UNKNOWN}.{UNKNOWN}"}
+    assert b'template="<unknown>"' in m.exposition()
+
+
+def test_series_are_capped_even_without_a_list_of_served_names() -> None:
+    m = NodeMetrics("n1")
+    for n in range(MAX_OPS + 10):
+        m.observe(f"t{n}", "x", "ok", 0.001)
+    assert len(m.ops) == MAX_OPS + 1 and m.ops[(UNKNOWN, UNKNOWN)].count == 10
+
+
+def test_retries_requeues_dead_letters_and_redeliveries_are_counted_per_broker() -> None:
+    m = NodeMetrics("n1")
+    m.observe("film", "fetch", "retry", 0.1, "rBroker")
+    m.observe("film", "fetch", "retry", 0.1, "rBroker")
+    m.observe("film", "fetch", "requeued", 0.1, "rBroker")
+    m.count("wBroker", "dead_lettered")
+    m.count("rBroker", "redelivered")
+    assert "film.fetch" not in m.snapshot()["ops"]      # none of them is an answer
+    text = m.exposition().decode()
+    assert 'beds_request_retries_total{broker="rBroker"} 2.0' in text
+    assert 'beds_requests_requeued_total{broker="rBroker"} 1.0' in text
+    assert 'beds_requests_dead_lettered_total{broker="wBroker"} 1.0' in text
+    assert 'beds_redeliveries_total{broker="rBroker"} 1.0' in text
+    assert m.snapshot()["broker_events"] == {"rBroker": {"retry": 2, "requeued": 1,
+                                                         "redelivered": 1},
+                                             "wBroker": {"dead_lettered": 1}}
+
+
+def test_exposition_has_build_info_process_metrics_and_queue_depths() -> None:
+    import platform
+
+    import beds
+
+    m = NodeMetrics("n1")
+    m.queues["beds.rBroker"] = (7, 2)
+    text = m.exposition().decode()
+    assert (f'beds_build_info{{python="{platform.python_version()}",'
+            f'version="{beds.__version__}"}} 1.0') in text
+    rss = next(line for line in text.splitlines()
+               if line.startswith("process_resident_memory_bytes "))
+    assert float(rss.split()[1]) > 10_000_000
+    assert "process_open_fds " in text and "process_cpu_seconds_total " in text
+    assert 'beds_queue_messages{queue="beds.rBroker"} 7.0' in text
+    assert 'beds_queue_consumers{queue="beds.rBroker"} 2.0' in text
 def test_only_operators_change_nodes_and_every_node_needs_all() -> None:
     # F6: the control plane had no authorization at all.
     from beds.ops.commands import authorize, operators_of

@@ -6,7 +6,10 @@ import json
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beds.errors import BadRequest, Conflict, RequestError, TooLarge
 from beds.protocol import (
@@ -17,6 +20,7 @@ from beds.protocol import (
     encode_error,
     encode_ok,
 )
+from beds.tomlread import IDENT_RE
 
 LIMIT = 1024
 
@@ -41,6 +45,14 @@ def test_params_may_be_absent() -> None:
     (b'{"op":"o"}', BadRequest, "template: expected a non-empty string, got nothing (key missing)"),
     (b'{"template":5,"op":"o"}', BadRequest, "template: expected a non-empty string, got 5"),
     (b'{"template":"t"}', BadRequest, "op: expected a non-empty string, got nothing"),
+    (b'{"template":"no.such","op":"o"}', BadRequest,
+     "template: expected a name matching [A-Za-z_][A-Za-z0-9_]{0,63} (letters, digits, "
+     "underscore; at most 64), got 'no.such' (7 chars)"),
+    (b'{"template":"t","op":"' + b"x" * 900 + b'"}', BadRequest,
+     "op: expected a name matching [A-Za-z_][A-Za-z0-9_]{0,63} (letters, digits, underscore; "
+     "at most 64), got 'xxxxx"),
+    (b'{"template":"t","op":"9lives"}', BadRequest, "op: expected a name matching"),
+    (b'{"template":"' + b"t" * 65 + b'","op":"o"}', BadRequest, "template: expected a name"),
     (b'{"template":"t","op":"o","params":[1]}', BadRequest, "params: expected a JSON object"),
     (b'{"template":"t","op":"o","limit":0}', BadRequest, "limit: expected int >= 1, got 0"),
     (b'{"template":"t","op":"o","offset":-1}', BadRequest,
@@ -58,6 +70,17 @@ def test_malformed_requests_are_refused_with_the_field_at_fault(
     with pytest.raises(error) as info:
         decode_request(body, LIMIT)
     assert str(info.value).startswith(message)
+
+
+def test_a_refused_name_is_not_echoed_whole() -> None:
+    with pytest.raises(BadRequest) as info:
+        decode_request(b'{"template":"' + b"a-" * 400 + b'","op":"o"}', LIMIT)
+    assert len(str(info.value)) < 200 and str(info.value).endswith("(800 chars)")
+
+
+def test_the_longest_declarable_name_passes() -> None:
+    name = "t" * 64
+    assert decode_request(f'{{"template":"{name}","op":"_o9"}}'.encode(), LIMIT).template == name
 
 
 def test_nesting_past_the_decoders_own_limit_is_a_bad_request() -> None:
@@ -95,6 +118,16 @@ def test_error_reply_shape() -> None:
                      "meta": {"node": "n"}}
 
 
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F) | st.sampled_from("éß٠ǅ"),
+               max_size=70))
+def test_a_name_passes_exactly_when_it_matches_the_identifier_pattern(name: str) -> None:
+    body = msgspec.json.encode({"template": name, "op": "o"})
+    if IDENT_RE.fullmatch(name):
+        assert decode_request(body, LIMIT).template == name
+    else:
+        with pytest.raises(BadRequest, match="^template: expected a"):
+            decode_request(body, LIMIT)
 @pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", b"nan", 10**400, "soon", None])
 def test_an_x_deadline_must_be_a_finite_number(value: object) -> None:
     # L3: NaN disabled the retry deadline check and ended INTERNAL in the adapters.
