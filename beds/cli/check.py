@@ -19,6 +19,7 @@ from beds.errors import RequestError, TemplateError
 from beds.factory import adapters_for, assign_broker
 from beds.templates import Template, TemplateRegistry, load_template
 from beds.templates.names import clashes
+from beds.templates.repeats import unexplained_repeats
 
 
 def _problem(exc: TemplateError, path: Path | str) -> Problem:
@@ -43,6 +44,8 @@ def offline_problems(settings: Settings, role: str) -> tuple[list[Template], lis
         loaded[template.name] = template   # one file per name: the loader ties name to file
     problems += [Problem(str(path), message)
                  for path, message in clashes(settings, role, loaded.values())]
+    problems += [Problem(where, message, warning=True)
+                 for where, message in unexplained_repeats(loaded.values())]
     for template in loaded.values():
         if template.datasource not in settings.datasources:
             known = ", ".join(sorted(settings.datasources)) or "(none)"
@@ -53,7 +56,7 @@ def offline_problems(settings: Settings, role: str) -> tuple[list[Template], lis
                 assign_broker(template, op, settings.brokers)
             except TemplateError as exc:
                 problems.append(_problem(exc, template.path))
-    if not problems:   # what else the node would refuse (statements, warehouse policies)
+    if all(p.warning for p in problems):   # what else the node refuses (statements, policies)
         from beds.node import Node
 
         try:
