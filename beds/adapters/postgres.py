@@ -27,6 +27,7 @@ the pool's default run in a transaction that commits only on success.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -110,6 +111,7 @@ class PostgresAdapter:
         self._pool: Any = None
         self._opening = asyncio.Lock()
         self._calls: dict[str, str] = {}    # procedure name -> full CALL text, once known
+        self._releasing: set[asyncio.Task[None]] = set()
         timeout = settings.statement_timeout
         self._default_ms = round(timeout * 1000) if timeout else 0
 
@@ -240,12 +242,30 @@ class PostgresAdapter:
             if broken and not isinstance(exc, TimeoutError):
                 raise _StaleConnection(error) from exc
             raise error from exc
+        except asyncio.CancelledError:
+            broken = True    # cancelled mid-statement: the connection's state is unknown
+            raise
         finally:
             if broken and not _closed(conn):
                 # Never hand a connection in an unknown state to the next request: the pool
-                # replaces a terminated connection with a fresh one.
+                # replaces a terminated connection with a fresh one. A terminated connection is
+                # released without a reset, so a silent server cannot hold the release either.
                 conn.terminate()
-            await self._pool.release(conn)   # a no-op when the pool already took it back
+            self._release(conn)
+
+    def _release(self, conn: Any) -> None:
+        """Hand a connection back without making the reply wait for asyncpg's reset query: a
+        round trip on every request, and for ever on a server that froze after answering (the
+        reply is already decided). A reset that fails or times out terminates the connection,
+        and the pool opens a fresh one."""
+        task = asyncio.ensure_future(self._release_bounded(self._pool, conn))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_bounded(self, pool: Any, conn: Any) -> None:
+        with contextlib.suppress(*_DRIVER_ERRORS, asyncio.CancelledError):
+            # a no-op when the pool already took it back (a terminated connection)
+            await pool.release(conn, timeout=self.settings.connect_timeout)
 
     async def _acquire(self, call: Call) -> Any:
         if self._pool is None:
@@ -285,6 +305,11 @@ class PostgresAdapter:
                     result = Result(rows=_rows(await conn.fetch(text, *args, timeout=guard)))
                 results.append(result)
             await conn.execute("COMMIT", timeout=guard)
+        except (TimeoutError, asyncio.CancelledError):
+            # The server did not answer in time (or the request's bound ran out): a ROLLBACK
+            # would wait on the same silent server. Closing the socket rolls back server-side.
+            conn.terminate()
+            raise
         except BaseException:
             await _quiet_rollback(conn)
             raise
