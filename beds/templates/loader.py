@@ -19,7 +19,10 @@ from beds.warehouse.policy import parse_policy
 _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
                "protected", "description")
 _OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
-            "order_by", "limit", "broker", "allow", "idempotency_key", "description")
+            "order_by", "limit", "broker", "allow", "idempotency_key", "description",
+            "consistency")
+CONSISTENCY = ("any", "primary")
+"""Where a read op may run: any healthy replica, or always the primary (docs/replicas.md)."""
 _BULK_KEYS = ("kind", "of", "max_rows", "broker", "allow", "description")
 MAX_BULK_ROWS = 10_000
 """No bulk op may take more rows per request (the message size cap usually bites first)."""
@@ -138,9 +141,14 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         raise t.fail("idempotency_key", f"{key!r} is not one of this op's params")
     if target is OpTarget.FUNCTION and out:
         raise t.fail("out", "a function returns its value as data [{\"value\": ...}], not out")
+    kind = OpKind(t.text("kind", choices=[k.value for k in OpKind]))
+    consistency = t.text("consistency", "any", choices=CONSISTENCY)
+    if t.has("consistency") and kind is not OpKind.READ:
+        raise t.fail("consistency", f"only read ops choose where they run; a {kind.value} op "
+                                    "always runs on the primary")
     return Op(
         name=name,
-        kind=OpKind(t.text("kind", choices=[k.value for k in OpKind])),
+        kind=kind,
         target=target,
         object_name=obj,
         params=params,
@@ -153,6 +161,7 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         allow=t.names("allow", None),
         idempotency_key=key,
         description=t.text("description", ""),
+        consistency=consistency,
     )
 
 

@@ -71,6 +71,8 @@ class Op:
     allow: tuple[str, ...] | None = None   # AMQP users that may call it; None = the template's
     idempotency_key: str | None = None     # a param filled from the AMQP message_id if absent
     description: str = ""
+    # read ops: "any" may be served by a read replica, "primary" always by the primary
+    consistency: str = "any"
     # bulk: the write op it batches (target, params and out are that op's) and the most rows
     # one request may carry.
     of: str | None = None
