@@ -194,3 +194,25 @@ async def test_a_malformed_read_after_is_a_bad_request(client: Client) -> None:
     with pytest.raises(BadRequest) as info:
         await client.call("item", "get", {"id": 1}, read_after="yesterday")
     assert str(info.value).startswith("x-read-after: expected")
+
+
+async def test_ready_and_metrics_show_the_replica_and_lag_does_not_make_the_node_unready(
+        client: Client, node: RunningNode, pair: Pair) -> None:
+    ops = node.node.ops   # type: ignore[attr-defined]
+    item = new_id()
+    await client.call("item", "bump", {"id": item})
+    await wait_for_state(node, "serving")
+    await client.call("item", "get", {"id": item})
+    label = router(node).states[0].label
+    checks = await ops.readiness()
+    assert checks["replicas:main"]["replicas"][label]["state"] == "serving"
+    text = (await ops.exposition()).decode()
+    assert f'beds_replica_up{{datasource="main",replica="{label}"}} 1.0' in text
+    assert f'beds_replica_reads_total{{datasource="main",target="{label}"}}' in text
+    pair.pause_replication()
+    await client.call("item", "bump", {"id": item})
+    await wait_for_state(node, "lagging")
+    checks = await ops.readiness()
+    assert checks["replicas:main"]["replicas"][label]["state"] == "lagging"
+    assert checks["replicas:main"]["replicas"][label]["lag_s"] > 1.0
+    assert 'beds_ready 1.0' in (await ops.exposition()).decode()
