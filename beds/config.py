@@ -330,13 +330,13 @@ def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
 
 def _replicas(t: Table, engine: Engine) -> tuple[str, ...]:
     """Read replicas' DSNs: SQL engines only, each a URL of the primary's scheme."""
-    if not t.has("replicas"):
+    value = t.raw("replicas", [])
+    if not value:
         return ()
     if engine not in (Engine.MYSQL, Engine.POSTGRES):
         raise t.fail("replicas", f"read replicas are supported for engines mysql and postgres, "
                                  f"not {engine.value} (its own driver routes reads: see "
                                  "docs/replicas.md)")
-    value = t.raw("replicas")
     # Errors name the item, never echo it: a DSN holds a password.
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise t.fail("replicas", "expected a list of DSN strings")

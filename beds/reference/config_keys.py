@@ -77,6 +77,8 @@ DESCRIPTIONS = {
     "ops.ship_level": "Lowest log level shipped to the logs exchange",
     "ops.audit_writes": "Ship one audit event per write/bulk call",
     "ops.command_timeout": "Seconds a control command waits for its answer",
+    "ops.operators": "RabbitMQ users whose commands change a node (drain, resume, scale, "
+                     "reload); absent = the user of `amqp.url`",
     "admin.dashboard_listen": "`host:port` of the dashboard (`\"\"` = off)",
     "admin.log_template": "Template of the log store",
     "admin.log_op": "Op of `log_template` that appends a batch",
