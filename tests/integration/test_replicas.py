@@ -7,66 +7,23 @@ primary, 2 the replica), not only in meta."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from beds.client import Client
-from beds.config import load_settings
 from beds.errors import BadRequest
-from tests.conftest import (
-    AMQP_URL,
-    CI,
-    ROOT,
-    RunningNode,
-    Stack,
-    _env_data,
-    delete_namespace,
-    start_node,
-)
-from tests.support.dbreplicas import MariadbPair, PostgresPair, missing_mariadb, missing_postgres
-from tests.support.replica_schema import install, new_id, node_data
+from tests.conftest import AMQP_URL, RunningNode, delete_namespace
+from tests.support.replica_schema import Pair, new_id, open_pair, start_replicated_node
 
 pytestmark = [pytest.mark.rabbitmq]
-Pair = MariadbPair | PostgresPair
-
-
-def open_pair(engine: str) -> Iterator[Pair]:
-    missing = missing_mariadb() if engine == "mysql" else missing_postgres()
-    if missing:
-        if CI:
-            pytest.fail(f"{missing} (CI=true: a missing service is a failure, not a skip)")
-        pytest.skip(missing)
-    home = Path(tempfile.mkdtemp(prefix=f"beds-replica-{engine}-"))
-    pair: Pair = MariadbPair(home) if engine == "mysql" else PostgresPair(home)
-    try:
-        pair.start()
-        install(pair)
-        yield pair
-    finally:
-        pair.stop()
-        import shutil
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["mysql", "postgres"])
 def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
     yield from open_pair(request.param)
-
-
-async def start_replicated_node(pair: Pair, tmp_path: Path, **datasource: Any) -> RunningNode:
-    exchange = f"beds-test-replica-{secrets.token_hex(3)}"
-    data = node_data(pair, _env_data({"dsn": pair.primary_dsn}, exchange), tmp_path / "t",
-                     **datasource)
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    stack = Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
-    return await start_node(stack)
 
 
 @pytest.fixture

@@ -10,10 +10,26 @@ same read pinned to the primary (`consistency = "primary"`).
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.support.dbreplicas import APP_USER, MariadbPair, PostgresPair
+import pytest
+import tomli_w
+
+from beds.config import load_settings
+from tests.conftest import CI, ROOT, RunningNode, Stack, _env_data, start_node
+from tests.support.dbreplicas import (
+    APP_USER,
+    MariadbPair,
+    PostgresPair,
+    missing_mariadb,
+    missing_postgres,
+)
+
+Pair = MariadbPair | PostgresPair
 
 TEMPLATE = """\
 name = "item"
@@ -91,3 +107,33 @@ def node_data(pair: MariadbPair | PostgresPair, base: dict[str, Any], templates:
 
 def new_id() -> int:
     return secrets.randbelow(2_000_000_000) + 1
+
+
+def open_pair(engine: str) -> Iterator[Pair]:
+    """A started pair ("mysql" or "postgres") with the item schema, for a fixture to yield;
+    stopped and removed afterwards. Missing binaries skip (FAIL under CI=true)."""
+    missing = missing_mariadb() if engine == "mysql" else missing_postgres()
+    if missing:
+        if CI:
+            pytest.fail(f"{missing} (CI=true: a missing service is a failure, not a skip)")
+        pytest.skip(missing)
+    home = Path(tempfile.mkdtemp(prefix=f"beds-replica-{engine}-"))
+    pair: Pair = MariadbPair(home) if engine == "mysql" else PostgresPair(home)
+    try:
+        pair.start()
+        install(pair)
+        yield pair
+    finally:
+        pair.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def start_replicated_node(pair: Pair, tmp_path: Path, **datasource: Any) -> RunningNode:
+    """An appServer node in this process serving the item template on `pair`."""
+    exchange = f"beds-test-replica-{secrets.token_hex(3)}"
+    data = node_data(pair, _env_data({"dsn": pair.primary_dsn}, exchange), tmp_path / "t",
+                     **datasource)
+    env = tmp_path / "env.toml"
+    env.write_text(tomli_w.dumps(data))
+    stack = Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
+    return await start_node(stack)
