@@ -98,6 +98,17 @@ class ReplicaLoad:
                 for reply in [r.final()] if reply and reply.get("ok")]
 
 
+async def settle(load: ReplicaLoad, within: float = 20.0) -> None:
+    """The caller's retry path: a read without an answer (its channel closed under it) is sent
+    again with the same message id until answered, or `within`; writes never are."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        pending = [r for r in load.requests if r.retry and r.final() is None]
+        if not pending:
+            return
+        await asyncio.gather(*(load.caller.attempt(r, TIMEOUT) for r in pending))
+
+
 async def count_effects(pair: Pair, load: ReplicaLoad, within: float = 30.0) -> None:
     """Each ok bump made the version it reports. Versions nobody was told about belong to the
     bumps without an answer (a copy RabbitMQ redelivered after a lost connection), one each;
@@ -147,6 +158,9 @@ async def run_scenario(name: str, pair: Pair, node: RunningNode,
                 await asyncio.to_thread(action)
             load.phase, load.started[phase] = phase, time.monotonic()
             await asyncio.sleep(seconds)
+        load.stop.set()
+        await asyncio.gather(*writers)
+        await settle(load)
     finally:
         load.stop.set()
         await asyncio.gather(*writers, return_exceptions=True)
