@@ -68,6 +68,9 @@ DESCRIPTIONS = {
                        "the standard `OTEL_*` variables. See [Tracing](../tracing.md).",
     "security.require_user_id": "Refuse requests without the AMQP `user_id` property "
                                 "(`FORBIDDEN`)",
+    "ops.operators": "RabbitMQ users allowed to drain, resume, rescale and reload nodes "
+                     "(the command's `user_id`); default: the user of `[amqp] url`. "
+                     "See [Security](../security.md).",
     "ops.control_exchange": "Commands: key `admin` to the admin node, `node.<name>` to one node",
     "ops.events_exchange": "Node events, relayed by the admin's adminBrokerOut",
     "ops.metrics_exchange": "Metric snapshots, key `node.<name>`",
@@ -77,8 +80,6 @@ DESCRIPTIONS = {
     "ops.ship_level": "Lowest log level shipped to the logs exchange",
     "ops.audit_writes": "Ship one audit event per write/bulk call",
     "ops.command_timeout": "Seconds a control command waits for its answer",
-    "ops.operators": "RabbitMQ users whose commands change a node (drain, resume, scale, "
-                     "reload); absent = the user of `amqp.url`",
     "admin.dashboard_listen": "`host:port` of the dashboard (`\"\"` = off)",
     "admin.log_template": "Template of the log store",
     "admin.log_op": "Op of `log_template` that appends a batch",
