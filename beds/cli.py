@@ -179,7 +179,11 @@ async def _templates(settings: Settings, action: str, role: str | None) -> int:
             print(f"{template}.{op}\t{route.op.kind.value}\t{route.op.target.value} "
                   f"{route.op.object_name}\t{route.broker}\t{route.template.datasource}")
         return 0
-    problems = []
+    from beds.adapters.base import Problem
+    from beds.templates.repeats import unexplained_repeats
+
+    problems = [Problem(where, message, warning=True)
+                for where, message in unexplained_repeats(node.registry)]
     for name, adapter in node.adapters.items():
         templates = [t for t in node.registry if t.datasource == name]
         try:

@@ -30,6 +30,7 @@ from beds.errors import (
     ValidationFailed,
     WrongBroker,
 )
+from beds.idempotency import scoped_key
 from beds.protocol import Request, Result
 from beds.templates.model import FieldType, Op, OpTarget, Template
 from beds.templates.params import OpBinder, bulk_rows
@@ -146,9 +147,11 @@ class Dispatcher:
 
     @staticmethod
     def bind(route: Route, request: Request, remaining: float | None = None,
-             message_id: str | None = None, deadline: float | None = None) -> Call:
+             message_id: str | None = None, deadline: float | None = None,
+             caller: str | None = None) -> Call:
         """Validated values for the adapter. `remaining`: seconds left before the caller's
-        deadline; the statement limit is the shorter of it and the datasource's."""
+        deadline; the statement limit is the shorter of it and the datasource's. `caller`: the
+        AMQP user_id, which scopes the idempotency key (beds/idempotency.py)."""
         op = route.op
         timeout = route.timeout
         if remaining is not None:
@@ -161,7 +164,8 @@ class Dispatcher:
                 # The message id is the idempotency key unless the caller chose one: a retry of
                 # the same message, or its redelivery, then runs at most once.
                 params = {**params, key: message_id}
-            return Call(args=route.binder.bind(params), timeout=timeout, deadline=deadline)
+            args = route.binder.bind(params)
+            return Call(args=_scope_key(route, args, caller), timeout=timeout, deadline=deadline)
         limit = op.limit if request.limit is None else request.limit
         if limit > op.limit:
             raise ValidationFailed(f"limit: expected int between 1 and {op.limit}, got {limit}")
@@ -173,7 +177,8 @@ class Dispatcher:
 
     @staticmethod
     def bind_bulk(route: Route, request: Request, remaining: float | None = None,
-                  message_id: str | None = None, deadline: float | None = None) -> list[Call]:
+                  message_id: str | None = None, deadline: float | None = None,
+                  caller: str | None = None) -> list[Call]:
         """One validated call per row of a bulk request, every row checked before any runs."""
         _refuse_paging(route, request)
         timeout = route.timeout
@@ -186,7 +191,8 @@ class Dispatcher:
                 # One key per row, derived from the message id: a redelivered import runs each
                 # row at most once, and no two rows share a key.
                 row = {**row, key: f"{message_id}.{index}"}
-            calls.append(Call(args=route.binder.bind_row(row, index), timeout=timeout,
+            args = route.binder.bind_row(row, index)
+            calls.append(Call(args=_scope_key(route, args, caller), timeout=timeout,
                               deadline=deadline))
         return calls
 
@@ -216,10 +222,10 @@ class Dispatcher:
                     f"x-deadline: the request expired {-remaining * 1000:.0f} ms before it was "
                     "taken; nothing was run", ran=False)
         if route.op.kind is OpKind.BULK:
-            calls = self.bind_bulk(route, request, remaining, message_id, deadline)
+            calls = self.bind_bulk(route, request, remaining, message_id, deadline, user_id)
             result = await run_bulk(route.adapter, route.prepared, calls)
         else:
-            call = self.bind(route, request, remaining, message_id, deadline)
+            call = self.bind(route, request, remaining, message_id, deadline, user_id)
             result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)
@@ -233,6 +239,17 @@ def _refuse_paging(route: Route, request: Request) -> None:
         what = "bulk" if route.op.kind is OpKind.BULK else route.op.target.value
         raise ValidationFailed(f"{page}: only view ops take limit/offset/cursor; "
                                f"{route.routing_key} is a {what} op")
+
+
+def _scope_key(route: Route, args: list[Any], caller: str | None) -> list[Any]:
+    """The bound args with the idempotency key replaced by its stored, scoped form."""
+    key = route.op.idempotency_key
+    if key is None:
+        return args
+    index = route.op.params.index(key)
+    if args[index] is not None:
+        args[index] = scoped_key(route.template.name, route.op.name, caller, str(args[index]))
+    return args
 
 
 def _allowed(route: Route, user_id: str | None) -> bool:

@@ -19,8 +19,9 @@ from beds.warehouse.policy import parse_policy
 _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
                "protected", "description")
 _OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
-            "order_by", "limit", "broker", "allow", "idempotency_key", "description")
-_BULK_KEYS = ("kind", "of", "max_rows", "broker", "allow", "description")
+            "order_by", "limit", "broker", "allow", "idempotency_key", "on_repeat",
+            "description")
+_BULK_KEYS = ("kind", "of", "max_rows", "broker", "allow", "on_repeat", "description")
 MAX_BULK_ROWS = 10_000
 """No bulk op may take more rows per request (the message size cap usually bites first)."""
 _ORDER_RE = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -136,11 +137,13 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
     key = t.text("idempotency_key", None)
     if key is not None and key not in params:
         raise t.fail("idempotency_key", f"{key!r} is not one of this op's params")
+    kind = OpKind(t.text("kind", choices=[k.value for k in OpKind]))
+    on_repeat = _on_repeat(t, kind, key)
     if target is OpTarget.FUNCTION and out:
         raise t.fail("out", "a function returns its value as data [{\"value\": ...}], not out")
     return Op(
         name=name,
-        kind=OpKind(t.text("kind", choices=[k.value for k in OpKind])),
+        kind=kind,
         target=target,
         object_name=obj,
         params=params,
@@ -152,8 +155,26 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         broker=t.text("broker", None, pattern=IDENT_RE),
         allow=t.names("allow", None),
         idempotency_key=key,
+        on_repeat=on_repeat,
         description=t.text("description", ""),
     )
+
+
+def _on_repeat(t: Table, kind: OpKind, key: str | None) -> str | None:
+    """Why running this write twice is acceptable: only writes without a key say so."""
+    text: str | None = t.text("on_repeat", None)
+    if text is None:
+        return None
+    if kind is OpKind.READ:
+        raise t.fail("on_repeat", "only write and bulk ops say what a repeat does; a read "
+                                  "may always run again")
+    if key is not None:
+        raise t.fail("on_repeat", f"the op declares idempotency_key = {key!r}: a repeat "
+                                  "returns the first outcome, there is nothing to explain")
+    if not text.strip():
+        raise t.fail("on_repeat", "expected a sentence saying what a second run does and why "
+                                  "that is acceptable")
+    return text
 
 
 def _is_bulk(t: Table) -> bool:
@@ -193,6 +214,7 @@ def _bulk(name: str, t: Table, ops: dict[str, Op]) -> Op:
         # Never looser than the op it batches: without its own list it takes the write op's.
         allow=allow if allow is not None else write.allow,
         idempotency_key=write.idempotency_key,
+        on_repeat=_on_repeat(t, OpKind.BULK, write.idempotency_key) or write.on_repeat,
         description=t.text("description", ""),
         of=of,
         max_rows=_max_rows(t),

@@ -70,6 +70,9 @@ class Op:
     broker: str | None = None        # explicit broker; else chosen by kind
     allow: tuple[str, ...] | None = None   # AMQP users that may call it; None = the template's
     idempotency_key: str | None = None     # a param filled from the AMQP message_id if absent
+    # A write without a key says what running it twice does and why that is acceptable
+    # (`on_repeat = "..."`); `beds templates check` warns on a write with neither.
+    on_repeat: str | None = None
     description: str = ""
     # bulk: the write op it batches (target, params and out are that op's) and the most rows
     # one request may carry.

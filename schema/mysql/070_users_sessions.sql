@@ -39,7 +39,8 @@ SELECT user_id, email, display_name, status, created_at
 DELIMITER $$
 
 -- Create a user at most once per request id (the 060_idempotency.sql pattern): a repeat returns
--- the first user's id. A taken email is error 1062 (CONFLICT) and leaves nothing behind.
+-- the first user's id; the same key with other params is CONFLICT. A taken email is error 1062
+-- (CONFLICT) and leaves nothing behind.
 CREATE OR REPLACE PROCEDURE user_create(
     IN  p_request_id    VARCHAR(64) CHARACTER SET ascii,
     IN  p_email         VARCHAR(254) CHARACTER SET utf8mb4,
@@ -47,16 +48,25 @@ CREATE OR REPLACE PROCEDURE user_create(
     OUT p_user_id       INT)
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
-    COMMENT 'BEDS users.create: create a user once per request id, OUT its id'
+    COMMENT 'BEDS users.create: create a user once per scoped request id, OUT its id'
 BEGIN
     DECLARE v_repeat BOOL DEFAULT FALSE;
+    DECLARE v_hash CHAR(64) CHARACTER SET ascii
+        DEFAULT SHA2(JSON_ARRAY(p_email, p_display_name), 256);
+    DECLARE v_stored CHAR(64) CHARACTER SET ascii;
     BEGIN
         -- Scoped to the key insert: a duplicate email below must stay an error.
         DECLARE CONTINUE HANDLER FOR 1062 SET v_repeat = TRUE;
-        INSERT INTO request_log (request_id, op) VALUES (p_request_id, 'user_create');
+        INSERT INTO request_log (request_id, op, params_hash)
+        VALUES (p_request_id, 'user_create', v_hash);
     END;
     IF v_repeat THEN
-        SELECT result_id INTO p_user_id FROM request_log WHERE request_id = p_request_id;
+        SELECT result_id, params_hash INTO p_user_id, v_stored
+          FROM request_log WHERE request_id = p_request_id;
+        IF v_stored <> v_hash THEN
+            SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062,
+                MESSAGE_TEXT = 'idempotency key reused with different params';
+        END IF;
     ELSE
         INSERT INTO users (email, display_name) VALUES (p_email, p_display_name);
         SET p_user_id = LAST_INSERT_ID();

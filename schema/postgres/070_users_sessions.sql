@@ -34,7 +34,8 @@ SELECT user_id, email, display_name, status, created_at
   FROM public.users;
 
 -- Create a user at most once per request id (the 060_idempotency.sql pattern): a repeat returns
--- the first user's id. A taken email is unique_violation 23505 (CONFLICT).
+-- the first user's id; the same key with other params is CONFLICT. A taken email is
+-- unique_violation 23505 (CONFLICT).
 CREATE OR REPLACE PROCEDURE public.user_create(
     IN    p_request_id    varchar(64),
     IN    p_email         varchar(254),
@@ -44,12 +45,21 @@ CREATE OR REPLACE PROCEDURE public.user_create(
     SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_hash   char(64) := encode(sha256(convert_to(
+                 json_build_array(p_email, p_display_name)::text, 'UTF8')), 'hex');
+    v_stored char(64);
 BEGIN
-    INSERT INTO public.request_log (request_id, op) VALUES (p_request_id, 'user_create')
+    INSERT INTO public.request_log (request_id, op, params_hash)
+    VALUES (p_request_id, 'user_create', v_hash)
     ON CONFLICT (request_id) DO NOTHING;
     IF NOT FOUND THEN
-        SELECT result_id INTO p_user_id FROM public.request_log
+        SELECT result_id, params_hash INTO p_user_id, v_stored FROM public.request_log
          WHERE request_id = p_request_id;
+        IF v_stored <> v_hash THEN
+            RAISE EXCEPTION 'idempotency key reused with different params'
+                USING ERRCODE = 'unique_violation';
+        END IF;
         RETURN;
     END IF;
     INSERT INTO public.users (email, display_name) VALUES (p_email, p_display_name)

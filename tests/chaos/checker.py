@@ -1,25 +1,35 @@
 """The checker of the chaos suite, in the style of Jepsen's total-queue.
 
-A workload publishes requests with publisher confirms — mostly `customer.pay` writes, each with a
-unique request id (the AMQP message_id, the op's idempotency key) and a unique `paid_at`, so that
-`COUNT(*) FROM payment WHERE payment_date = paid_at` is that request's number of effects — plus
-some reads whose answers are checked. After the fault heals, every request without a final answer
-is sent again with the SAME message_id (the caller's retry path) until it is answered or a bounded
-deadline passes. Then the checker waits for the queues and the database to go quiet, reads the
-dead-letter queue, counts effects and classifies each request:
+A workload publishes requests with publisher confirms: idempotent `customer.pay` writes, each with
+a unique request id (the AMQP message_id, the op's idempotency key) and a unique `paid_at`, so that
+`COUNT(*) FROM payment WHERE payment_date = paid_at` is that request's number of effects;
+NON-idempotent `chaos.count_pay` writes, whose procedure records every run that committed in
+`chaos_exec` (tests/chaos/schema/mysql/010_chaos.sql), so the number of times BEDS ran one request
+is counted whatever the caller saw; and reads whose answers are checked. A caller never resends a
+count_pay. After the fault heals, every idempotent request without a final answer is sent again
+with the SAME message_id (the caller's retry path) until it is answered or a bounded deadline
+passes. Then the checker waits for the queues and the database to go quiet, reads the dead-letter
+queue, counts effects and classifies each request:
 
   sent           the broker confirmed at least one copy
   ok / error     its final reply (an ok reply wins over an error of another attempt)
   dead-lettered  a copy of it is in `<exchange>.dead`, with the x-death reason
-  indeterminate  confirmed, yet no reply and no dead-letter after the retries
-  duplicated     more than one effect
+  indeterminate  confirmed, yet no reply and no dead-letter after the retries, while the caller's
+                 channel stayed open (a caller whose channel closed knows why it heard nothing)
+  duplicated     an idempotent write with more than one effect
+  re-executed    a non-idempotent write (count_pay) that ran more than once
   lost           an ok reply without an effect, or a confirmed request with no reply, no
                  dead-letter and no effect after healing
+  dropped        copies (one publish each) neither answered, nor dead-lettered, nor sent on a
+                 caller channel that closed before the answer: a reply BEDS never sent
   mismatched     ok replies of one request that disagree (payment ids), or disagree with the row
                  in the database, or a read answered with the wrong row
   phantom        an effect although every copy was answered with an error that says nothing ran
 
-Every scenario asserts lost == duplicated == mismatched == phantom == 0.
+Every scenario states the least number of requests it must send (`min_sent`) and asserts
+lost == duplicated == mismatched == phantom == 0; re-executed, dropped and indeterminate must be
+0 too unless the scenario declares why it expects them (`Workload(allow={column: reason})`), and
+the reason goes into the table.
 """
 
 from __future__ import annotations
@@ -44,7 +54,9 @@ class Row:
     dead: int
     indeterminate: int
     duplicated: int
+    reexecuted: int
     lost: int
+    dropped: int
     mismatched: int
     phantom: int
     seconds: float
@@ -61,14 +73,20 @@ class Request:
     routing_key: str
     body: bytes
     paid_at: str | None = None        # a pay: its unique payment_date
+    counted: bool = False             # a count_pay: effects are runs recorded in chaos_exec
     expect: dict[str, Any] | None = None   # a read: columns its first row must have
     exchange: str | None = None       # None: the workload's exchange; "": the default exchange
     deadline_ms: int | None = None    # a fixed x-deadline (epoch ms) instead of now + budget
     budget: float | None = None       # seconds the caller gives the node (default: its timeout)
     retry: bool = True                # the caller sends it again while it has no final answer
+    reply_to: str | None = None       # a named reply queue instead of direct reply-to
     confirmed: bool = False
     attempts: int = 0
     sent_cids: list[str] = field(default_factory=list)
+    published: dict[str, float] = field(default_factory=dict)   # cid -> epoch s of its publish
+    reply_times: list[float] = field(default_factory=list)      # epoch s of each reply, in order
+    closed_cids: list[str] = field(default_factory=list)  # the caller's channel closed first
+    dead_cids: list[str] = field(default_factory=list)    # copies found in the dead-letter queue
     refused: list[str] = field(default_factory=list)      # why a publish was not confirmed
     replies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)          # x-death reasons of dead copies
@@ -80,6 +98,15 @@ class Request:
             if reply.get("ok"):
                 return reply
         return self.replies[-1][1] if self.replies else None
+
+    def lateness(self) -> list[tuple[str, float]]:
+        """(code, seconds past the copy's deadline when its reply arrived) for every reply of a
+        request with a `budget`; negative when it came in time."""
+        if self.budget is None:
+            return []
+        return [(error_code(reply), at - self.published[cid] - self.budget)
+                for (cid, reply), at in zip(self.replies, self.reply_times, strict=True)
+                if cid in self.published]
 
     def code(self) -> str | None:
         """"ok", the final error code, or None without a reply."""
@@ -99,7 +126,8 @@ def error_code(reply: dict[str, Any]) -> str:
 def tally(scenario: str, requests: Sequence[Request], seconds: float,
           foreign_dead: int = 0) -> tuple[Row, list[str]]:
     """Classify every request of a scenario; the row and the problems found, one line each."""
-    sent = ok = error = dead = indeterminate = duplicated = lost = mismatched = phantom = 0
+    sent = ok = error = dead = indeterminate = duplicated = reexecuted = lost = dropped = 0
+    mismatched = phantom = caller_gone = 0
     codes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     problems: list[str] = []
@@ -116,12 +144,24 @@ def tally(scenario: str, requests: Sequence[Request], seconds: float,
             dead += 1
             reasons.update(set(r.dead))
         silent = r.confirmed and final is None and not r.dead
-        indeterminate += silent
-        if r.effects > 1:
+        unheard = dropped_copies(r)
+        if silent and not unheard:
+            caller_gone += 1
+        elif silent:
+            indeterminate += 1
+            problems.append(f"{r.rid}: indeterminate ({len(r.sent_cids)} copies, "
+                            f"{r.effects} effects)")
+        if unheard:
+            dropped += len(unheard)
+            problems.append(f"{r.rid}: {len(unheard)} copies dropped (codes {r.codes()})")
+        if r.effects > 1 and r.counted:
+            reexecuted += 1
+            problems.append(f"{r.rid}: ran {r.effects} times")
+        elif r.effects > 1:
             duplicated += 1
             problems.append(f"{r.rid}: {r.effects} effects")
-        if (r.paid_at and final is not None and final.get("ok") and r.effects == 0) or (
-                silent and r.effects == 0):
+        if ((r.paid_at or r.counted) and final is not None and final.get("ok")
+                and r.effects == 0) or (silent and r.effects == 0):
             lost += 1
             problems.append(f"{r.rid}: lost (codes {r.codes()}, dead {r.dead})")
         wrong = _mismatched(r)
@@ -142,17 +182,36 @@ def tally(scenario: str, requests: Sequence[Request], seconds: float,
     retried = sum(1 for r in requests if r.attempts > 1)
     if retried:
         notes.append(f"{retried} sent more than once")
+    if caller_gone:
+        notes.append(f"{caller_gone} unanswered on a caller channel that closed")
+    counted = [r for r in requests if r.counted and r.confirmed]
+    if counted:
+        notes.append(f"{len(counted)} non-idempotent writes")
     if foreign_dead:
         notes.append(f"{foreign_dead} foreign dead-letters")
-    row = Row(scenario, len(requests), sent, ok, error, dead, indeterminate, duplicated, lost,
-              mismatched, phantom, round(seconds, 1), "; ".join(notes))
+    row = Row(scenario, len(requests), sent, ok, error, dead, indeterminate, duplicated,
+              reexecuted, lost, dropped, mismatched, phantom, round(seconds, 1),
+              "; ".join(notes))
     return row, problems
+
+
+def dropped_copies(r: Request) -> list[str]:
+    """The copies of `r` nobody can account for: not answered, not dead-lettered, and sent on a
+    caller channel that stayed open while the caller waited."""
+    answered = {cid for cid, _ in r.replies}
+    explained = answered | set(r.dead_cids) | set(r.closed_cids)
+    # A dead-letter without a correlation id (published by hand) explains one copy of its own.
+    spare = len(r.dead) - len(r.dead_cids)
+    unheard = [cid for cid in r.sent_cids if cid not in explained]
+    return unheard[max(0, spare):]
 
 
 def _mismatched(r: Request) -> str | None:
     oks = [reply for _, reply in r.replies if reply.get("ok")]
     if not oks:
         return None
+    if r.counted:
+        return None   # each run makes its own payment: runs are counted, not matched
     if r.paid_at:
         ids = {(reply.get("out") or {}).get("payment_id") for reply in oks}
         if len(ids) > 1 or (r.row_id is not None and ids != {r.row_id}):
@@ -185,10 +244,15 @@ def _nothing_ran(reply: dict[str, Any]) -> bool:
         "ran") is False
 
 
+COLUMNS = ("sent", "ok", "error", "dead-lettered", "indeterminate", "duplicated", "re-executed",
+           "lost", "dropped")
+"""The numeric columns of the table, spelled as a scenario names them in `allow`."""
+
+
 def table(rows: Sequence[Row]) -> str:
     """The results as a Markdown table."""
-    head = ("| scenario | sent | ok | error | dead-lettered | indeterminate | duplicated | lost "
-            "| s | notes |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    head = ("| scenario | " + " | ".join(COLUMNS) + " | s | notes |\n|---|"
+            + "---:|" * (len(COLUMNS) + 1) + "---|")
     lines = [head]
     for r in rows:
         extra = []
@@ -197,6 +261,8 @@ def table(rows: Sequence[Row]) -> str:
         if r.phantom:
             extra.append(f"PHANTOM EFFECTS {r.phantom}")
         notes = "; ".join([*extra, r.notes] if r.notes else extra)
-        lines.append(f"| {r.scenario} | {r.sent} | {r.ok} | {r.error} | {r.dead} | "
-                     f"{r.indeterminate} | {r.duplicated} | {r.lost} | {r.seconds} | {notes} |")
+        values = (r.sent, r.ok, r.error, r.dead, r.indeterminate, r.duplicated, r.reexecuted,
+                  r.lost, r.dropped)
+        lines.append(f"| {r.scenario} | " + " | ".join(str(v) for v in values)
+                     + f" | {r.seconds} | {notes} |")
     return "\n".join(lines)

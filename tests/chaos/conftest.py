@@ -25,73 +25,16 @@ from tests.chaos.broker import PrivateRabbit, RabbitCtl, shared_ctl
 from tests.chaos.checker import RESULTS, table
 from tests.chaos.lab import Lab
 from tests.chaos.mariadb import RootDb
-from tests.conftest import CI, ROOT, SESSION, MysqlDb
+from tests.conftest import CI, ROOT, SESSION, MysqlDb, make_stack
 
 HERE = Path(__file__).resolve().parent
 FULL = os.environ.get("BEDS_CHAOS", "") == "1"
 _STARTED = time.monotonic()
 
-# Test-only DB objects for the scenarios (created once per session, as root):
-#  * chaos_knob: how many rows the slow ops scan — big while the "slow database" fault lasts
-#  * chaos_slow_pay: an idempotent payment (payment_record), THEN a real scan (a slow commit)
-#  * chaos_scan: a read that scans as long as the knob says
-#  * chaos_big: a view whose rows are ~1 KiB each (an oversized reply at any sane cap)
-CHAOS_SQL = [
-    "CREATE TABLE IF NOT EXISTS chaos_knob (id INT PRIMARY KEY, scan_rows BIGINT NOT NULL)",
-    "INSERT IGNORE INTO chaos_knob VALUES (1, 0)",
-    """CREATE OR REPLACE PROCEDURE chaos_slow_pay(
-        IN p_request_id VARCHAR(64), IN p_customer_id INT, IN p_amount DECIMAL(6,2),
-        IN p_paid_at DATETIME, OUT p_payment_id INT)
-        MODIFIES SQL DATA SQL SECURITY DEFINER
-    BEGIN
-        DECLARE v_rows BIGINT;
-        DECLARE v_n BIGINT;
-        CALL payment_record(p_request_id, p_customer_id, p_amount, p_paid_at, p_payment_id);
-        SELECT scan_rows INTO v_rows FROM chaos_knob WHERE id = 1;
-        SELECT COUNT(*) INTO v_n FROM seq_1_to_1000000000 WHERE seq <= v_rows AND seq % 7 = 3;
-    END""",
-    """CREATE OR REPLACE PROCEDURE chaos_scan(IN p_n INT)
-        READS SQL DATA SQL SECURITY DEFINER
-    BEGIN
-        DECLARE v_rows BIGINT;
-        SELECT scan_rows INTO v_rows FROM chaos_knob WHERE id = 1;
-        SELECT COUNT(*) AS n FROM seq_1_to_1000000000 WHERE seq <= v_rows AND seq % 7 = p_n;
-    END""",
-    """CREATE OR REPLACE SQL SECURITY DEFINER VIEW chaos_big AS
-        SELECT seq AS id, REPEAT('x', 1000) AS pad FROM seq_1_to_100000""",
-]
-CHAOS_TEMPLATE = """
-name = "chaos"
-datasource = "main"
-description = "Test-only ops of the fault-injection suite"
-
-[fields]
-request_id  = { type = "str", max_length = 64, pattern = '^[A-Za-z0-9._:-]+$' }
-customer_id = { type = "int", min = 1 }
-amount      = { type = "decimal", min = 0.01, max = 9999.99 }
-paid_at     = { type = "datetime" }
-n           = { type = "int", min = 0, max = 6 }
-id          = { type = "int", min = 1 }
-
-[ops.slow_pay]
-kind = "write"
-procedure = "chaos_slow_pay"
-params = ["request_id", "customer_id", "amount", "paid_at"]
-out = ["payment_id"]
-idempotency_key = "request_id"
-
-[ops.scan]
-kind = "read"
-procedure = "chaos_scan"
-params = ["n"]
-
-[ops.big]
-kind = "read"
-view = "chaos_big"
-filters = ["id"]
-order_by = ["id"]
-limit = 20000
-"""
+# Test-only DB objects and the `chaos` template: tests/chaos/schema/<engine>/ and
+# tests/chaos/templates/chaos.toml (what each op is for is said there).
+CHAOS_SCHEMA = HERE / "schema"
+CHAOS_TEMPLATE = HERE / "templates" / "chaos.toml"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -165,13 +108,23 @@ def private_rabbit(rabbitmq: str, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="session")
-async def root_db(mysql_db: MysqlDb) -> RootDb:
-    root = RootDb(mysql_db)
-    await root.execute(*CHAOS_SQL,
-                       *(f"GRANT EXECUTE ON PROCEDURE {p} TO '{mysql_db.user}'@'%'"
-                         for p in ("chaos_slow_pay", "chaos_scan")),
-                       f"GRANT SELECT ON chaos_big TO '{mysql_db.user}'@'%'")
-    return root
+async def root_db(mysql_db: MysqlDb, tmp_path_factory: pytest.TempPathFactory) -> RootDb:
+    await apply_chaos_schema(mysql_db.datasource(), tmp_path_factory.mktemp("chaos-schema"),
+                             shipped=False)
+    return RootDb(mysql_db)
+
+
+async def apply_chaos_schema(datasource: dict[str, str], tmp_path: Path, *,
+                             shipped: bool = True) -> None:
+    """The example schema (unless it is there already) and the chaos objects, as a node's
+    `beds schema apply` would: the application account gets EXECUTE/SELECT grants only."""
+    from beds.adapters import create_adapter
+
+    engine = datasource.get("engine", "mysql")
+    settings = make_stack(datasource, tmp_path, "chaos-schema").settings
+    adapter = create_adapter(settings.datasources["main"])
+    files = sorted((ROOT / "schema" / engine).glob("*.sql")) if shipped else []
+    await adapter.apply_schema([*files, *sorted((CHAOS_SCHEMA / engine).glob("*.sql"))])
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +133,7 @@ def chaos_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("chaos-templates")
     for name in ("film.toml", "customer.toml"):
         shutil.copy(ROOT / "templates" / name, path / name)
-    (path / "chaos.toml").write_text(CHAOS_TEMPLATE)
+    shutil.copy(CHAOS_TEMPLATE, path / "chaos.toml")
     return path
 
 

@@ -82,9 +82,11 @@ class Lab:
 
     def stack(self, tag: str, *, rabbit: PrivateRabbit | None = None,
               overrides: dict[str, Any] | None = None, db_port: int | None = None,
-              templates: Path | None = None) -> ChaosStack:
+              templates: Path | None = None,
+              datasource: dict[str, Any] | None = None) -> ChaosStack:
+        """`datasource`: a private database instead of the session's (servers.py)."""
         exchange = f"beds-test-{SESSION}-chaos-{tag}-{secrets.token_hex(2)}"
-        datasource: dict[str, Any] = self.db.datasource()
+        datasource = dict(datasource or self.db.datasource())
         if db_port is not None:   # the node reaches MariaDB through a proxy on this port
             host, port = host_port(self.db.admin_dsn, 3306)
             datasource["dsn"] = self.db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{db_port}")
@@ -103,9 +105,10 @@ class Lab:
         self.stacks.append(made)
         return made
 
-    def env_variant(self, stack: ChaosStack, name: str, *, amqp_port: int | None = None) -> Path:
+    def env_variant(self, stack: ChaosStack, name: str, *, amqp_port: int | None = None,
+                    overrides: dict[str, Any] | None = None) -> Path:
         """The stack's env file for another node: its own name, maybe AMQP through a proxy."""
-        data = _merge(copy.deepcopy(stack.data), {"node": {"name": name}})
+        data = _merge(copy.deepcopy(stack.data), {"node": {"name": name}, **(overrides or {})})
         if amqp_port is not None:
             host, port = host_port(stack.url, 5672)
             data["amqp"]["url"] = stack.url.replace(f"{host}:{port}", f"127.0.0.1:{amqp_port}")
@@ -145,9 +148,11 @@ class Lab:
         self.callers.append(caller)
         return caller
 
-    def workload(self, scenario: str, stack: ChaosStack, **kwargs: Any) -> Workload:
+    def workload(self, scenario: str, stack: ChaosStack, *, root: Any = None,
+                 **kwargs: Any) -> Workload:
+        """`root`: the database the effects are counted in, when not the session's."""
         return Workload(scenario, self.caller(stack), stack.settings, stack.url, stack.ctl,
-                        self.root, **kwargs)
+                        root or self.root, **kwargs)
 
     async def consumers(self, stack: ChaosStack, broker: str) -> int:
         """How many consumers RabbitMQ has on a broker's queue now."""

@@ -33,7 +33,8 @@ async def test_10_oversized_request_and_reply(lab: Lab) -> None:
     5 MiB one is delivered."""
     stack = lab.stack("oversize")
     await lab.start(stack)
-    wl = lab.workload("10 oversized request and reply", stack, retry_codes=frozenset())
+    wl = lab.workload("10 oversized request and reply", stack, min_sent=5,
+                      retry_codes=frozenset())
     big_pay = wl.pay()
     big_pay.body = big_pay.body.replace(b'"amount": "1.00"', b'"amount": "' + b"1" * 2_000_000
                                         + b'"')
@@ -115,7 +116,7 @@ async def _snapshot(root: RootDb, fresh: int) -> dict[str, Any]:
 async def test_11_sql_injection_in_every_parameter_of_every_op(lab: Lab) -> None:
     stack = lab.stack("inject")
     await lab.start(stack)
-    wl = lab.workload("11 SQL injection, every param of every op", stack,
+    wl = lab.workload("11 SQL injection, every param of every op", stack, min_sent=500,
                       retry_codes=frozenset())
     seed = wl.raw(_body("customer", "create", {"store_id": 1, "first_name": "Fresh",
                                                "last_name": "Target",

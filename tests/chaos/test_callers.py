@@ -48,7 +48,8 @@ async def test_12_forged_missing_and_unlisted_callers(lab: Lab, users: dict[str,
     stack = lab.stack("auth", templates=templates,
                       overrides={"security": {"require_user_id": True}})
     await lab.start(stack)
-    wl = lab.workload("12 forged / missing / unlisted callers", stack, retry_codes=frozenset())
+    wl = lab.workload("12 forged / missing / unlisted callers", stack, min_sent=16,
+                      retry_codes=frozenset())
     billing = lab.caller(stack, url=users[BILLING], user_id=BILLING)
     other = lab.caller(stack, url=users[OTHER], user_id=OTHER)
     anonymous = lab.caller(stack, url=users[OTHER])

@@ -21,7 +21,7 @@ async def test_13_same_write_delivered_twice_concurrently_and_sequentially(lab: 
     stack = lab.stack("dup")
     await lab.start(stack)
     await lab.start(stack)
-    wl = lab.workload("13 same write, 4 concurrent copies + 1 later", stack)
+    wl = lab.workload("13 same write, 4 concurrent copies + 1 later", stack, min_sent=30)
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(30)]
     await wl.run([p for p in pays for _ in range(4)], concurrency=120, timeout=15)
     await wl.run(pays, timeout=15)
@@ -39,7 +39,7 @@ async def test_13b_concurrent_distinct_idempotent_writes_do_not_deadlock(lab: La
     the comparison cannot use the primary key, and the UPDATE locks every row it scans."""
     stack = lab.stack("nodeadlock", overrides={"brokers": {"wBroker": {"retries": 0}}})
     await lab.start(stack)
-    wl = lab.workload("13b distinct concurrent pays, no broker retries", stack,
+    wl = lab.workload("13b distinct concurrent pays, no broker retries", stack, min_sent=200,
                       retry_codes=frozenset())
     for i in range(200):
         wl.pay(customer_id=1 + i % 5)
@@ -61,24 +61,26 @@ async def test_13b_concurrent_distinct_idempotent_writes_do_not_deadlock(lab: La
 
 
 async def test_15_caller_disconnects_before_its_reply(lab: Lab) -> None:
-    """Pays wait mid-call (the payment table is locked) while their caller disconnects; then the
-    database frees up. The node answers into the void without blocking, acks everything, keeps
-    serving, and a new caller retrying with the same request ids gets the stored outcomes."""
+    """Pays and non-idempotent count_pays wait mid-call (the payment table is locked) while their
+    caller disconnects; then the database frees up. The node answers into the void without
+    blocking, acks everything, keeps serving; each count_pay ran once, and a new caller retrying
+    the pays with the same request ids gets the stored outcomes."""
     stack = lab.stack("leaver")
     await lab.start(stack)
-    wl = lab.workload("15 caller gone before its reply", stack)
+    wl = lab.workload("15 caller gone before its reply", stack, min_sent=16)
     pays = [wl.pay(customer_id=1 + i % 5) for i in range(10)]
+    counted = [wl.count_pay(customer_id=1 + i % 5) for i in range(5)]
     leaver = lab.caller(stack)
     async with lab.root.lock_tables("payment WRITE"):
-        sending = asyncio.create_task(wl.run(pays, caller=leaver, timeout=30))
+        sending = asyncio.create_task(wl.run(pays + counted, caller=leaver, timeout=30))
 
         async def all_waiting() -> bool:
-            return sum("metadata lock" in s for _, _, s, _ in await lab.root.sessions()) == 10
+            return sum("metadata lock" in s for _, _, s, _ in await lab.root.sessions()) == 15
 
-        await wait_until(all_waiting, 10, "10 pays waiting on the table lock")
+        await wait_until(all_waiting, 10, "15 writes waiting on the table lock")
         await leaver.close()
         await sending
-    assert not any(r.replies for r in pays), "a reply arrived although the table was locked"
+    assert not any(r.replies for r in pays + counted), "a reply arrived although the table was locked"
 
     await wl.quiesce(within=15)   # answered into the void and acked: nothing blocks
     probe = wl.read(7)
@@ -87,10 +89,11 @@ async def test_15_caller_disconnects_before_its_reply(lab: Lab) -> None:
 
     await wl.count_effects()
     await wl.collect_dead()
-    assert [r.effects for r in pays] == [1] * 10, (
-        f"the writes did not complete: effects {[r.effects for r in pays]}, "
-        f"dead-lettered {[r.dead for r in pays]}")
+    assert [r.effects for r in pays + counted] == [1] * 15, (
+        f"the writes did not complete: effects {[r.effects for r in pays + counted]}, "
+        f"dead-lettered {[r.dead for r in pays + counted]}")
     row = await wl.finish()       # the new caller's retries: same message ids
     wl.assert_clean(row)
-    assert row.ok == row.sent == 11
+    assert row.ok == 11 and row.sent == 16
     assert all(r.attempts == 2 and r.codes() == ["ok"] for r in pays)
+    assert all(r.attempts == 1 and r.closed_cids == r.sent_cids for r in counted)

@@ -56,7 +56,7 @@ async def fuzz(rabbitmq: str, mysql_db: MysqlDb, root_db: RootDb, chaos_template
         stack = lab.stack("fuzz")
         await lab.start(stack)
         yield Fuzz(lab, stack, lab.workload("9 fuzzed bad input (hypothesis)", stack,
-                                            retry_codes=frozenset()))
+                                            min_sent=200, retry_codes=frozenset()))
     finally:
         await lab.close()
 

@@ -3,7 +3,9 @@ steady load, and the heal side of every scenario (retry, quiesce, read the DLQ, 
 
 Each pay carries a unique request id (the AMQP message_id, the op's idempotency key) and a unique
 `paid_at`, so that `COUNT(*) FROM payment WHERE payment_date = paid_at` is that request's number of
-effects; reads check the row they get. tests/chaos/checker.py classifies the outcome.
+effects; each count_pay (non-idempotent, never resent by its caller) a unique tag, so that
+`COUNT(*) FROM chaos_exec WHERE tag = ...` is how many times it ran; reads check the row they get.
+tests/chaos/checker.py classifies the outcome.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,10 +29,14 @@ from pamqp.commands import Basic
 from beds.brokers.link import AMQP_ERRORS
 from beds.config import Settings
 from tests.chaos.broker import RabbitCtl
-from tests.chaos.checker import RESULTS, Request, Row, tally
+from tests.chaos.checker import COLUMNS, RESULTS, Request, Row, tally
 from tests.chaos.mariadb import RootDb
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+AT_LEAST_ONCE = ("the node lost its link to RabbitMQ (or died) between a commit and its ack: "
+                 "RabbitMQ redelivers, and a write without an idempotency key runs again")
+"""Why a scenario that cuts a node off mid-request may re-execute count_pay: at-least-once
+delivery, the case idempotency keys exist for (README, Guarantees)."""
 CALLER_RETRIES = frozenset({"DB_UNAVAILABLE", "DEADLINE_EXCEEDED"})
 """Replies after which a careful caller sends the same request again (safe: idempotent)."""
 
@@ -86,6 +93,7 @@ class Caller:
         except ValueError:
             reply = {"ok": False, "error": {"code": "UNDECODABLE_REPLY"}}
         request.replies.append((cid, reply))
+        request.reply_times.append(time.time())
         waiter = self._waiting.get(cid)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -102,10 +110,11 @@ class Caller:
                 channel = await asyncio.wait_for(self.channel(), timeout)
                 budget = timeout if request.budget is None else request.budget
                 deadline = request.deadline_ms
+                request.published[cid] = time.time()
                 if deadline is None:
-                    deadline = int((time.time() + budget) * 1000)
+                    deadline = int((request.published[cid] + budget) * 1000)
                 props = Basic.Properties(
-                    reply_to=DIRECT_REPLY_TO, correlation_id=cid, message_id=request.rid,
+                    reply_to=request.reply_to or DIRECT_REPLY_TO, correlation_id=cid, message_id=request.rid,
                     content_type="application/json", delivery_mode=2,
                     headers={"x-deadline": deadline},
                     # Like beds.Client: a request nobody took in time is dropped (dead-lettered
@@ -129,6 +138,8 @@ class Caller:
             # A reply to a dead channel can never come (direct reply-to): stop waiting then.
             await asyncio.wait({waiter, channel.closing}, timeout=timeout,
                                return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done() and channel.closing.done():
+                request.closed_cids.append(cid)
         finally:
             self._waiting.pop(cid, None)
 
@@ -152,9 +163,17 @@ class Workload:
     """Requests of one scenario against one stack, and their bookkeeping."""
 
     def __init__(self, scenario: str, caller: Caller, settings: Settings, amqp_url: str,
-                 ctl: RabbitCtl, root: RootDb, *,
-                 retry_codes: frozenset[str] = CALLER_RETRIES) -> None:
+                 ctl: RabbitCtl, root: RootDb, *, min_sent: int,
+                 retry_codes: frozenset[str] = CALLER_RETRIES,
+                 allow: dict[str, str] | None = None) -> None:
+        """`min_sent`: the scenario tests nothing below this many confirmed requests. `allow`:
+        the columns among re-executed, dropped and indeterminate that may be non-zero here, each
+        with the reason (it goes into the results table)."""
+        unknown = set(allow or ()) - {"re-executed", "dropped", "indeterminate"}
+        assert not unknown and set(allow or ()) <= set(COLUMNS), f"allow: {unknown}"
         self.scenario = scenario
+        self.min_sent = min_sent
+        self.allow = dict(allow or {})
         self.caller = caller
         self.settings = settings
         self.amqp_url = amqp_url
@@ -187,23 +206,42 @@ class Workload:
         return self.add(Request(self.new_id(), op, json.dumps(body).encode(),
                                 paid_at=paid_at, **extra))
 
+    def count_pay(self, customer_id: int = 1, amount: str = "1.00", **extra: Any) -> Request:
+        """A NON-idempotent payment (chaos.count_pay): every run that commits is counted. Its
+        caller never sends it twice, so any second run is BEDS's."""
+        rid = self.new_id()
+        body = {"template": "chaos", "op": "count_pay",
+                "params": {"tag": rid, "customer_id": customer_id, "amount": amount,
+                           "paid_at": next_paid_at()}}
+        return self.add(Request(rid, "chaos.count_pay", json.dumps(body).encode(), counted=True,
+                                **{"retry": False, **extra}))
+
     def read(self, film_id: int, **extra: Any) -> Request:
         body = {"template": "film", "op": "fetch", "params": {"film_id": film_id}}
         return self.add(Request(self.new_id(), "film.fetch", json.dumps(body).encode(),
                                 expect={"FID": film_id}, **extra))
 
-    def mix(self, n: int, reads_every: int = 5) -> list[Request]:
-        """n requests: mostly pays, one read in `reads_every`."""
-        return [self.read(1 + i % 30) if i % reads_every == reads_every - 1
-                else self.pay(customer_id=1 + i % 5) for i in range(n)]
+    def mix(self, n: int, reads_every: int = 5, counted: bool = True) -> list[Request]:
+        """n requests: mostly pays, one read in `reads_every`, and (`counted`) one
+        non-idempotent count_pay in every `reads_every` too when the mix has room for it."""
+        return [self.next_of_mix(i, reads_every, counted) for i in range(n)]
+
+    def next_of_mix(self, i: int, reads_every: int = 5, counted: bool = True) -> Request:
+        if i % reads_every == reads_every - 1:
+            return self.read(1 + i % 30)
+        if counted and reads_every > 2 and i % reads_every == reads_every - 2:
+            return self.count_pay(customer_id=1 + i % 5)
+        return self.pay(customer_id=1 + i % 5)
 
     def raw(self, body: bytes, routing_key: str, **extra: Any) -> Request:
         return self.add(Request(self.new_id(), routing_key, body, **extra))
 
     # -- running ----------------------------------------------------------------------------
-    def load(self, workers: int = 8, timeout: float = 8.0, reads_every: int = 5) -> Load:
-        """Steady load until stopped: `workers` callers in a loop, mostly pays, some reads."""
-        return Load(self, workers, timeout, reads_every)
+    def load(self, workers: int = 8, timeout: float = 8.0, reads_every: int = 5,
+             budget: float | None = None) -> Load:
+        """Steady load until stopped: `workers` callers in a loop, mostly pays, some count_pays
+        and reads. `budget`: the deadline each request carries (default: the caller's wait)."""
+        return Load(self, workers, timeout, reads_every, budget)
 
     async def run(self, requests: Iterable[Request] | None = None, concurrency: int = 16,
                   timeout: float = 8.0, caller: Caller | None = None) -> None:
@@ -284,20 +322,28 @@ class Workload:
                     self.foreign_dead += 1
                 else:
                     request.dead.extend(reasons or ["?"])
+                    if props.correlation_id:
+                        request.dead_cids.append(props.correlation_id)
         finally:
             await conn.close()
 
     async def count_effects(self) -> None:
         pays = {r.paid_at: r for r in self.requests if r.paid_at}
-        if not pays:
-            return
-        holders = ", ".join(["%s"] * len(pays))
-        rows = await self.root.rows(
-            "SELECT payment_date, COUNT(*), MIN(payment_id) FROM payment "
-            f"WHERE payment_date IN ({holders}) GROUP BY payment_date", list(pays))
-        for paid_at, count, first_id in rows:
-            request = pays[paid_at.isoformat()]
-            request.effects, request.row_id = int(count), int(first_id)
+        if pays:
+            holders = ", ".join(["%s"] * len(pays))
+            rows = await self.root.rows(
+                "SELECT payment_date, COUNT(*), MIN(payment_id) FROM payment "
+                f"WHERE payment_date IN ({holders}) GROUP BY payment_date", list(pays))
+            for paid_at, count, first_id in rows:
+                request = pays[paid_at.isoformat()]
+                request.effects, request.row_id = int(count), int(first_id)
+        counted = {r.rid: r for r in self.requests if r.counted}
+        if counted:
+            holders = ", ".join(["%s"] * len(counted))
+            rows = await self.root.rows(f"SELECT tag, COUNT(*) FROM chaos_exec WHERE tag IN "
+                                        f"({holders}) GROUP BY tag", list(counted))
+            for tag, runs in rows:
+                counted[tag].effects = int(runs)
 
     async def finish(self, *, settle: bool = True, timeout: float = 8.0,
                      within: float = 60.0) -> Row:
@@ -314,20 +360,40 @@ class Workload:
     def tally(self) -> Row:
         row, self.problems = tally(self.scenario, self.requests,
                                    time.monotonic() - self.started, self.foreign_dead)
+        if self.allow:
+            reasons: dict[str, list[str]] = {}
+            for column, reason in self.allow.items():
+                reasons.setdefault(reason, []).append(column)
+            why = "; ".join(f"{' and '.join(columns)} expected: {reason}"
+                            for reason, columns in reasons.items())
+            row = replace(row, notes=f"{row.notes}; {why}" if row.notes else why)
         return row
 
     def assert_clean(self, row: Row) -> None:
+        """lost, duplicated, mismatched, phantom: 0; re-executed, dropped, indeterminate: 0
+        unless declared; at least `min_sent` requests confirmed."""
+        problems = "\n".join(self.problems[:20])
+        assert row.sent >= self.min_sent, (
+            f"{self.scenario}: only {row.sent} requests confirmed, the scenario needs "
+            f"{self.min_sent} to test anything\n{row}")
         assert (row.lost, row.duplicated, row.mismatched, row.phantom) == (0, 0, 0, 0), (
-            f"{row}\n" + "\n".join(self.problems[:20]))
+            f"{row}\n{problems}")
+        for column, value in (("re-executed", row.reexecuted), ("dropped", row.dropped),
+                              ("indeterminate", row.indeterminate)):
+            assert value == 0 or column in self.allow, (
+                f"{self.scenario}: {column} {value}, and the scenario does not expect any\n"
+                f"{row}\n{problems}")
 
 
 class Load:
     """Requests keep coming until `stop()`: each worker sends one, waits for its answer (or its
     timeout), and sends the next."""
 
-    def __init__(self, wl: Workload, workers: int, timeout: float, reads_every: int) -> None:
+    def __init__(self, wl: Workload, workers: int, timeout: float, reads_every: int,
+                 budget: float | None = None) -> None:
         self.wl = wl
         self._timeout = timeout
+        self._budget = budget
         self._reads_every = reads_every
         self._count = itertools.count()
         self._stop = asyncio.Event()
@@ -335,9 +401,8 @@ class Load:
 
     async def _work(self) -> None:
         while not self._stop.is_set():
-            i = next(self._count)
-            request = (self.wl.read(1 + i % 30) if i % self._reads_every == self._reads_every - 1
-                       else self.wl.pay(customer_id=1 + i % 5))
+            request = self.wl.next_of_mix(next(self._count), self._reads_every)
+            request.budget = self._budget
             await self.wl.caller.attempt(request, self._timeout)
             if not request.confirmed:
                 await asyncio.sleep(0.25)   # the broker is away: a caller would back off too

@@ -1,5 +1,6 @@
 """Idempotent writes: the same request delivered several times — concurrently and in sequence —
-has one effect and gets the same reply. The key is the AMQP message_id unless params carry one."""
+has one effect and gets the same reply. The key is the AMQP message_id unless params carry one;
+request_log holds it scoped by op and caller (beds/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import secrets
 import aiomysql
 import pytest
 
+from beds.idempotency import scoped_key
 from tests.conftest import MysqlDb, host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
@@ -36,7 +38,7 @@ async def test_concurrent_and_repeated_deliveries_have_one_effect(client, mysql_
     assert await count(mysql_db, "SELECT COUNT(*) FROM payment WHERE customer_id = 2 "
                                  "AND payment_date = %s", paid_at) == 1
     assert await count(mysql_db, "SELECT COUNT(*) FROM request_log WHERE request_id = %s",
-                       key) == 1
+                       scoped_key("customer", "pay", None, key)) == 1
 
 
 async def test_an_explicit_request_id_wins_over_the_message_id(client, mysql_db: MysqlDb) -> None:
@@ -47,7 +49,7 @@ async def test_an_explicit_request_id_wins_over_the_message_id(client, mysql_db:
     second = await client.call("customer", "pay", params)
     assert first.out == second.out
     assert await count(mysql_db, "SELECT COUNT(*) FROM request_log WHERE request_id = %s",
-                       key) == 1
+                       scoped_key("customer", "pay", None, key)) == 1
 
 
 async def test_different_requests_are_different_payments(client) -> None:

@@ -14,6 +14,7 @@ from beds.adapters.stub import StubAdapter
 from beds.asyncapi import params_schema
 from beds.config import OpKind
 from beds.errors import Conflict, DbError, TemplateError, ValidationFailed
+from beds.idempotency import scoped_key
 from beds.protocol import Request, Result
 from beds.templates import load_template
 from tests.unit.test_dispatch import SETTINGS, build
@@ -176,7 +177,8 @@ async def test_each_row_gets_its_own_idempotency_key(tmp_path: Path) -> None:
     await dispatcher.dispatch(Request("customer", "pay_many",
                                       {"rows": [row, {**row, "request_id": "mine"}, row]}),
                               "mBroker", message_id="m-1")
-    assert [call.args[0] for _, call in stub.calls] == ["m-1.0", "mine", "m-1.2"]
+    assert [call.args[0] for _, call in stub.calls] == [
+        scoped_key("customer", "pay_many", None, key) for key in ("m-1.0", "mine", "m-1.2")]
 
 
 def test_the_asyncapi_schema_of_a_bulk_op_is_a_list_of_rows() -> None:

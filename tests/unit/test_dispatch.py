@@ -19,6 +19,7 @@ from beds.errors import (
     WrongBroker,
 )
 from beds.factory import Dispatcher
+from beds.idempotency import scoped_key
 from beds.protocol import Request, Result
 from beds.templates import TemplateRegistry, load_template, load_templates
 from tests.conftest import ROOT
@@ -118,7 +119,9 @@ async def test_the_message_id_is_the_default_idempotency_key() -> None:
     await dispatcher.dispatch(req("customer", "pay", params), "wBroker", message_id="m-1")
     await dispatcher.dispatch(req("customer", "pay", {**params, "request_id": "mine"}), "wBroker",
                               message_id="m-2")
-    assert [call.args[0] for _, call in stub.calls] == ["m-1", "mine"]
+    # The routine records the key scoped by op and caller (beds/idempotency.py).
+    assert [call.args[0] for _, call in stub.calls] == [
+        scoped_key("customer", "pay", None, "m-1"), scoped_key("customer", "pay", None, "mine")]
     with pytest.raises(ValidationFailed, match="params.request_id: required parameter is missing"):
         await dispatcher.dispatch(req("customer", "pay", params), "wBroker")
 

@@ -15,6 +15,9 @@ from beds.templates.model import FieldType
 
 WRITE_OPS = ("create", "update", "delete")
 REUSED_BY_ANOTHER_OP = "request_id was already used by another op"
+PARAMS_MISMATCH = "idempotency key reused with different params"
+"""The SQL write procedures' CONFLICT when a key comes back with other params (BEDS scopes keys
+by op and caller, beds/idempotency.py, so a key of another op cannot reach them)."""
 
 
 def one_line(text: str, limit: int = 200) -> str:

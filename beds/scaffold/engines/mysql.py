@@ -12,7 +12,7 @@ from beds.scaffold import design
 from beds.scaffold.design import OpDesign
 from beds.scaffold.engines import Existing
 from beds.scaffold.engines.common import (
-    REUSED_BY_ANOTHER_OP,
+    PARAMS_MISMATCH,
     check_constraints,
     header,
     is_long_text,
@@ -28,8 +28,10 @@ CREATE TABLE IF NOT EXISTS request_log (
     request_id  VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
     op          VARCHAR(64) NOT NULL,
     result_id   BIGINT NULL,
-    created_at  DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
-) ENGINE = InnoDB;"""
+    created_at  DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    params_hash CHAR(64) CHARACTER SET ascii NULL
+) ENGINE = InnoDB;
+ALTER TABLE request_log ADD COLUMN IF NOT EXISTS params_hash CHAR(64) CHARACTER SET ascii NULL;"""
 
 
 def literal(text: str) -> str:
@@ -159,24 +161,28 @@ def _live(spec: Spec) -> str:
 
 def _write_body(spec: Spec, op: OpDesign) -> str:
     result = f"p_{op.out[0]}" if op.out else None
-    stored = f"op, result_id INTO v_op, {result}" if result else "op INTO v_op"
+    stored = f"params_hash, result_id INTO v_stored, {result}" if result else \
+        "params_hash INTO v_stored"
     work = {"create": _create, "update": _update, "delete": _delete}[op.name](spec, op)
     if result:
         work.append(f"UPDATE request_log SET result_id = {result} "
                     "WHERE request_id = p_request_id;")
     work_text = "\n".join(f"        {line}" for line in "\n".join(work).splitlines())
+    hashed = ", ".join(f"p_{n}" for n in op.params if n != design.REQUEST_ID)
     return f"""\
     DECLARE v_repeat BOOL DEFAULT FALSE;
-    DECLARE v_op VARCHAR(64) CHARACTER SET utf8mb4;
+    DECLARE v_hash CHAR(64) CHARACTER SET ascii DEFAULT SHA2(JSON_ARRAY({hashed}), 256);
+    DECLARE v_stored CHAR(64) CHARACTER SET ascii;
     BEGIN
         -- Only a repeated request id is a repeat: a duplicate key in the write is a conflict.
         DECLARE CONTINUE HANDLER FOR 1062 SET v_repeat = TRUE;
-        INSERT INTO request_log (request_id, op) VALUES (p_request_id, '{op.object_name}');
+        INSERT INTO request_log (request_id, op, params_hash)
+        VALUES (p_request_id, '{op.object_name}', v_hash);
     END;
     IF v_repeat THEN
         SELECT {stored} FROM request_log WHERE request_id = p_request_id;
-        IF v_op <> '{op.object_name}' THEN
-            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{REUSED_BY_ANOTHER_OP}';
+        IF v_stored <> v_hash THEN
+            SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062, MESSAGE_TEXT = '{PARAMS_MISMATCH}';
         END IF;
     ELSE
 {work_text}

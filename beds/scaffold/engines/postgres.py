@@ -13,7 +13,7 @@ from beds.scaffold import design
 from beds.scaffold.design import OpDesign
 from beds.scaffold.engines import Existing
 from beds.scaffold.engines.common import (
-    REUSED_BY_ANOTHER_OP,
+    PARAMS_MISMATCH,
     check_constraints,
     header,
     is_long_text,
@@ -30,8 +30,10 @@ CREATE TABLE IF NOT EXISTS public.request_log (
     request_id  varchar(64) PRIMARY KEY,
     op          varchar(64) NOT NULL,
     result_id   bigint,
-    created_at  timestamp NOT NULL DEFAULT localtimestamp(0)
-);"""
+    created_at  timestamp NOT NULL DEFAULT localtimestamp(0),
+    params_hash char(64)
+);
+ALTER TABLE public.request_log ADD COLUMN IF NOT EXISTS params_hash char(64);"""
 _SIGNATURE_TYPES = {FieldType.STR: "varchar", FieldType.INT: "integer",
                     FieldType.DECIMAL: "numeric", FieldType.BOOL: "boolean",
                     FieldType.DATE: "date", FieldType.DATETIME: "timestamp"}
@@ -177,24 +179,29 @@ def _live(spec: Spec) -> str:
 
 def _write_body(spec: Spec, op: OpDesign) -> str:
     result = f"p_{op.out[0]}" if op.out else None
-    stored = f"op, result_id INTO v_op, {result}" if result else "op INTO v_op"
+    stored = f"params_hash, result_id INTO v_stored, {result}" if result else \
+        "params_hash INTO v_stored"
     work = {"create": _create, "update": _update, "delete": _delete}[op.name](spec, op)
     if result:
         work.append(f"UPDATE public.request_log SET result_id = {result} "
                     "WHERE request_id = p_request_id;")
     work_text = "\n".join(f"    {line}" for line in "\n".join(work).splitlines())
+    hashed = ", ".join(f"p_{n}" for n in op.params if n != "request_id")
     return f"""\
 DECLARE
-    v_op varchar(64);
+    v_hash   char(64) := encode(sha256(convert_to(json_build_array({hashed})::text, 'UTF8')),
+                                'hex');
+    v_stored char(64);
 BEGIN
     -- A concurrent duplicate waits here for the first to commit (or roll back).
-    INSERT INTO public.request_log (request_id, op) VALUES (p_request_id, '{op.object_name}')
+    INSERT INTO public.request_log (request_id, op, params_hash)
+    VALUES (p_request_id, '{op.object_name}', v_hash)
     ON CONFLICT (request_id) DO NOTHING;
     IF NOT FOUND THEN
         SELECT {stored} FROM public.request_log
          WHERE request_id = p_request_id;
-        IF v_op <> '{op.object_name}' THEN
-            RAISE EXCEPTION '{REUSED_BY_ANOTHER_OP}';
+        IF v_stored <> v_hash THEN
+            RAISE EXCEPTION '{PARAMS_MISMATCH}' USING ERRCODE = 'unique_violation';
         END IF;
         RETURN;
     END IF;
