@@ -159,7 +159,7 @@ async def _call(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"--params: not valid JSON: {exc}") from None
     if not isinstance(params, dict):
         raise ConfigError("--params: expected a JSON object")
-    async with Client(settings.amqp.url, settings.amqp.exchange) as client:
+    async with Client(urls=settings.amqp.endpoints, exchange=settings.amqp.exchange) as client:
         try:
             reply = await client.call_raw(args.template, args.op, params, limit=args.limit,
                                           offset=args.offset, timeout=args.timeout)

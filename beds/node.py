@@ -17,7 +17,7 @@ from typing import Any
 from beds.adapters import Adapter
 from beds.brokers.consumer import Consumer, Shared
 from beds.brokers.limits import effective_reply_limit
-from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
+from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher, shuffled
 from beds.brokers.pool import Pool, Worker
 from beds.brokers.topology import declare, declare_ops, unrouted_broker
 from beds.config import BrokerSettings, QueueType, RoleSettings, Settings
@@ -110,9 +110,12 @@ class Node:
         # Each open is bounded by its datasource's connect_timeout; a stop still ends the wait.
         await _unless(stop, asyncio.gather(*(self._open(name, a)
                                              for name, a in self.adapters.items())))
-        consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
+        # Each node takes the cluster's endpoints in its own order, so nodes spread over it; both
+        # links start on the same RabbitMQ node.
+        endpoints = shuffled(s.amqp.endpoints)
+        consume = AmqpLink(endpoints, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
-        publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
+        publish = AmqpLink(endpoints, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         ops = self.ops = OpsRuntime(s, self.role, self)
         tracing = self._tracing = start_tracing(s, self.role.name, self.tracer_provider)

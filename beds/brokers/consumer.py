@@ -16,7 +16,13 @@ from typing import Any, cast
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
+from beds.brokers.link import (
+    AMQP_ERRORS,
+    AmqpLink,
+    ConsumerCancelled,
+    ReplyPublisher,
+    serve_until,
+)
 from beds.brokers.retry import backoff, delivery_count, may_run_again, retry_delay
 from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
@@ -74,7 +80,11 @@ class Consumer:
             ok = await channel.basic_consume(self.broker.queue, self._on_message, no_ack=False)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"{self.name}: could not start consuming: {exc}") from exc
-        await serve_until(stop, channel, self.consuming)
+        try:
+            await serve_until(stop, channel, self.consuming)
+        except ConsumerCancelled as exc:
+            await self._drain(channel, None)   # answer what it holds, then give the channel up
+            raise ChannelLost(f"{self.name}: {exc}; consuming again") from exc
         if channel.is_closed:
             reason = _close_reason(channel)
             raise ChannelLost(f"{self.name}: channel closed: {reason}")

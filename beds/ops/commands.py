@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import msgspec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import amqp_user
+from beds.brokers.link import amqp_user, connect_first
 from beds.errors import BedsError
 
 ADMIN_KEY = "admin"
@@ -209,10 +210,11 @@ def _no_route(key: str) -> str:
     return f"nothing is bound to {key!r}"
 
 
-async def open_command_client(url: str, exchange: str,
+async def open_command_client(url: str | Sequence[str], exchange: str,
                               timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
     """A client on a connection of its own (the CLI). The caller closes the connection."""
-    connection = await aiormq.connect(url)
-    client = CommandClient(exchange, timeout, amqp_user(url))
+    urls = [url] if isinstance(url, str) else list(url)
+    connection = await connect_first(urls)
+    client = CommandClient(exchange, timeout, amqp_user(urls[0]))
     await client.attach(await connection.channel(publisher_confirms=True))
     return client, connection
