@@ -8,8 +8,9 @@ requeue (-> dead-letter exchange). Nothing a caller sends can end this loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -58,6 +59,7 @@ class Shared:
     grace_seconds: float          # how long a stopping consumer waits for in-flight work
     metrics: NodeMetrics | None = None
     audit: Callable[[dict[str, Any]], None] | None = None   # called once per write/bulk answer
+    redeclare: Callable[[], Awaitable[None]] | None = None  # the node's topology, declared again
 
 
 class Consumer:
@@ -84,6 +86,9 @@ class Consumer:
             await serve_until(stop, channel, self.consuming)
         except ConsumerCancelled as exc:
             await self._drain(channel, None)   # answer what it holds, then give the channel up
+            if self.shared.redeclare is not None:
+                with contextlib.suppress(*AMQP_ERRORS):   # consuming again says what failed
+                    await self.shared.redeclare()      # a deleted queue comes back
             raise ChannelLost(f"{self.name}: {exc}; consuming again") from exc
         if channel.is_closed:
             reason = _close_reason(channel)

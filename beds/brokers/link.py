@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -91,10 +91,13 @@ class AmqpLink:
     `urls`: one endpoint, or a cluster's. The link uses one at a time, in the order given (the
     node shuffles it, so nodes spread over the cluster); when its connection is lost it tries the
     next endpoint first (the lost one's node may be gone), and after a round in which no endpoint
-    answered it backs off (capped, jittered) before the next round."""
+    answered it backs off (capped, jittered) before the next round. `on_connect` runs on every
+    new connection before it is used."""
 
     def __init__(self, urls: str | Sequence[str], name: str, heartbeat: int,
-                 max_backoff: float, stop: asyncio.Event | None = None) -> None:
+                 max_backoff: float, stop: asyncio.Event | None = None,
+                 on_connect: Callable[[AbstractConnection], Awaitable[None]] | None = None
+                 ) -> None:
         endpoints = [urls] if isinstance(urls, str) else list(urls)
         if not endpoints:
             raise ValueError(f"{name}: no RabbitMQ endpoint")
@@ -106,6 +109,7 @@ class AmqpLink:
         self._conn: AbstractConnection | None = None
         self._lock = asyncio.Lock()
         self._at = 0                          # the endpoint in use, or tried next
+        self._on_connect = on_connect
         self.connects = 0
 
     @property
@@ -129,7 +133,7 @@ class AmqpLink:
             while True:
                 url = self._urls[self._at]
                 try:
-                    self._conn = await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
+                    self._conn = await self._open(url)
                 except AMQP_ERRORS as exc:
                     failures += 1
                     if failures in (1, 10) or failures % 100 == 0:
@@ -148,6 +152,19 @@ class AmqpLink:
                     log.info("amqp.connected", link=self.name, connects=self.connects,
                              endpoint=where(url), failed_attempts=failures)
                 return self._conn
+
+    async def _open(self, url: str) -> AbstractConnection:
+        """Connect, then run the on_connect hook (the node declares its topology: the endpoint
+        may be a broker that has never seen it); a hook that fails closes the connection."""
+        conn = await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
+        if self._on_connect is not None:
+            try:
+                await self._on_connect(conn)
+            except BaseException:
+                with contextlib.suppress(*AMQP_ERRORS, RuntimeError):
+                    await asyncio.wait_for(conn.close(), CONNECT_SECONDS)
+                raise
+        return conn
 
     async def channel(self, publisher_confirms: bool = False) -> AbstractChannel:
         conn = await self.connection()
