@@ -236,6 +236,10 @@ class PrivateRabbit:
         """The Erlang VM's OS pid: a child of the process this object started."""
         return int((self.home / "rabbit.pid").read_text().strip())
 
+    def kill(self) -> None:
+        """SIGKILL the Erlang VM: a crash, no goodbye to clients or cluster peers."""
+        os.kill(self.beam_pid(), signal.SIGKILL)
+
     def halt(self) -> None:
         if self._proc is None:
             return

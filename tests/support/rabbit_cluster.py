@@ -97,7 +97,7 @@ async def connection_ports(ctl: RabbitCtl) -> dict[str, int]:
     out = {}
     for line in text.splitlines():
         port, _, props = line.partition("\t")
-        name = re.search(r'"connection_name",longstr,<<"([^"]*)">>', props)
+        name = re.search(r'"connection_name",(?:longstr,<<)?"([^"]*)"', props)
         if name and port.strip().isdigit():
             out[name.group(1)] = int(port.strip())
     return out

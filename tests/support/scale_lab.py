@@ -54,7 +54,7 @@ def _rabbit_ports() -> list[int]:
     wanted = [*RABBIT_PORTS, *(p + 20000 for p in RABBIT_PORTS)]
     if all(_port_free(p) for p in wanted):
         return list(RABBIT_PORTS)
-    ports = []
+    ports: list[int] = []
     while len(ports) < 3:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
