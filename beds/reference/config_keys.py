@@ -70,6 +70,9 @@ DESCRIPTIONS = {
                        "the standard `OTEL_*` variables. See [Tracing](../tracing.md).",
     "security.require_user_id": "Refuse requests without the AMQP `user_id` property "
                                 "(`FORBIDDEN`)",
+    "ops.operators": "RabbitMQ users allowed to drain, resume, rescale and reload nodes "
+                     "(the command's `user_id`); default: the user of `[amqp] url`. "
+                     "See [Security](../security.md).",
     "ops.control_exchange": "Commands: key `admin` to the admin node, `node.<name>` to one node",
     "ops.events_exchange": "Node events, relayed by the admin's adminBrokerOut",
     "ops.metrics_exchange": "Metric snapshots, key `node.<name>`",

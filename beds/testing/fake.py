@@ -164,8 +164,8 @@ class FakeBeds:
         from beds.factory import Dispatcher
 
         assert self._dispatcher is not None
-        route = self._dispatcher.route(request, None)
-        self._dispatcher.authorize(route, self.user_id)
+        # The node's own order: authorisation comes with routing (nothing leaks before it).
+        route = self._dispatcher.route(request, None, self.user_id)
         if route.op.kind is OpKind.BULK:
             Dispatcher.bind_bulk(route, request, message_id=message_id)
         else:
