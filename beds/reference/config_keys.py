@@ -76,8 +76,6 @@ DESCRIPTIONS = {
     "ops.control_exchange": "Commands: key `admin` to the admin node, `node.<name>` to one node",
     "ops.events_exchange": "Node events, relayed by the admin's adminBrokerOut",
     "ops.metrics_exchange": "Metric snapshots, key `node.<name>`",
-    "ops.operators": "AMQP users whose commands that change a node (drain, resume, scale, "
-                     "reload) are obeyed (unset: the user of `[amqp] url`)",
     "ops.logs_exchange": "Shipped log lines and audit events, key `<level>.<node>`",
     "ops.snapshot_seconds": "How often each node publishes its snapshot",
     "ops.http_listen": "`host:port` of /live /ready /metrics (`\"\"` = off)",
