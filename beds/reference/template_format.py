@@ -47,7 +47,10 @@ DESCRIPTIONS = {
     "ops.NAME.allow": (_ALL, "AMQP users that may call it (a bulk op defaults to its write "
                              "op's list)"),
     "ops.NAME.idempotency_key": (_CALL, "A param filled from the AMQP `message_id` when "
-                                        "omitted; the procedure stores the outcome per key"),
+                                        "omitted; the procedure gets it scoped by op and caller "
+                                        "and stores the outcome per key"),
+    "ops.NAME.on_repeat": ("write, bulk", "For a write without `idempotency_key`: what a second "
+                                          "run does and why that is acceptable"),
     "ops.NAME.description": (_ALL, "Shown in `beds docs`"),
     "ops.NAME.of": (_BULK, "The write op it batches (its routine, params, out)"),
     "ops.NAME.max_rows": (_BULK, f"Most rows per request (at most {MAX_BULK_ROWS})"),

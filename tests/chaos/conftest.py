@@ -64,12 +64,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         out = HERE / "results" / "latest.md"
         out.parent.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        verdict = "passed" if exitstatus == 0 else f"FAILED (pytest exit status {exitstatus})"
+        failed = [report.nodeid.rsplit("::", 1)[-1]
+                  for report in terminalreporter.stats.get("failed", [])]
+        verdict = "passed" if exitstatus == 0 else (
+            f"FAILED (pytest exit status {exitstatus}: {', '.join(failed) or 'see the log'})")
         out.write_text(
             "# Fault-injection results (`make chaos`)\n\n"
             f"Run {stamp}; {len(RESULTS)} scenarios; session {elapsed:.0f} s; {verdict}.\n"
             "Columns: see the docstring of tests/chaos/checker.py. `lost` and `duplicated` "
-            "must be 0.\n\n" + text + "\n")
+            "must be 0; `re-executed`, `dropped` and `indeterminate` too, unless the row says "
+            "why.\n\n" + text + "\n")
         terminalreporter.write_line(f"written to {out.relative_to(ROOT)}")
 
 

@@ -95,16 +95,27 @@ def oks(wl: Workload) -> int:
     return sum(1 for r in wl.requests if r.code() == "ok")
 
 
+def note_lateness(wl: Workload) -> None:
+    """The slowest answer against its deadline, into the results table."""
+    worst = max((by for r in wl.requests for _, by in r.lateness()), default=None)
+    if worst is not None:
+        wl.notes.append(f"slowest answer {worst:+.2f} s from its deadline")
+
+
 def assert_deadlines_kept(wl: Workload) -> None:
-    """Every copy answered by its deadline + SLACK, no ok after the deadline, and the freeze
-    showed (requests answered DEADLINE_EXCEEDED or DB_UNAVAILABLE)."""
+    """Every copy answered by its deadline + SLACK, ok or DEADLINE_EXCEEDED / DB_UNAVAILABLE,
+    no ok after the deadline, and the freeze showed (some answered DEADLINE_EXCEEDED or
+    DB_UNAVAILABLE)."""
     unanswered = [r.rid for r in wl.requests if not r.dead
                   and set(r.sent_cids) - {cid for cid, _ in r.replies}]
     late = [(r.rid, code, round(by, 2)) for r in wl.requests for code, by in r.lateness()
             if by > SLACK or (code == "ok" and by > TRIP)]
     refused = [code for r in wl.requests for code, _ in r.lateness()
                if code in {"DEADLINE_EXCEEDED", "DB_UNAVAILABLE"}]
+    odd = [(r.rid, code) for r in wl.requests for code, _ in r.lateness()
+           if code not in {"ok", "DEADLINE_EXCEEDED", "DB_UNAVAILABLE"}]
     assert not unanswered, f"{len(unanswered)} copies never answered: {unanswered[:5]}"
+    assert not odd, f"answered neither ok nor DEADLINE_EXCEEDED / DB_UNAVAILABLE: {odd[:5]}"
     assert not late, f"answered past the deadline (+{SLACK} s, ok +{TRIP} s): {late[:10]}"
     assert len(refused) >= 8, f"only {len(refused)} requests felt the freeze: it missed"
 
@@ -117,8 +128,9 @@ async def test_16a_frozen_mariadb_under_load_with_deadlines(
     wl = lab.workload(f"16a private MariaDB frozen (SIGSTOP) {FREEZE:g} s, {BUDGET:g} s "
                       "deadlines", stack, root=root, min_sent=150)
     await frozen_under_load(lab, wl, server)
-    assert_deadlines_kept(wl)
+    note_lateness(wl)
     row = await wl.finish(timeout=BUDGET + 4)
+    assert_deadlines_kept(wl)
     wl.assert_clean(row)
 
 
@@ -130,6 +142,7 @@ async def test_16b_frozen_postgres_under_load_with_deadlines(
     wl = lab.workload(f"16b private PostgreSQL frozen (SIGSTOP) {FREEZE:g} s, {BUDGET:g} s "
                       "deadlines", stack, root=root, min_sent=150)
     await frozen_under_load(lab, wl, server)
-    assert_deadlines_kept(wl)
+    note_lateness(wl)
     row = await wl.finish(timeout=BUDGET + 4)
+    assert_deadlines_kept(wl)
     wl.assert_clean(row)

@@ -33,8 +33,8 @@ from tests.chaos.checker import COLUMNS, RESULTS, Request, Row, tally
 from tests.chaos.mariadb import RootDb
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
-AT_LEAST_ONCE = ("the node lost its link to RabbitMQ (or died) between a commit and its ack: "
-                 "RabbitMQ redelivers, and a write without an idempotency key runs again")
+AT_LEAST_ONCE = ("at-least-once delivery: a write committed but not acked when the node's link "
+                 "broke is redelivered and, without a key, runs again")
 """Why a scenario that cuts a node off mid-request may re-execute count_pay: at-least-once
 delivery, the case idempotency keys exist for (README, Guarantees)."""
 CALLER_RETRIES = frozenset({"DB_UNAVAILABLE", "DEADLINE_EXCEEDED"})
@@ -178,6 +178,7 @@ class Workload:
         self.scenario = scenario
         self.min_sent = min_sent
         self.allow = dict(allow or {})
+        self.notes: list[str] = []     # measured facts a scenario adds to its row
         self.caller = caller
         self.settings = settings
         self.amqp_url = amqp_url
@@ -364,6 +365,9 @@ class Workload:
     def tally(self) -> Row:
         row, self.problems = tally(self.scenario, self.requests,
                                    time.monotonic() - self.started, self.foreign_dead)
+        if self.notes:
+            row = replace(row, notes="; ".join([*self.notes, row.notes] if row.notes
+                                               else self.notes))
         if self.allow:
             reasons: dict[str, list[str]] = {}
             for column, reason in self.allow.items():
