@@ -31,7 +31,7 @@ from beds.clientlink import (
     default_connection_name,
 )
 from beds.errors import CallTimeout, Disconnected, Forbidden, NoRoute, error_from_reply
-from beds.protocol import encode_request
+from beds.protocol import encode_request, newer_position
 from beds.tracecontext import inject_context
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -75,13 +75,19 @@ class Client:
     up to their own timeout. `user_id` is sent on every request as the AMQP user_id property;
     RabbitMQ refuses it unless it is the user this connection logged in as, so nodes can trust
     it. `connection_name` shows in RabbitMQ's connection list (default: beds-client, host, pid).
+
+    Read-your-writes (datasources with read replicas, docs/replicas.md): a write's reply carries
+    `meta.position`; a call with `read_after=<position>` is served by a replica only once it has
+    applied that write. With `read_your_writes=True` the client does this by itself: it keeps the
+    newest position each template's replies carried and sends it with every later call of that
+    template (`positions` shows them).
     """
 
     def __init__(self, url: str | None = None, exchange: str = "beds",
                  default_timeout: float = 10.0, user_id: str | None = None, *,
                  urls: Sequence[str] | None = None, connection_name: str | None = None,
                  heartbeat: int = 30, reconnect_max_seconds: float = 5.0,
-                 connect_timeout: float | None = None) -> None:
+                 connect_timeout: float | None = None, read_your_writes: bool = False) -> None:
         if url is not None and urls is not None:
             raise ValueError("Client: give url or urls, not both")
         endpoints = list(urls) if urls is not None else [url or DEFAULT_URL]
@@ -95,6 +101,8 @@ class Client:
         self.connect_timeout = default_timeout if connect_timeout is None else connect_timeout
         self._link = ClientLink(endpoints, connection_name or default_connection_name(),
                                 heartbeat, reconnect_max_seconds)
+        self.read_your_writes = read_your_writes
+        self.positions: dict[str, str] = {}   # template -> newest write position seen
 
     @property
     def connection_name(self) -> str:
@@ -129,17 +137,21 @@ class Client:
     async def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                    limit: int | None = None, offset: int | None = None,
                    cursor: str | None = None, timeout: float | None = None,
-                   message_id: str | None = None) -> Reply:
-        """One request; returns its Reply or raises the reply's typed error."""
+                   message_id: str | None = None, read_after: str | None = None) -> Reply:
+        """One request; returns its Reply or raises the reply's typed error. `read_after`: a
+        write's `meta.position`; the node answers from data at least that new."""
         return reply_from_body(await self.call_raw(
             template, op, params, limit=limit, offset=offset, cursor=cursor, timeout=timeout,
-            message_id=message_id))
+            message_id=message_id, read_after=read_after))
 
     async def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                        limit: int | None = None, offset: int | None = None,
                        cursor: str | None = None, timeout: float | None = None,
-                       message_id: str | None = None) -> dict[str, Any]:
+                       message_id: str | None = None,
+                       read_after: str | None = None) -> dict[str, Any]:
         """One request; returns the reply body as a dict, whether ok or not."""
+        if read_after is None and self.read_your_writes:
+            read_after = self.positions.get(template)
         seconds = self.default_timeout if timeout is None else timeout
         key = f"{template}.{op}"
         loop = asyncio.get_running_loop()
@@ -152,8 +164,11 @@ class Client:
         try:
             async with asyncio.timeout_at(deadline):
                 await self._publish(session, key, body, correlation_id, message_id,
-                                    deadline - loop.time())
-                return await future
+                                    deadline - loop.time(), read_after)
+                reply = await future
+            if self.read_your_writes:
+                self._remember(template, reply)
+            return reply
         except TimeoutError:
             raise CallTimeout(f"no reply to {key} within {seconds}s; the request may still "
                               "have run") from None
@@ -162,14 +177,24 @@ class Client:
         finally:
             session.pending.pop(correlation_id, None)
 
-    def _request_headers(self, seconds: float) -> dict[str, Any]:
+    def _remember(self, template: str, reply: dict[str, Any]) -> None:
+        meta = reply.get("meta")
+        position = meta.get("position") if isinstance(meta, dict) else None
+        if isinstance(position, str):
+            # Replies of concurrent writes arrive in any order: keep the newest position.
+            self.positions[template] = newer_position(self.positions.get(template), position)
+
+    def _request_headers(self, seconds: float, read_after: str | None = None) -> dict[str, Any]:
         """The AMQP headers of one request: the one place they are built."""
         headers: dict[str, Any] = {"x-deadline": int((time.time() + seconds) * 1000)}
+        if read_after is not None:
+            headers["x-read-after"] = read_after
         inject_context(headers)   # the caller's trace continues on the node (beds[otel])
         return headers
 
     async def _publish(self, session: Session, key: str, body: bytes, correlation_id: str,
-                       message_id: str | None, seconds: float) -> None:
+                       message_id: str | None, seconds: float,
+                       read_after: str | None = None) -> None:
         try:
             await session.channel.basic_publish(
                 body, exchange=self.exchange, routing_key=key, mandatory=True,
@@ -181,7 +206,7 @@ class Client:
                     # taken late is answered DEADLINE_EXCEEDED without touching the database,
                     # and the statement gets only the time that is left.
                     expiration=str(max(1, int(seconds * 1000))),
-                    headers=self._request_headers(seconds),
+                    headers=self._request_headers(seconds, read_after),
                     user_id=self.user_id,
                 ),
             )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from beds.errors import ConfigError
 from beds.opsconfig import (
@@ -36,7 +37,7 @@ DEFAULT_CONFIG = Path("config/beds.toml")
 DEFAULT_ENV_FILE = Path("config/env.toml")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-_SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key")
+_SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key", "replicas")
 _SECRET_QUERY = re.compile(r"([?&;][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*)=[^&#]*", re.I)
 _NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
 DELIVERY_LIMIT = 20
@@ -105,6 +106,9 @@ class DatasourceSettings:
     connect_timeout: float
     statement_timeout: float
     schema_dir: Path
+    replicas: tuple[str, ...] = ()      # read replicas' DSNs (mysql, postgres): docs/replicas.md
+    max_lag_seconds: float = 5.0        # a replica further behind serves no reads
+    ryw_wait_ms: int = 200              # how long a read-your-writes read waits for a replica
 
 
 @dataclass(frozen=True)
@@ -335,7 +339,8 @@ def _amqp_urls(t: Table) -> tuple[str, ...]:
 
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
     t.reject_unknown(["engine", "dsn", "admin_dsn", "pool_min", "pool_max", "connect_timeout",
-                      "statement_timeout", "schema_dir"])
+                      "statement_timeout", "schema_dir", "replicas", "max_lag_seconds",
+                      "ryw_wait_ms"])
     engine = Engine(t.text("engine", choices=[e.value for e in Engine]))
     pool_min = t.integer("pool_min", 1, minimum=0)
     pool_max = t.integer("pool_max", 10, minimum=1)
@@ -351,7 +356,32 @@ def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
         connect_timeout=t.number("connect_timeout", 5.0, minimum=0.1),
         statement_timeout=t.number("statement_timeout", 30.0, minimum=0),
         schema_dir=project / t.text("schema_dir", f"schema/{engine.value}"),
+        replicas=_replicas(t, engine),
+        max_lag_seconds=t.number("max_lag_seconds", 5.0, minimum=0.1),
+        ryw_wait_ms=t.integer("ryw_wait_ms", 200, minimum=0),
     )
+
+
+def _replicas(t: Table, engine: Engine) -> tuple[str, ...]:
+    """Read replicas' DSNs: SQL engines only, each a URL of the primary's scheme."""
+    value = t.raw("replicas", [])
+    if not value:
+        return ()
+    if engine not in (Engine.MYSQL, Engine.POSTGRES):
+        raise t.fail("replicas", f"read replicas are supported for engines mysql and postgres, "
+                                 f"not {engine.value} (its own driver routes reads: see "
+                                 "docs/replicas.md)")
+    # Errors name the item, never echo it: a DSN holds a password.
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise t.fail("replicas", "expected a list of DSN strings")
+    for index, dsn in enumerate(value):
+        parts = urlsplit(dsn)
+        if not parts.scheme or (parts.hostname is None and "unix_socket" not in parts.query):
+            raise t.fail("replicas", f"item {index}: expected "
+                                     "scheme://user:password@host:port/database")
+        if value.index(dsn) != index:
+            raise t.fail("replicas", f"item {index} repeats item {value.index(dsn)}")
+    return tuple(value)
 
 
 def _broker(name: str, t: Table) -> BrokerSettings:

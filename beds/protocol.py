@@ -50,6 +50,9 @@ class Result:
     out: dict[str, Any] | None = None
     sets: list[list[dict[str, Any]]] | None = None
     next_cursor: str | None = None  # engines that page by cursor: where the next page starts
+    position: str | None = None     # a write on a datasource with replicas: its GTID / LSN
+    served_by: str | None = None    # a read on a datasource with replicas: "primary"/"replica N"
+    lag_seconds: float | None = None   # ... and, from a replica, how far behind it was
 
 
 _decoder = msgspec.json.Decoder()
@@ -167,7 +170,49 @@ def deadline_of(headers: dict[str, Any] | None) -> float | None:
     return deadline
 
 
+def read_after_of(headers: dict[str, Any] | None) -> str | None:
+    """The `x-read-after` header: a write's `meta.position` (a MariaDB GTID list such as
+    "0-1-42", or a PostgreSQL LSN such as "0/3000148"); checked by the datasource's engine."""
+    if not headers or "x-read-after" not in headers:
+        return None
+    value = headers["x-read-after"]
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise BadRequest("x-read-after: expected the meta.position of a write reply "
+                         f"(a GTID such as '0-1-42' or an LSN such as '0/3000148'), "
+                         f"got {describe(value)}")
+    return value
+
+
+def newer_position(old: str | None, new: str) -> str:
+    """The newer of two write positions of one datasource: MariaDB GTID lists compare domain
+    by domain (merged), PostgreSQL LSNs as numbers; anything else: the one that came last."""
+    if old is None or old == new:
+        return new
+    if "/" in old and "/" in new:
+        try:
+            return max(old, new, key=lambda p: tuple(int(x, 16) for x in p.split("/")))
+        except ValueError:
+            return new
+    try:
+        merged: dict[str, tuple[int, str]] = {}
+        for part in f"{old},{new}".split(","):
+            domain, _server, seq = part.split("-")
+            if domain not in merged or int(seq) > merged[domain][0]:
+                merged[domain] = (int(seq), part)
+        return ",".join(part for _seq, part in merged.values())
+    except ValueError:
+        return new
+
+
 def encode_ok(result: Result, meta: dict[str, Any]) -> bytes:
+    if result.position is not None:
+        meta["position"] = result.position
+    if result.served_by is not None:
+        meta["served_by"] = result.served_by
+        if result.lag_seconds is not None:
+            meta["replica_lag_s"] = round(result.lag_seconds, 3)
     reply: dict[str, Any] = {"ok": True, "data": result.rows}
     if result.out is not None:
         reply["out"] = result.out

@@ -36,6 +36,14 @@ def create_adapter(settings: DatasourceSettings) -> Adapter:
             f"{driver} driver ({exc.name} is not installed): {hint}"
         ) from None
     adapter: Adapter = getattr(module, class_name)(settings)
+    if settings.replicas:
+        # By name, like the engines: a type check of a module that only imports beds.adapters
+        # must not reach every driver through the router.
+        routing = importlib.import_module("beds.adapters.replicas")
+        cls = getattr(module, class_name)
+        replicas = [cls(routing.replica_settings(settings, dsn)) for dsn in settings.replicas]
+        routed: Adapter = routing.ReplicatedAdapter(settings, adapter, replicas)
+        return routed
     return adapter
 
 

@@ -38,6 +38,7 @@ class Call:
     timeout: float | None = None                           # statement time limit, seconds
     cursor: str | None = None                              # continuation token (DynamoDB views)
     deadline: float | None = None                          # the caller's, epoch seconds
+    read_after: str | None = None                          # x-read-after: a write's position
 
 
 def time_left(call: Call) -> float | None:

@@ -37,7 +37,8 @@ async def run_bulk(adapter: Adapter, prepared: Any, calls: list[Call]) -> Result
                 results.append(await adapter.run(prepared, call))
             except RequestError as error:
                 raise at_row(error, index, len(calls), committed=index) from error
-    return Result(rows=[row_reply(result) for result in results])
+    return Result(rows=[row_reply(result) for result in results],
+                  position=results[-1].position if results else None)
 
 
 def row_reply(result: Result) -> dict[str, Any]:

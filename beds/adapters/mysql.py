@@ -57,6 +57,8 @@ class MysqlStatement:
 
 
 class MysqlAdapter:
+    track_position = False   # replicas configured: a write's reply carries its GTID
+
     def __init__(self, settings: DatasourceSettings) -> None:
         self.settings = settings
         self.dsn: Dsn = parse_dsn(settings)
@@ -220,6 +222,8 @@ class MysqlAdapter:
             if prepared.write:
                 async with asyncio.timeout(clock.client_wait()):
                     await conn.commit()
+                if self.track_position and results:
+                    results[-1].position = await _last_gtid(conn, self.settings.connect_timeout)
             return results
         except (TimeoutError, pymysql.Error, OSError) as exc:
             broken = _is_connection_error(exc)
@@ -306,6 +310,18 @@ class MysqlAdapter:
                 out = dict(zip(prepared.out_names, row, strict=True))
         rows = sets[0] if sets else []
         return Result(rows=rows, out=out, sets=sets if len(sets) > 1 else None)
+
+
+async def _last_gtid(conn: Any, timeout: float) -> str | None:
+    """The GTID this session's last commit got (read-your-writes); None when it cannot be read:
+    the write did commit, so its caller must not hear of a failure."""
+    try:
+        async with asyncio.timeout(timeout), conn.cursor() as cur:
+            await cur.execute("SELECT @@last_gtid")
+            row = await cur.fetchone()
+    except (TimeoutError, pymysql.Error, OSError):
+        return None
+    return str(row[0]) if row and row[0] else None
 
 
 def _limited(sql: str, timeout: float | None) -> str:

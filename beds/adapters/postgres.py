@@ -103,6 +103,8 @@ def quote(name: str) -> str:
 
 
 class PostgresAdapter:
+    track_position = False   # replicas configured: a write's reply carries the WAL position
+
     def __init__(self, settings: DatasourceSettings) -> None:
         self.settings = settings
         parse_dsn(settings)          # a malformed dsn is a ConfigError at build time
@@ -287,6 +289,8 @@ class PostgresAdapter:
         except BaseException:
             await _quiet_rollback(conn)
             raise
+        if prepared.write and self.track_position and results:
+            results[-1].position = await _wal_position(conn, guard)
 
     async def _call_text(self, conn: Any, prepared: PostgresStatement) -> str:
         """The CALL with one NULL per trailing refcursor parameter. A procedure that does not
@@ -348,6 +352,15 @@ async def _call_procedure(conn: Any, prepared: PostgresStatement, sql: str, args
 
 def _rows(records: list[Any]) -> list[dict[str, Any]]:
     return [dict(r.items()) for r in records]
+
+
+async def _wal_position(conn: Any, timeout: float | None) -> str | None:
+    """The WAL position after a commit (at or past its commit record), for read-your-writes;
+    None when it cannot be read: the write did commit, its caller must not hear of a failure."""
+    try:
+        return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text", timeout=timeout))
+    except _DRIVER_ERRORS:
+        return None
 
 
 async def init_connection(conn: Any) -> None:

@@ -30,7 +30,15 @@ from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
 from beds.factory import Dispatcher, Route
 from beds.log import get_logger
 from beds.ops.metrics import NodeMetrics
-from beds.protocol import Request, Result, deadline_of, decode_request, encode_error, encode_ok
+from beds.protocol import (
+    Request,
+    Result,
+    deadline_of,
+    decode_request,
+    encode_error,
+    encode_ok,
+    read_after_of,
+)
 from beds.tracecontext import trace_fields
 
 log = get_logger("beds.request")
@@ -179,7 +187,8 @@ class Consumer:
         """The database step (beds.brokers.traced wraps it in a span). Returns the dispatcher's
         own coroutine: no extra frame per message."""
         return self.shared.dispatcher.dispatch(request, self.broker.name, deadline,
-                                               props.user_id, props.message_id)
+                                               props.user_id, props.message_id,
+                                               read_after_of(props.headers))
 
     async def _reply_failed(self, channel: AbstractChannel, tag: int, meta: dict[str, Any],
                             outcome: str, disposition: Disposition, ran: bool, attempt: int,

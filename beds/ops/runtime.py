@@ -22,9 +22,10 @@ from beds.config import RoleSettings, Settings
 from beds.log import get_logger
 from beds.ops.context import ServingNode
 from beds.ops.events import Events
-from beds.ops.http import HttpEndpoint, health_app
+from beds.ops.http import HttpEndpoint, health_app, passed
 from beds.ops.logship import LogShipper, bind_node
 from beds.ops.metrics import NodeMetrics
+from beds.ops.replica_metrics import replica_reports, track_replicas
 
 log = get_logger("beds.ops")
 PING_TIMEOUT = 2.0     # a datasource slower than this to answer `SELECT 1` is not ready
@@ -38,6 +39,7 @@ class OpsRuntime:
         self.name = settings.node.name
         # Series only for what the node serves (read per new key: reloads change the routes).
         self.metrics = NodeMetrics(self.name, known=lambda key: key in node.dispatcher.routes)
+        track_replicas(self.metrics.registry, lambda: node.adapters)
         self.events: Events = _NoEvents()
         self.audit: Callable[[dict[str, Any]], None] | None = None
         self.started_at = time.time()
@@ -124,7 +126,10 @@ class OpsRuntime:
         results = await asyncio.gather(*(self._ping(self.node.adapters[n]) for n in names))
         for name, ok in zip(names, results, strict=True):
             checks[f"datasource:{name}"] = True if ok else "not answering"
-        self.metrics.ready.set(1 if all(v is True for v in checks.values()) else 0)
+        # Shown, never failed: a lagging or dead replica only sends its reads to the primary.
+        for name, report in replica_reports(self.node.adapters).items():
+            checks[f"replicas:{name}"] = report
+        self.metrics.ready.set(1 if passed(checks) else 0)
         return checks
 
     @staticmethod

@@ -50,6 +50,11 @@ DESCRIPTIONS = {
     "datasources.NAME.connect_timeout": "Seconds to connect",
     "datasources.NAME.statement_timeout": "Seconds a statement may run, enforced by the server "
                                           "where the engine can (0 = no limit)",
+    "datasources.NAME.replicas": "Read replicas' DSNs (mysql, postgres only): reads go to a "
+                                 "healthy one in turn, writes to `dsn`; see replicas.md",
+    "datasources.NAME.max_lag_seconds": "A replica further behind than this serves no reads",
+    "datasources.NAME.ryw_wait_ms": "How long a read carrying `x-read-after` waits for a "
+                                    "replica to apply that write before the primary serves it",
     "datasources.NAME.schema_dir": "Schema files `beds schema apply` runs in name order; also "
                                    "where MongoDB/DynamoDB named operations are read",
     "brokers.NAME.queue": "The broker's queue",

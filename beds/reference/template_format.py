@@ -52,6 +52,9 @@ DESCRIPTIONS = {
     "ops.NAME.on_repeat": ("write, bulk", "For a write without `idempotency_key`: what a second "
                                           "run does and why that is acceptable"),
     "ops.NAME.description": (_ALL, "Shown in `beds docs`"),
+    "ops.NAME.consistency": (_ALL, "Read ops: `\"any\"` (default: a healthy read replica may "
+                                   "serve it) or `\"primary\"` (always the primary); "
+                                   "see replicas.md"),
     "ops.NAME.of": (_BULK, "The write op it batches (its routine, params, out)"),
     "ops.NAME.max_rows": (_BULK, f"Most rows per request (at most {MAX_BULK_ROWS})"),
     "warehouse.key": ("", "Rows move in key order; a batch resumes after its last key"),

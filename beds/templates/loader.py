@@ -20,7 +20,9 @@ _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choic
                "protected", "description")
 _OP_KEYS = ("kind", "procedure", "view", "function", "params", "optional", "out", "filters",
             "order_by", "limit", "broker", "allow", "idempotency_key", "on_repeat",
-            "description")
+            "description", "consistency")
+CONSISTENCY = ("any", "primary")
+"""Where a read op may run: any healthy replica, or always the primary (docs/replicas.md)."""
 _BULK_KEYS = ("kind", "of", "max_rows", "broker", "allow", "on_repeat", "description")
 MAX_BULK_ROWS = 10_000
 """No bulk op may take more rows per request (the message size cap usually bites first)."""
@@ -141,6 +143,10 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
     on_repeat = _on_repeat(t, kind, key)
     if target is OpTarget.FUNCTION and out:
         raise t.fail("out", "a function returns its value as data [{\"value\": ...}], not out")
+    consistency = t.text("consistency", "any", choices=CONSISTENCY)
+    if t.has("consistency") and kind is not OpKind.READ:
+        raise t.fail("consistency", f"only read ops choose where they run; a {kind.value} op "
+                                    "always runs on the primary")
     return Op(
         name=name,
         kind=kind,
@@ -157,6 +163,7 @@ def _op(name: str, t: Table, fields: dict[str, Field]) -> Op:
         idempotency_key=key,
         on_repeat=on_repeat,
         description=t.text("description", ""),
+        consistency=consistency,
     )
 
 

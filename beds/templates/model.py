@@ -74,6 +74,8 @@ class Op:
     # (`on_repeat = "..."`); `beds templates check` warns on a write with neither.
     on_repeat: str | None = None
     description: str = ""
+    # read ops: "any" may be served by a read replica, "primary" always by the primary
+    consistency: str = "any"
     # bulk: the write op it batches (target, params and out are that op's) and the most rows
     # one request may carry.
     of: str | None = None

@@ -23,7 +23,8 @@ queue, counts effects and classifies each request:
   dropped        copies (one publish each) neither answered, nor dead-lettered, nor sent on a
                  caller channel that closed before the answer: a reply BEDS never sent
   mismatched     ok replies of one request that disagree (payment ids), or disagree with the row
-                 in the database, or a read answered with the wrong row
+                 in the database, or a read answered with the wrong row, or a read-your-writes
+                 read (x-read-after) that returned a version older than the write it follows
   phantom        an effect although every copy was answered with an error that says nothing ran
 
 Every scenario states the least number of requests it must send (`min_sent`) and asserts
@@ -80,6 +81,8 @@ class Request:
     budget: float | None = None       # seconds the caller gives the node (default: its timeout)
     retry: bool = True                # the caller sends it again while it has no final answer
     reply_to: str | None = None       # a named reply queue instead of direct reply-to
+    headers: dict[str, Any] | None = None   # more AMQP headers (x-read-after)
+    min_version: int | None = None    # a read-your-writes read: its row's version is at least
     confirmed: bool = False
     attempts: int = 0
     sent_cids: list[str] = field(default_factory=list)
@@ -217,6 +220,13 @@ def _mismatched(r: Request) -> str | None:
         if len(ids) > 1 or (r.row_id is not None and ids != {r.row_id}):
             return f"{r.rid}: replies {ids}, row {r.row_id}"
         return None
+    if r.min_version is not None:
+        for reply in oks:
+            version = (reply.get("data") or [{}])[0].get("version")
+            if version is None or version < r.min_version:
+                return (f"{r.rid}: stale read-your-writes read: version {version}, the write "
+                        f"it follows made {r.min_version} (served by "
+                        f"{(reply.get('meta') or {}).get('served_by')})")
     if r.expect is not None:
         for reply in oks:
             data = reply.get("data") or [{}]

@@ -120,7 +120,7 @@ class Caller:
                 props = Basic.Properties(
                     reply_to=request.reply_to or DIRECT_REPLY_TO, correlation_id=cid, message_id=request.rid,
                     content_type="application/json", delivery_mode=2,
-                    headers={"x-deadline": deadline},
+                    headers={"x-deadline": deadline, **(request.headers or {})},
                     # Like beds.Client: a request nobody took in time is dropped (dead-lettered
                     # as `expired`), never run after its caller gave up. A fixed deadline in
                     # the past must reach the node, so it goes without an expiration.

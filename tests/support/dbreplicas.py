@@ -201,11 +201,14 @@ class MariadbPair(_Pair):
             log = (self.home / f"{role}.err")
             tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
             raise PairError(f"mariadbd {role} exited {self.procs[role].returncode}: {tail}")
-        try:
-            self.query(role, "SELECT 1")
-            return True
-        except pymysql.err.OperationalError:
-            return False
+        # A raw probe first: pymysql leaves its socket open when a connect fails.
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(self.home / f"{role}.sock"))
+            except OSError:
+                return False
+        self.query(role, "SELECT 1")
+        return True
 
     def _setup(self) -> None:
         repl_password = secrets.token_hex(12)
