@@ -1,14 +1,14 @@
-"""Scale scenarios 22a-22d: BEDS nodes over a private 3-node RabbitMQ cluster
+"""Scale scenarios 25a-25d: BEDS nodes over a private 3-node RabbitMQ cluster
 (tests/support/rabbit_cluster.py), `[amqp] urls` listing all three, quorum queues with a member
 on each node.
 
-  22a  SIGKILL the RabbitMQ node that holds the request queues' leaders and the node's
+  25a  SIGKILL the RabbitMQ node that holds the request queues' leaders and the node's
        connections, under load: the node moves to a survivor; the time from the kill to the
        first answered request sent after it is measured (and must stay under 10 s).
-  22b  stop a follower RabbitMQ node (no leader, no connection on it): callers see no error.
-  22c  stop two of three (no quorum): callers see timeouts, the node keeps answering /live and
+  25b  stop a follower RabbitMQ node (no leader, no connection on it): callers see no error.
+  25c  stop two of three (no quorum): callers see timeouts, the node keeps answering /live and
        loses nothing it confirmed; after both come back everything is served.
-  22d  three BEDS nodes over the cluster, SIGKILL one under load.
+  25d  three BEDS nodes over the cluster, SIGKILL one under load.
 
 The cluster is started once for this module (about 30 s) and made whole again after each
 scenario. It never touches the shared RabbitMQ."""
@@ -131,7 +131,7 @@ def note(row_index: int, text: str) -> None:
                                       "notes": f"{row.notes}; {text}" if row.notes else text})
 
 
-async def test_22a_sigkill_the_rabbitmq_node_with_the_leaders_and_connections(
+async def test_25a_sigkill_the_rabbitmq_node_with_the_leaders_and_connections(
         lab: Lab, cluster: RabbitCluster) -> None:
     await heal(cluster)
     stack = cluster_stack(lab, cluster, "qqkill", cluster.members[0])
@@ -143,7 +143,7 @@ async def test_22a_sigkill_the_rabbitmq_node_with_the_leaders_and_connections(
     assert set(leaders.values()) == {target.node}, leaders
     survivor = next(m for m in cluster.members if m is not target)
     use_member(stack, None, survivor)
-    wl = lab.workload("22a RabbitMQ node with the leaders and the node's links SIGKILLed",
+    wl = lab.workload("25a RabbitMQ node with the leaders and the node's links SIGKILLed",
                       stack, min_sent=300, allow={"re-executed": AT_LEAST_ONCE})
     wl.caller.urls = [m.url for m in cluster.members if m is not target] + [target.url]
     load = wl.load()
@@ -169,14 +169,14 @@ async def test_22a_sigkill_the_rabbitmq_node_with_the_leaders_and_connections(
     await heal(cluster)
 
 
-async def test_22b_stop_a_follower_rabbitmq_node(lab: Lab, cluster: RabbitCluster) -> None:
+async def test_25b_stop_a_follower_rabbitmq_node(lab: Lab, cluster: RabbitCluster) -> None:
     await heal(cluster)
     stack = cluster_stack(lab, cluster, "qqfollower", cluster.members[0])
     node = await lab.spawn(stack.env_file)
     home = await node_member(cluster, "chaos-qqfollower")
     follower = next(m for m in cluster.members if m is not home)
     use_member(stack, None, home)
-    wl = lab.workload("22b a follower RabbitMQ node stopped", stack, min_sent=300)
+    wl = lab.workload("25b a follower RabbitMQ node stopped", stack, min_sent=300)
     wl.caller.urls = [home.url]   # callers and node away from the follower
     load = wl.load()
     try:
@@ -197,14 +197,14 @@ async def test_22b_stop_a_follower_rabbitmq_node(lab: Lab, cluster: RabbitCluste
     await heal(cluster)
 
 
-async def test_22c_two_of_three_rabbitmq_nodes_stopped(lab: Lab, cluster: RabbitCluster) -> None:
+async def test_25c_two_of_three_rabbitmq_nodes_stopped(lab: Lab, cluster: RabbitCluster) -> None:
     await heal(cluster)
     stack = cluster_stack(lab, cluster, "qqminority", cluster.members[0], http=True)
     node = await lab.spawn(stack.env_file)
     home = await node_member(cluster, "chaos-qqminority")
     others = [m for m in cluster.members if m is not home]
     use_member(stack, None, home)
-    wl = lab.workload("22c two of three RabbitMQ nodes stopped (no quorum) 15 s", stack,
+    wl = lab.workload("25c two of three RabbitMQ nodes stopped (no quorum) 15 s", stack,
                       min_sent=200, allow={"re-executed": AT_LEAST_ONCE})
     wl.caller.urls = [home.url]
     load = wl.load(timeout=4)
@@ -241,12 +241,12 @@ async def test_22c_two_of_three_rabbitmq_nodes_stopped(lab: Lab, cluster: Rabbit
     await heal(cluster)
 
 
-async def test_22d_three_beds_nodes_one_sigkilled(lab: Lab, cluster: RabbitCluster) -> None:
+async def test_25d_three_beds_nodes_one_sigkilled(lab: Lab, cluster: RabbitCluster) -> None:
     await heal(cluster)
     stack = cluster_stack(lab, cluster, "qqthree", cluster.members[0])
     nodes: list[NodeProcess] = [await lab.spawn(lab.env_variant(stack, f"chaos-qqthree-{i}"))
                                 for i in range(3)]
-    wl = lab.workload("22d three BEDS nodes over three RabbitMQ nodes, one SIGKILLed", stack,
+    wl = lab.workload("25d three BEDS nodes over three RabbitMQ nodes, one SIGKILLed", stack,
                       min_sent=300, allow={"re-executed": AT_LEAST_ONCE})
     wl.caller.urls = cluster.urls
     await lab.wait_serving(stack, nodes=3)
