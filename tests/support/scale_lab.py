@@ -64,14 +64,18 @@ def _rabbit_ports() -> list[int]:
     return ports
 
 
-def env_data(urls: list[str], main: dict[str, Any], cool: dict[str, Any] | None) -> dict[str, Any]:
+def write_env(path: Path, urls: list[str], main: dict[str, Any], replica_dsn: str,
+              cool: dict[str, Any] | None = None) -> None:
+    """An env file for nodes and commands on the lab: the cluster's endpoints (leaders placed
+    evenly) and a datasource whose reads go to its replica."""
+    main = {**main, "replicas": [replica_dsn]}
     data: dict[str, Any] = {
         "amqp": {"urls": urls, "queue_leader_locator": "balanced"},
         "datasources": {"main": main},
     }
     if cool is not None:
         data["datasources"]["cool"] = cool
-    return data
+    path.write_text(tomli_w.dumps(data))
 
 
 def _mysql(pair: MariadbPair, database: str, replica: bool) -> dict[str, Any]:
@@ -79,26 +83,6 @@ def _mysql(pair: MariadbPair, database: str, replica: bool) -> dict[str, Any]:
     return {"engine": "mysql",
             "dsn": f"mysql://beds_app:{pair.app_password}@127.0.0.1:{port}/{database}",
             "admin_dsn": f"mysql://root@127.0.0.1:{pair.ports['primary']}/"}
-
-
-def _with_replicas(path: Path, data: dict[str, Any], replica_dsn: str) -> bool:
-    """Write the env file with `replicas` on datasources.main if this BEDS knows the key
-    (read replicas, issue 13 point 3); else without it. True if written with it."""
-    from beds.config import load_settings
-    from beds.errors import ConfigError
-
-    data["datasources"]["main"]["replicas"] = [replica_dsn]
-    path.write_text(tomli_w.dumps(data))
-    try:
-        load_settings(ROOT / "config/beds.toml", path, environ={"BEDS_MYSQL_PASSWORD": "x",
-                                                               "BEDS_PG_PASSWORD": "x"})
-        return True
-    except ConfigError as exc:
-        if "replicas" not in str(exc):
-            raise
-    del data["datasources"]["main"]["replicas"]
-    path.write_text(tomli_w.dumps(data))
-    return False
 
 
 def _schema(env_file: Path, datasource: str) -> None:
@@ -160,12 +144,11 @@ def start() -> int:
         STATE.write_text(json.dumps(state, indent=2))
         print("scale-lab: applying the example schema, starting 2 BEDS nodes ...", flush=True)
         main = _mysql(mariadb, "beds", replica=False)
-        replicas = _with_replicas(ENV_FILE, env_data(cluster.urls, main,
-                                                     _mysql(mariadb, "beds_cool", False)),
-                                  _mysql(mariadb, "beds", replica=True)["dsn"])
+        write_env(ENV_FILE, cluster.urls, main, _mysql(mariadb, "beds", replica=True)["dsn"],
+                  cool=_mysql(mariadb, "beds_cool", replica=False))
         pg_main = {"engine": "postgres", "dsn": postgres.primary_dsn,
                    "admin_dsn": postgres.primary_admin_dsn}
-        _with_replicas(PG_ENV_FILE, env_data(cluster.urls, pg_main, None), postgres.replica_dsn)
+        write_env(PG_ENV_FILE, cluster.urls, pg_main, postgres.replica_dsn)
         _schema(ENV_FILE, "main")
         _schema(PG_ENV_FILE, "main")
         for name, http_port in NODES:
@@ -178,12 +161,12 @@ def start() -> int:
         print("scale-lab: start failed; stopping what started", file=sys.stderr)
         stop()
         raise
-    print(describe(state, cluster, mariadb, postgres, replicas))
+    print(describe(state, cluster, mariadb, postgres))
     return 0
 
 
 def describe(state: dict[str, Any], cluster: RabbitCluster, mariadb: MariadbPair,
-             postgres: PostgresPair, replicas: bool) -> str:
+             postgres: PostgresPair) -> str:
     rel = ENV_FILE.relative_to(ROOT)
     lines = ["", "scale-lab is running (state, logs and data under .scale-lab/):", ""]
     for member in cluster.members:
@@ -199,9 +182,7 @@ def describe(state: dict[str, Any], cluster: RabbitCluster, mariadb: MariadbPair
         lines.append(f"  BEDS node {name} (appServer, MariaDB)  http 127.0.0.1:{node['http']}  "
                      f"pid {node['pid']}  log .scale-lab/{name}.log")
     lines += ["", f"  env files: {rel} (MariaDB), {PG_ENV_FILE.relative_to(ROOT)} (PostgreSQL)",
-              "  read replicas: " + ("configured ([datasources.main] replicas)" if replicas else
-                                     "started, but this BEDS has no `replicas` key yet: reads "
-                                     "go to the primary"),
+              "  read replicas: configured ([datasources.main] replicas)",
               "", "  call it:", f"    .venv/bin/beds call film fetch --params '{{\"film_id\": 1}}' "
               f"--env {rel}",
               "    curl -s 127.0.0.1:9571/ready     (each node's health, metrics on /metrics)",
