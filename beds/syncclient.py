@@ -97,20 +97,23 @@ class SyncClient:
 
     def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
              limit: int | None = None, offset: int | None = None, cursor: str | None = None,
-             timeout: float | None = None, message_id: str | None = None) -> Reply:
-        """One request; returns its Reply or raises the reply's typed error."""
+             timeout: float | None = None, message_id: str | None = None,
+             read_after: str | None = None) -> Reply:
+        """One request; returns its Reply or raises the reply's typed error. `read_after`: a
+        write's meta.position (read-your-writes, docs/replicas.md)."""
         return self._run(self.client.call(template, op, params, limit=limit, offset=offset,
                                           cursor=cursor, timeout=timeout,
-                                          message_id=message_id),
+                                          message_id=message_id, read_after=read_after),
                          self.default_timeout if timeout is None else timeout)
 
     def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                  limit: int | None = None, offset: int | None = None, cursor: str | None = None,
-                 timeout: float | None = None, message_id: str | None = None) -> dict[str, Any]:
+                 timeout: float | None = None, message_id: str | None = None,
+                 read_after: str | None = None) -> dict[str, Any]:
         """One request; returns the reply body as a dict, whether ok or not."""
         return self._run(self.client.call_raw(template, op, params, limit=limit, offset=offset,
                                               cursor=cursor, timeout=timeout,
-                                              message_id=message_id),
+                                              message_id=message_id, read_after=read_after),
                          self.default_timeout if timeout is None else timeout)
 
     async def _open(self) -> Client:

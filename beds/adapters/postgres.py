@@ -27,6 +27,7 @@ the pool's default run in a transaction that commits only on success.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -246,7 +247,11 @@ class PostgresAdapter:
                 # Never hand a connection in an unknown state to the next request: the pool
                 # replaces a terminated connection with a fresh one.
                 conn.terminate()
-            await self._pool.release(conn)   # a no-op when the pool already took it back
+            # The server may go away after answering (seen killing a standby): the pool's reset
+            # then fails and it terminates the connection, which returns it to the pool. The
+            # request's own outcome stands.
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await self._pool.release(conn)   # a no-op when the pool already took it back
 
     async def _acquire(self, call: Call) -> Any:
         if self._pool is None:

@@ -89,7 +89,7 @@ class ReplicatedAdapter:
         try:
             rows = await self._query(self.primary, self.dialect.primary_position_sql)
             primary = str(rows[0]["value"] or "")
-        except RequestError:
+        except (RequestError, TimeoutError):   # down, or accepting and not answering
             primary = None
         await asyncio.gather(*(self._probe_one(i, primary) for i in range(len(self.replicas))))
 
@@ -109,11 +109,13 @@ class ReplicatedAdapter:
                         raise
                     self._status_refused.add(index)   # only lag by positions, then
             probe = self.dialect.probe(sets)
-        except RequestError as error:
+        except (RequestError, TimeoutError) as error:
+            reason = error.message if isinstance(error, RequestError) else \
+                f"no answer within {self.settings.connect_timeout} s"
             if state.up:
                 _log.warning("replica.down", datasource=self.settings.name,
-                             replica=state.label, error=error.message)
-            state.mark_down(error.message)
+                             replica=state.label, error=reason)
+            state.mark_down(reason)
             return
         was = state.serves(self.settings.max_lag_seconds)
         state.observe(self.dialect, probe, primary, time.monotonic())

@@ -126,15 +126,18 @@ class FakeBeds:
     async def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                    limit: int | None = None, offset: int | None = None,
                    cursor: str | None = None, timeout: float | None = None,
-                   message_id: str | None = None) -> Reply:
-        """One request; returns its Reply or raises the reply's typed error."""
+                   message_id: str | None = None,
+                   read_after: str | None = None) -> Reply:
+        """One request; returns its Reply or raises the reply's typed error. `read_after` is
+        accepted and has no effect: the fake has no replicas, every read sees every write."""
         return reply_from_body(self.answer(FakeCall(template, op, _given(params), limit,
                                                     offset, cursor, timeout, message_id)))
 
     async def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                        limit: int | None = None, offset: int | None = None,
                        cursor: str | None = None, timeout: float | None = None,
-                       message_id: str | None = None) -> dict[str, Any]:
+                       message_id: str | None = None,
+                       read_after: str | None = None) -> dict[str, Any]:
         """One request; returns the reply body as a dict, whether ok or not."""
         return self.answer(FakeCall(template, op, _given(params), limit, offset, cursor,
                                     timeout, message_id))
@@ -210,7 +213,8 @@ class FakeSyncBeds:
 
     def call(self, template: str, op: str, params: dict[str, Any] | None = None, *,
              limit: int | None = None, offset: int | None = None, cursor: str | None = None,
-             timeout: float | None = None, message_id: str | None = None) -> Reply:
+             timeout: float | None = None, message_id: str | None = None,
+             read_after: str | None = None) -> Reply:
         """One request; returns its Reply or raises the reply's typed error."""
         return reply_from_body(self.call_raw(template, op, params, limit=limit, offset=offset,
                                              cursor=cursor, timeout=timeout,
@@ -218,7 +222,8 @@ class FakeSyncBeds:
 
     def call_raw(self, template: str, op: str, params: dict[str, Any] | None = None, *,
                  limit: int | None = None, offset: int | None = None, cursor: str | None = None,
-                 timeout: float | None = None, message_id: str | None = None) -> dict[str, Any]:
+                 timeout: float | None = None, message_id: str | None = None,
+                 read_after: str | None = None) -> dict[str, Any]:
         """One request; returns the reply body as a dict, whether ok or not."""
         return self.fake.answer(FakeCall(template, op, _given(params), limit, offset, cursor,
                                          timeout, message_id))

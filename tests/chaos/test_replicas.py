@@ -59,6 +59,7 @@ class ReplicaLoad:
     caller: Caller
     requests: list[Request] = field(default_factory=list)
     plain: list[tuple[str, Request]] = field(default_factory=list)
+    ryw: list[tuple[str, Request]] = field(default_factory=list)
     bumps: dict[int, list[Request]] = field(default_factory=dict)
     phase: str = "steady"
     started: dict[str, float] = field(default_factory=dict)
@@ -85,6 +86,7 @@ class ReplicaLoad:
             version = final["out"]["version"]
             ryw = self.request("item.get", {"id": item}, min_version=version,
                                headers={"x-read-after": final["meta"]["position"]})
+            self.ryw.append((self.phase, ryw))
             await self.caller.attempt(ryw, TIMEOUT)
             plain = self.request("item.get", {"id": item})
             self.plain.append((self.phase, plain))
@@ -96,17 +98,42 @@ class ReplicaLoad:
                 for reply in [r.final()] if reply and reply.get("ok")]
 
 
-async def count_effects(pair: Pair, load: ReplicaLoad) -> None:
-    """Each ok bump made the version it reports; a version above every reported one ran
-    without its caller hearing of it (counted on the last bump: a re-execution)."""
+async def settle(load: ReplicaLoad, within: float = 20.0) -> None:
+    """The caller's retry path: a read without an answer (its channel closed under it) is sent
+    again with the same message id until answered, or `within`; writes never are."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        pending = [r for r in load.requests if r.retry and r.final() is None]
+        if not pending:
+            return
+        await asyncio.gather(*(load.caller.attempt(r, TIMEOUT) for r in pending))
+
+
+async def count_effects(pair: Pair, load: ReplicaLoad, within: float = 30.0) -> None:
+    """Each ok bump made the version it reports. Versions nobody was told about belong to the
+    bumps without an answer (a copy RabbitMQ redelivered after a lost connection), one each;
+    more than that is a re-execution (counted on the last bump). Counted once the versions
+    hold still: a requeued bump may still be running."""
+    finals: dict[int, int] = {}
+    deadline = time.monotonic() + within
+    while True:
+        now = {item: await asyncio.to_thread(item_version, pair, item) for item in load.bumps}
+        if now == finals or time.monotonic() > deadline:
+            break
+        finals = now
+        await asyncio.sleep(0.5)
     for item, bumps in load.bumps.items():
-        final = await asyncio.to_thread(item_version, pair, item)
+        final = finals[item]
         told = {r.final()["out"]["version"]: r for r in bumps   # type: ignore[index]
                 if (r.final() or {}).get("ok")}
         for version, request in told.items():
             request.effects = 1 if version <= final else 0
-        if final > len(told) and bumps:
-            bumps[-1].effects += final - len(told)
+        untold = final - len(told)
+        for request in (r for r in bumps if not (r.final() or {}).get("ok")):
+            if untold > 0:
+                request.effects, untold = 1, untold - 1
+        if untold > 0 and bumps:
+            bumps[-1].effects += untold
 
 
 def item_version(pair: Pair, item: int) -> int:
@@ -131,6 +158,9 @@ async def run_scenario(name: str, pair: Pair, node: RunningNode,
                 await asyncio.to_thread(action)
             load.phase, load.started[phase] = phase, time.monotonic()
             await asyncio.sleep(seconds)
+        load.stop.set()
+        await asyncio.gather(*writers)
+        await settle(load)
     finally:
         load.stop.set()
         await asyncio.gather(*writers, return_exceptions=True)
@@ -161,6 +191,16 @@ def share(metas: list[dict[str, Any]]) -> str:
     return f"{on_primary}/{len(metas)} on the primary"
 
 
+def ryw_latency(load: ReplicaLoad, phase: str) -> str:
+    """Median and 95th percentile of the RYW reads' reply times in a phase, in ms."""
+    times = sorted((r.reply_times[0] - r.published[r.sent_cids[0]]) * 1000
+                   for p, r in load.ryw if p == phase and r.reply_times and r.sent_cids)
+    if not times:
+        return f"{phase}: none"
+    return (f"{phase} p50 {times[len(times) // 2]:.0f} ms, "
+            f"p95 {times[int(len(times) * 0.95)]:.0f} ms")
+
+
 def ryw_on_primary(load: ReplicaLoad) -> str:
     metas = [reply["meta"] for r in load.requests if r.min_version is not None
              for reply in [r.final()] if reply and reply.get("ok")]
@@ -175,7 +215,8 @@ async def stopped_applying(load: ReplicaLoad) -> list[str]:
     max_lag = max((m.get("replica_lag_s", 0.0) for m in during), default=0.0)
     return [f"plain reads while stopped: {share(during)} (replica reported up to "
             f"{max_lag:.2f} s lag, max_lag {MAX_LAG} s); after resume: "
-            f"{share(load.served('healed'))}; {ryw_on_primary(load)}; 0 stale RYW reads"]
+            f"{share(load.served('healed'))}; {ryw_on_primary(load)}; 0 stale RYW reads; "
+            f"RYW reply time {ryw_latency(load, 'steady')}, {ryw_latency(load, 'fault')}"]
 
 
 async def killed(load: ReplicaLoad) -> list[str]:
@@ -185,7 +226,8 @@ async def killed(load: ReplicaLoad) -> list[str]:
         f"replica killed, yet reads did not move to the primary: {share(during)}")
     after = load.served("healed")
     return [f"plain reads while killed: {share(during)}, 0 failed; after restart: "
-            f"{share(after)}; {ryw_on_primary(load)}"]
+            f"{share(after)}; {ryw_on_primary(load)}; RYW reply time "
+            f"{ryw_latency(load, 'steady')}, {ryw_latency(load, 'fault')}"]
 
 
 async def test_30a_replica_stops_applying(pair: Pair, node: RunningNode) -> None:

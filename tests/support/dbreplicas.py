@@ -14,6 +14,10 @@ statements) so a plain script can drive it as well as a test:
     pair.kill_replica(); pair.restart_replica()
     pair.stop()
 
+From a shell (`make scale-lab`): `python -m tests.support.dbreplicas start mariadb|postgres HOME`
+prints the DSNs and pids as JSON and leaves the pair running (state in HOME/pair.json);
+`... show HOME` prints them again, `... stop HOME` stops it (`_Pair.attach(HOME)` in Python).
+
 Recipes: ../shared/FIELD-NOTES.md "MariaDB primary + replica on one machine". PostgreSQL's tools
 refuse to run as root, so they run as the `postgres` user (runuser), on data directories that
 user owns.
@@ -21,6 +25,7 @@ user owns.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -115,6 +120,27 @@ class _Pair:
         self.database = database
         self.app_password = secrets.token_hex(12)
         self.ports = {"primary": 0, "replica": 0}
+        self.pids: dict[str, int] = {}   # role -> the server's (postmaster's) pid
+
+    def pid(self, role: str) -> int:
+        return self.pids[role]
+
+    def save(self) -> None:
+        """Write ports, pids and the app password to `home/pair.json`, for `attach`."""
+        state = {"kind": type(self).__name__, "database": self.database,
+                 "app_password": self.app_password, "ports": self.ports, "pids": self.pids}
+        (self.home / "pair.json").write_text(json.dumps(state))
+
+    @classmethod
+    def attach(cls, home: Path) -> _Pair:
+        """The pair a `start()` in another process left running under `home` (to stop it, or to
+        read its DSNs)."""
+        state = json.loads((Path(home) / "pair.json").read_text())
+        kind = {"MariadbPair": MariadbPair, "PostgresPair": PostgresPair}[state["kind"]]
+        pair = kind(Path(home), state["database"])
+        pair.app_password, pair.ports, pair.pids = (state["app_password"], state["ports"],
+                                                    state["pids"])
+        return pair
 
     def dsn(self, role: str, admin: bool = False) -> str:
         """`role` is "primary" or "replica"; admin=True gives the superuser's DSN."""
@@ -159,10 +185,7 @@ class MariadbPair(_Pair):
 
     def __init__(self, home: Path, database: str = DATABASE) -> None:
         super().__init__(home, database)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def pid(self, role: str) -> int:
-        return self.procs[role].pid
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}   # the servers this process started
 
     # ---- lifecycle ----
     def start(self) -> None:
@@ -179,6 +202,7 @@ class MariadbPair(_Pair):
             self.ports[role] = free_port()
             self._spawn(role)
         self._setup()
+        self.save()
 
     def _spawn(self, role: str) -> None:
         datadir = self.home / role
@@ -194,6 +218,7 @@ class MariadbPair(_Pair):
             argv += ["--server-id=2", "--read-only=1"]
         self.procs[role] = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL, start_new_session=True)
+        self.pids[role] = self.procs[role].pid
         _wait(lambda: self._answers(role), 60, f"mariadbd {role} on port {self.ports[role]}")
 
     def _answers(self, role: str) -> bool:
@@ -232,10 +257,15 @@ class MariadbPair(_Pair):
 
     def stop(self) -> None:
         for role in ("replica", "primary"):
-            proc = self.procs.pop(role, None)
-            if proc is not None:
-                _stop_pid(proc.pid)
-                proc.wait()
+            self._stop_server(role, signal.SIGTERM)
+
+    def _stop_server(self, role: str, sig: signal.Signals) -> None:
+        pid = self.pids.pop(role, None)
+        if pid is not None:
+            _stop_pid(pid, sig)
+        proc = self.procs.pop(role, None)
+        if proc is not None:
+            proc.wait()
 
     # ---- control ----
     def query(self, role: str, *statements: str) -> list[tuple[Any, ...]]:
@@ -268,14 +298,13 @@ class MariadbPair(_Pair):
         self.query("replica", "START SLAVE SQL_THREAD")
 
     def kill_replica(self) -> None:
-        proc = self.procs.pop("replica")
-        _stop_pid(proc.pid, signal.SIGKILL)
-        proc.wait()
+        self._stop_server("replica", signal.SIGKILL)
 
     def restart_replica(self) -> None:
         """Start the replica again on the same port; it resumes replicating by itself."""
         self._spawn("replica")
         self.query("replica", "START SLAVE")
+        self.save()
 
 
 class PostgresPair(_Pair):
@@ -286,11 +315,6 @@ class PostgresPair(_Pair):
 
     def __init__(self, home: Path, database: str = DATABASE) -> None:
         super().__init__(home, database)
-        self.pids: dict[str, int] = {}
-
-    def pid(self, role: str) -> int:
-        """The postmaster's pid."""
-        return self.pids[role]
 
     def _as_postgres(self, argv: list[str], what: str) -> str:
         return _run(["runuser", "-u", "postgres", "--", *argv], what)
@@ -323,6 +347,7 @@ class PostgresPair(_Pair):
         self.ports["replica"] = free_port()
         self._pg_start("replica")
         self.wait_caught_up()
+        self.save()
 
     def _pg_start(self, role: str) -> None:
         datadir = self.home / role
@@ -369,3 +394,38 @@ class PostgresPair(_Pair):
 
     def restart_replica(self) -> None:
         self._pg_start("replica")
+        self.save()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.support.dbreplicas start mariadb|postgres HOME` starts a pair and prints
+    its DSNs as JSON (for `make scale-lab`); `stop HOME` stops the pair started there."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.dbreplicas")
+    parser.add_argument("action", choices=["start", "stop", "show"])
+    parser.add_argument("engine_or_home")
+    parser.add_argument("home", nargs="?")
+    args = parser.parse_args(argv)
+    if args.action == "start":
+        if args.engine_or_home not in ("mariadb", "postgres") or args.home is None:
+            parser.error("start takes an engine (mariadb or postgres) and a home directory")
+        missing = missing_mariadb() if args.engine_or_home == "mariadb" else missing_postgres()
+        if missing:
+            parser.exit(2, f"{missing}\n")
+        kind = MariadbPair if args.engine_or_home == "mariadb" else PostgresPair
+        pair: _Pair = kind(Path(args.home))
+        pair.start()
+    else:
+        pair = _Pair.attach(Path(args.engine_or_home))
+        if args.action == "stop":
+            pair.stop()
+            return 0
+    print(json.dumps({"primary_dsn": pair.primary_dsn, "replica_dsn": pair.replica_dsn,
+                      "primary_admin_dsn": pair.primary_admin_dsn,
+                      "replica_admin_dsn": pair.replica_admin_dsn, "pids": pair.pids}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,7 +16,7 @@ from beds.adapters.replica_positions import MariadbDialect, PostgresDialect, Rep
 from beds.adapters.replicas import ReplicatedAdapter
 from beds.adapters.stub import StubAdapter
 from beds.config import OpKind, load_settings
-from beds.errors import BadRequest, ConfigError, DbUnavailable, TemplateError
+from beds.errors import BadRequest, ConfigError, DbError, DbUnavailable, TemplateError
 from beds.protocol import Result, newer_position, read_after_of
 from beds.templates import load_template
 from beds.templates.model import Op, OpTarget, Template
@@ -249,3 +249,22 @@ async def test_a_malformed_position_is_refused_before_any_read(tmp_path: Path) -
     with pytest.raises(BadRequest, match="x-read-after: expected a MariaDB GTID"):
         await routed.run(routed.prepare(TEMPLATE_T, OPS[OpKind.READ]), Call(read_after="0/1"))
     assert not servers(routed)[1].calls
+
+
+async def test_probes_survive_a_silent_primary_and_mark_a_silent_replica_down(
+        tmp_path: Path) -> None:
+    maria = MariadbDialect()
+    routed = router(tmp_path, **{maria.probe_sqls[0]: {"applied": "0-1-5", "read_only": 1},
+                                 maria.probe_sqls[1]: DbError("denied", errno=1227)})
+    primary, replica = servers(routed)
+    primary.answers = {maria.primary_position_sql: TimeoutError()}
+    await routed.probe()     # the primary does not answer: no exception, the lag is kept
+    assert routed.states[0].up and "primary does not answer" in routed.states[0].reason
+    primary.answers = {maria.primary_position_sql: {"value": "0-1-5"}}
+    await routed.probe()     # SHOW SLAVE STATUS refused: lag by positions alone, asked once
+    await routed.probe()
+    assert routed.states[0].serves(5.0) and routed.states[0].lag == 0.0
+    assert sum(sql == maria.probe_sqls[1] for sql, _ in replica.calls) == 1
+    replica.answers[maria.probe_sqls[0]] = TimeoutError()
+    await routed.probe()
+    assert not routed.states[0].up and "no answer within" in routed.states[0].reason
