@@ -13,6 +13,7 @@ generated passwords) let any `beds` command use the lab:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,13 @@ from typing import Any
 import tomli_w
 
 from tests.chaos.broker import _alive
-from tests.support.dbreplicas import MariadbPair, PostgresPair, missing_mariadb, missing_postgres
+from tests.support.dbreplicas import (
+    MariadbPair,
+    PostgresPair,
+    _Pair,
+    missing_mariadb,
+    missing_postgres,
+)
 from tests.support.rabbit_cluster import RabbitCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,16 +72,21 @@ def _rabbit_ports() -> list[int]:
 
 
 def write_env(path: Path, urls: list[str], main: dict[str, Any], replica_dsn: str,
-              cool: dict[str, Any] | None = None) -> None:
+              cool: dict[str, Any], namespace: str = "beds") -> None:
     """An env file for nodes and commands on the lab: the cluster's endpoints (leaders placed
-    evenly) and a datasource whose reads go to its replica."""
+    evenly), a datasource whose reads go to its replica, and the exchange and queues under
+    `namespace` (nodes on another database must not take each other's requests)."""
+    from beds.config import load_settings
+
+    brokers = load_settings(ROOT / "config/beds.toml", environ={"BEDS_MYSQL_PASSWORD": "x"},
+                            sections=("brokers",)).brokers
     main = {**main, "replicas": [replica_dsn]}
     data: dict[str, Any] = {
-        "amqp": {"urls": urls, "queue_leader_locator": "balanced"},
-        "datasources": {"main": main},
+        "amqp": {"urls": urls, "queue_leader_locator": "balanced", "exchange": namespace,
+                 "dlx": f"{namespace}.dlx", "dlq": f"{namespace}.dead"},
+        "brokers": {name: {"queue": f"{namespace}.{name}"} for name in brokers},
+        "datasources": {"main": main, "cool": cool},
     }
-    if cool is not None:
-        data["datasources"]["cool"] = cool
     path.write_text(tomli_w.dumps(data))
 
 
@@ -95,7 +107,7 @@ def _schema(env_file: Path, datasource: str) -> None:
 
 
 def _spawn_node(name: str, http_port: int) -> int:
-    log = (STATE_DIR / f"{name}.log").open("ab")
+    log = (STATE_DIR / f"{name}.log").open("wb")   # a fresh log: its node.ready is this run's
     env = {**os.environ, "BEDS_NODE_NAME": name, "BEDS_HTTP_LISTEN": f"127.0.0.1:{http_port}"}
     proc = subprocess.Popen([str(BEDS), "--role", "appServer", "--env", str(ENV_FILE)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -135,12 +147,9 @@ def start() -> int:
         print("scale-lab: starting MariaDB primary + replica, PostgreSQL primary + standby ...",
               flush=True)
         mariadb.start()
-        state["mariadb"] = {"primary": mariadb.pid("primary"), "replica": mariadb.pid("replica"),
-                            "ports": mariadb.ports}
+        state["mariadb"] = {"home": str(mariadb.home)}
         postgres.start()
-        state["postgres"] = {"primary": postgres.pid("primary"),
-                             "replica": postgres.pid("replica"), "ports": postgres.ports,
-                             "home": str(postgres.home)}
+        state["postgres"] = {"home": str(postgres.home)}
         STATE.write_text(json.dumps(state, indent=2))
         print("scale-lab: applying the example schema, starting 2 BEDS nodes ...", flush=True)
         main = _mysql(mariadb, "beds", replica=False)
@@ -148,7 +157,9 @@ def start() -> int:
                   cool=_mysql(mariadb, "beds_cool", replica=False))
         pg_main = {"engine": "postgres", "dsn": postgres.primary_dsn,
                    "admin_dsn": postgres.primary_admin_dsn}
-        write_env(PG_ENV_FILE, cluster.urls, pg_main, postgres.replica_dsn)
+        # [datasources.cool] (the warehouse, MariaDB only) must resolve in every env file
+        write_env(PG_ENV_FILE, cluster.urls, pg_main, postgres.replica_dsn,
+                  cool=_mysql(mariadb, "beds_cool", replica=False), namespace="beds-pg")
         _schema(ENV_FILE, "main")
         _schema(PG_ENV_FILE, "main")
         for name, http_port in NODES:
@@ -159,6 +170,8 @@ def start() -> int:
     except BaseException:
         STATE.write_text(json.dumps(state, indent=2))
         print("scale-lab: start failed; stopping what started", file=sys.stderr)
+        for pair in (postgres, mariadb):   # also a pair that failed before it saved its state
+            pair.stop()
         stop()
         raise
     print(describe(state, cluster, mariadb, postgres))
@@ -172,12 +185,10 @@ def describe(state: dict[str, Any], cluster: RabbitCluster, mariadb: MariadbPair
     for member in cluster.members:
         lines.append(f"  RabbitMQ {member.node:32} amqp 127.0.0.1:{member.port}  "
                      f"pid {member.beam_pid()}")
-    for role in ("primary", "replica"):
-        lines.append(f"  MariaDB    {role:8} 127.0.0.1:{mariadb.ports[role]:<6} pid "
-                     f"{state['mariadb'][role]}")
-    for role in ("primary", "replica"):
-        lines.append(f"  PostgreSQL {role:8} 127.0.0.1:{postgres.ports[role]:<6} pid "
-                     f"{state['postgres'][role]}")
+    for engine, pair in (("MariaDB   ", mariadb), ("PostgreSQL", postgres)):
+        for role in ("primary", "replica"):
+            lines.append(f"  {engine} {role:8} 127.0.0.1:{pair.ports[role]:<6} pid "
+                         f"{pair.pid(role)}")
     for name, node in state["nodes"].items():
         lines.append(f"  BEDS node {name} (appServer, MariaDB)  http 127.0.0.1:{node['http']}  "
                      f"pid {node['pid']}  log .scale-lab/{name}.log")
@@ -193,22 +204,30 @@ def describe(state: dict[str, Any], cluster: RabbitCluster, mariadb: MariadbPair
     return "\n".join(lines)
 
 
+def _end(pid: int, timeout: float = 30.0) -> None:
+    """SIGTERM one pid the lab started; SIGKILL if it is still there after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def stop() -> int:
     if not STATE.exists():
         print("scale-lab: not running (no .scale-lab/state.json)")
         return 0
     state = json.loads(STATE.read_text())
-    from tests.support.dbreplicas import _stop_pid
-
     for name, node in state.get("nodes", {}).items():
-        _stop_pid(node["pid"], signal.SIGTERM)   # drains, then exits
+        _end(node["pid"])   # SIGTERM: it drains, then exits
         print(f"scale-lab: BEDS node {name} stopped")
-    for engine, sig in (("postgres", signal.SIGINT), ("mariadb", signal.SIGTERM)):
-        for role in ("replica", "primary"):
-            pid = state.get(engine, {}).get(role)
-            if pid:
-                _stop_pid(pid, sig)
-        if engine in state:
+    for engine in ("postgres", "mariadb"):
+        home = Path(state.get(engine, {}).get("home", STATE_DIR / "none"))
+        if (home / "pair.json").exists():
+            _Pair.attach(home).stop()   # by the pids its start() recorded
             print(f"scale-lab: {engine} primary + replica stopped")
     if "rabbit_ports" in state:
         RabbitCluster(STATE_DIR / "rabbit", TAG, ports=state["rabbit_ports"]).stop()
