@@ -82,7 +82,7 @@ async def connect_first(urls: Sequence[str]) -> AbstractConnection:
             return await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
         except AMQP_ERRORS as exc:
             errors.append(f"{where(url)}: {type(exc).__name__}: {exc}")
-    raise ConnectionError(f"no RabbitMQ endpoint answered ({'; '.join(errors)})")
+    raise ConnectionError(f"cannot connect to RabbitMQ ({'; '.join(errors)})")
 
 
 class AmqpLink:
