@@ -78,6 +78,17 @@ cluster: schema
 	BEDS_NODE_NAME=ter1 BEDS_HTTP_LISTEN=127.0.0.1:9467 $(BEDS) --role tercero & \
 	wait
 
+# `make scale-lab`: on loopback, in the background: a 3-node RabbitMQ cluster, a MariaDB primary
+# + GTID replica, a PostgreSQL primary + streaming standby, and two appServer nodes over them
+# (tests/support/scale_lab.py; docs/scale.md). It prints what runs where and how to call it;
+# `make scale-lab-stop` ends all of it (pids in .scale-lab/state.json).
+.PHONY: scale-lab scale-lab-stop
+scale-lab: install
+	$(PY) -m tests.support.scale_lab start
+
+scale-lab-stop:
+	$(PY) -m tests.support.scale_lab stop
+
 run-postgres: install services .env   ## the same node and templates on PostgreSQL
 	$(BEDS) schema apply --datasource main --env config/postgres.toml
 	$(BEDS) --role $(ROLE) --env config/postgres.toml

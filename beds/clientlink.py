@@ -17,12 +17,11 @@ import socket
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
-from beds.brokers.link import with_query
+from beds.brokers.link import where, with_query
 from beds.errors import Disconnected
 from beds.protocol import decode_reply
 
@@ -38,16 +37,6 @@ log = logging.getLogger("beds.client")
 
 def default_connection_name() -> str:
     return f"beds-client:{socket.gethostname()}:{os.getpid()}"
-
-
-def where(url: str) -> str:
-    """host:port/vhost of an AMQP URL: names an endpoint in a message without its password."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.hostname or '?'}:{port or 5672}{parts.path or '/'}"
 
 
 @dataclass(eq=False)

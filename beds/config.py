@@ -31,7 +31,7 @@ from beds.opsconfig import (
     ops_settings,
     tracing_settings,
 )
-from beds.tomlread import IDENT_RE, Table
+from beds.tomlread import IDENT_RE, Table, describe
 
 DEFAULT_CONFIG = Path("config/beds.toml")
 DEFAULT_ENV_FILE = Path("config/env.toml")
@@ -39,6 +39,7 @@ _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key", "replicas")
 _SECRET_QUERY = re.compile(r"([?&;][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*)=[^&#]*", re.I)
+_NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
 DELIVERY_LIMIT = 20
 """Quorum queues dead-letter a message delivered more often than this (a crash loop)."""
 
@@ -80,6 +81,18 @@ class AmqpSettings:
     max_reply_bytes: int
     heartbeat: int
     reconnect_max_seconds: float
+    # [amqp] urls: the cluster's endpoints; when set, `url` is its first entry (see endpoints).
+    urls: tuple[str, ...] = ()
+    quorum_group_size: int | None = None   # x-quorum-initial-group-size; None: every node
+    leader_locator: str | None = None      # x-queue-leader-locator; None: RabbitMQ's default
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Every RabbitMQ endpoint a connection may use: `urls`, else the one `url`."""
+        return self.urls or (self.url,)
+
+
+LEADER_LOCATORS = ("client-local", "balanced")
 
 
 @dataclass(frozen=True)
@@ -283,10 +296,14 @@ def _validate(root: Table, config_dir: Path) -> Settings:
     )
     amqp_t = root.table("amqp")
     amqp_t.reject_unknown(["url", "exchange", "dlx", "dlq", "max_message_bytes", "max_reply_bytes",
-                           "heartbeat",
-                           "reconnect_max_seconds"])
+                           "heartbeat", "reconnect_max_seconds", "urls",
+                           "quorum_initial_group_size", "queue_leader_locator"])
+    urls = _amqp_urls(amqp_t)
     amqp = AmqpSettings(
-        url=amqp_t.text("url", "amqp://guest:guest@127.0.0.1:5672/"),
+        url=urls[0] if urls else amqp_t.text("url", "amqp://guest:guest@127.0.0.1:5672/"),
+        urls=urls,
+        quorum_group_size=amqp_t.integer("quorum_initial_group_size", None, minimum=1),
+        leader_locator=amqp_t.text("queue_leader_locator", None, choices=LEADER_LOCATORS),
         exchange=amqp_t.text("exchange", "beds", pattern=_QUEUE_RE),
         dlx=amqp_t.text("dlx", "beds.dlx", pattern=_QUEUE_RE),
         dlq=amqp_t.text("dlq", "beds.dead", pattern=_QUEUE_RE),
@@ -309,6 +326,23 @@ def _validate(root: Table, config_dir: Path) -> Settings:
                     security=security, ops=ops_settings(root.table("ops")),
                     admin=admin_settings(root.table("admin")),
                     tracing=tracing_settings(root.table("tracing")))
+
+
+def _amqp_urls(t: Table) -> tuple[str, ...]:
+    """`urls`: a TOML list, or one comma-separated string (the env form, $BEDS_AMQP_URLS).
+    Empty means unset: then `url` names the one endpoint."""
+    value = t.raw("urls", [])
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    expected = "expected a list of amqp:// or amqps:// URLs (or one comma-separated string)"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise t.fail("urls", f"{expected}, got {describe(value)}")
+    for url in value:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise t.fail("urls", f"{expected}, got an entry {describe(_mask_url(url))}")
+    if len(set(value)) != len(value):
+        raise t.fail("urls", "the same endpoint is listed twice")
+    return tuple(value)
 
 
 def _datasource(name: str, t: Table, project: Path) -> DatasourceSettings:
@@ -401,7 +435,10 @@ def masked(data: Any, key: str = "") -> Any:
     if isinstance(data, list):
         return [masked(v, key) for v in data]
     if isinstance(data, str) and any(word in key.lower() for word in _SECRET_KEYS):
-        return _mask_url(data) if "://" in data else "***"
+        if "://" not in data:
+            return "***"
+        # the $BEDS_AMQP_URLS form: URLs joined by commas (a mongodb:// host list has commas too)
+        return ",".join(_mask_url(part) for part in _NEXT_URL.split(data))
     return data
 
 

@@ -14,10 +14,12 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiormq.abc import AbstractConnection
+
 from beds.adapters import Adapter
 from beds.brokers.consumer import Consumer, Shared
 from beds.brokers.limits import effective_reply_limit
-from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher
+from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher, close_channel, shuffled
 from beds.brokers.pool import Pool, Worker
 from beds.brokers.topology import declare, declare_ops, unrouted_broker
 from beds.config import BrokerSettings, QueueType, RoleSettings, Settings
@@ -112,21 +114,20 @@ class Node:
         # Each open is bounded by its datasource's connect_timeout; a stop still ends the wait.
         await _unless(stop, asyncio.gather(*(self._open(name, a)
                                              for name, a in self.adapters.items())))
-        consume = AmqpLink(s.amqp.url, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
-                           s.amqp.reconnect_max_seconds, stop)
-        publish = AmqpLink(s.amqp.url, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
+        # Each node takes the cluster's endpoints in its own order, so nodes spread over it; both
+        # links start on the same RabbitMQ node.
+        endpoints = shuffled(s.amqp.endpoints)
+        consume = AmqpLink(endpoints, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
+                           s.amqp.reconnect_max_seconds, stop, on_connect=self._declare)
+        publish = AmqpLink(endpoints, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         ops = self.ops = OpsRuntime(s, self.role, self)
         tracing = self._tracing = start_tracing(s, self.role.name, self.tracer_provider)
         try:
             try:
-                channel = await consume.channel()
+                await consume.connection()   # declares the topology (_declare)
             except LinkStopped:
                 return   # asked to stop before RabbitMQ was ever reachable: nothing to drain
-            await declare(channel, s.amqp,
-                          {b: self.dispatcher.keys_for(b.name) for b in self.request_brokers()})
-            await declare_ops(channel, s.ops)
-            await channel.close()
             publisher = ReplyPublisher(publish)
             ops.attach(consume, publisher)
             shared = Shared(node=s.node.name, dispatcher=self.dispatcher, link=consume,
@@ -135,7 +136,8 @@ class Node:
                             max_reply_bytes=s.amqp.max_reply_bytes,
                             log_requests=s.node.log_requests,
                             grace_seconds=s.node.grace_seconds,
-                            metrics=ops.metrics, audit=ops.audit)
+                            metrics=ops.metrics, audit=ops.audit,
+                            redeclare=lambda: self._declare_on(consume))
             self._shared, self._link = shared, consume
             self._ctx = NodeContext(s, self.role, self, consume, publisher, ops.metrics,
                                     ops.events)
@@ -169,6 +171,21 @@ class Node:
             log.info("node.stopped", node=s.node.name)
             flusher.cancel()
             flush_logs()
+
+    async def _declare(self, conn: AbstractConnection) -> None:
+        """The topology, on every new consume connection: after a failover the endpoint may be
+        a broker that never saw it (RabbitMQ's clustering guide: clients recover their
+        topology); on a cluster it is there and the declarations are no-ops."""
+        channel = await conn.channel()
+        try:
+            await declare(channel, self.settings.amqp,
+                          {b: self.dispatcher.keys_for(b.name) for b in self.request_brokers()})
+            await declare_ops(channel, self.settings.ops)
+        finally:
+            await close_channel(channel)
+
+    async def _declare_on(self, link: AmqpLink) -> None:
+        await self._declare(await link.connection())
 
     def _background(self, work: Any) -> None:
         task = asyncio.ensure_future(work)

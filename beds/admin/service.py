@@ -15,7 +15,7 @@ from typing import Any
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from beds.brokers.consumer import ChannelLost
-from beds.brokers.link import AMQP_ERRORS, serve_until
+from beds.brokers.link import AMQP_ERRORS, ConsumerCancelled, close_channel, serve_until
 from beds.config import BrokerSettings
 from beds.ops.context import NodeContext
 
@@ -54,6 +54,9 @@ class QueueService:
             raise ChannelLost(f"{self.name}: could not consume {self.broker.queue}: {exc}") from exc
         try:
             stopped = await serve_until(stop, channel, self.consuming)
+        except ConsumerCancelled as exc:
+            await close_channel(channel)   # unacked deliveries go back to the queue
+            raise ChannelLost(f"{self.name}: {exc}") from exc
         finally:
             await self.stopped()
         if not stopped:

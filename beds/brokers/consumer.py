@@ -8,15 +8,22 @@ requeue (-> dead-letter exchange). Nothing a caller sends can end this loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
+from beds.brokers.link import (
+    AMQP_ERRORS,
+    AmqpLink,
+    ConsumerCancelled,
+    ReplyPublisher,
+    serve_until,
+)
 from beds.brokers.retry import backoff, delivery_count, may_run_again, retry_delay
 from beds.config import BrokerSettings, OpKind
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
@@ -60,6 +67,7 @@ class Shared:
     grace_seconds: float          # how long a stopping consumer waits for in-flight work
     metrics: NodeMetrics | None = None
     audit: Callable[[dict[str, Any]], None] | None = None   # called once per write/bulk answer
+    redeclare: Callable[[], Awaitable[None]] | None = None  # the node's topology, declared again
 
 
 class Consumer:
@@ -82,7 +90,14 @@ class Consumer:
             ok = await channel.basic_consume(self.broker.queue, self._on_message, no_ack=False)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"{self.name}: could not start consuming: {exc}") from exc
-        await serve_until(stop, channel, self.consuming)
+        try:
+            await serve_until(stop, channel, self.consuming)
+        except ConsumerCancelled as exc:
+            await self._drain(channel, None)   # answer what it holds, then give the channel up
+            if self.shared.redeclare is not None:
+                with contextlib.suppress(*AMQP_ERRORS):   # consuming again says what failed
+                    await self.shared.redeclare()      # a deleted queue comes back
+            raise ChannelLost(f"{self.name}: {exc}; consuming again") from exc
         if channel.is_closed:
             reason = _close_reason(channel)
             raise ChannelLost(f"{self.name}: channel closed: {reason}")

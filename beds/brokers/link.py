@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -26,6 +27,10 @@ log = get_logger("beds.amqp")
 
 class LinkStopped(Exception):
     """The node was asked to stop while a connection was being (re)established."""
+
+
+class ConsumerCancelled(ConnectionError):
+    """RabbitMQ cancelled a consumer (basic.cancel): the caller consumes again."""
 
 
 AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError, LinkStopped,
@@ -46,48 +51,120 @@ def with_query(url: str, **params: Any) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-class AmqpLink:
-    """A named connection that comes back after the broker closes it."""
+def where(url: str) -> str:
+    """host:port/vhost of an AMQP URL: names an endpoint in a message without its password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname or '?'}:{port or 5672}{parts.path or '/'}"
 
-    def __init__(self, url: str, name: str, heartbeat: int, max_backoff: float,
-                 stop: asyncio.Event | None = None) -> None:
-        self._url = with_query(url, heartbeat=heartbeat, name=name)
+
+def shuffled(urls: Sequence[str]) -> list[str]:
+    """The endpoints in a random order: each node starts on its own RabbitMQ node."""
+    order = list(urls)
+    random.shuffle(order)   # spreading load, not crypto
+    return order
+
+
+CONNECT_SECONDS = 10.0
+"""One endpoint's connect may take this long before the next is tried: a frozen RabbitMQ node
+accepts the TCP connection and never answers the AMQP handshake."""
+
+
+async def connect_first(urls: Sequence[str]) -> AbstractConnection:
+    """A connection to the first endpoint that answers (a one-shot command, no retry); else the
+    last endpoint's error, naming every endpoint tried."""
+    errors = []
+    for url in urls:
+        try:
+            return await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
+        except AMQP_ERRORS as exc:
+            errors.append(f"{where(url)}: {type(exc).__name__}: {exc}")
+    raise ConnectionError(f"cannot connect to RabbitMQ ({'; '.join(errors)})")
+
+
+class AmqpLink:
+    """A named connection that comes back after the broker closes it.
+
+    `urls`: one endpoint, or a cluster's. The link uses one at a time, in the order given (the
+    node shuffles it, so nodes spread over the cluster); when its connection is lost it tries the
+    next endpoint first (the lost one's node may be gone), and after a round in which no endpoint
+    answered it backs off (capped, jittered) before the next round. `on_connect` runs on every
+    new connection before it is used."""
+
+    def __init__(self, urls: str | Sequence[str], name: str, heartbeat: int,
+                 max_backoff: float, stop: asyncio.Event | None = None,
+                 on_connect: Callable[[AbstractConnection], Awaitable[None]] | None = None
+                 ) -> None:
+        endpoints = [urls] if isinstance(urls, str) else list(urls)
+        if not endpoints:
+            raise ValueError(f"{name}: no RabbitMQ endpoint")
+        self._urls = [with_query(url, heartbeat=heartbeat, name=name) for url in endpoints]
         self.name = name
-        self.user = amqp_user(url)   # what RabbitMQ knows this connection as
+        self.user = amqp_user(endpoints[0])   # what RabbitMQ knows this connection as
         self._max_backoff = max_backoff
         self._stop = stop or asyncio.Event()
         self._conn: AbstractConnection | None = None
         self._lock = asyncio.Lock()
+        self._at = 0                          # the endpoint in use, or tried next
+        self._on_connect = on_connect
         self.connects = 0
 
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.is_closed
 
+    @property
+    def endpoint(self) -> str:
+        """host:port/vhost of the endpoint in use (or tried next)."""
+        return where(self._urls[self._at])
+
     async def connection(self) -> AbstractConnection:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed:
                 return self._conn
+            if self._conn is not None:   # lost: its node may be gone, start with the next one
+                self._conn = None
+                self._at = (self._at + 1) % len(self._urls)
             delay = 0.1
             failures = 0
             while True:
+                url = self._urls[self._at]
                 try:
-                    self._conn = await aiormq.connect(self._url)
+                    self._conn = await self._open(url)
                 except AMQP_ERRORS as exc:
                     failures += 1
                     if failures in (1, 10) or failures % 100 == 0:
                         log.warning("amqp.connect_failed", link=self.name, attempt=failures,
-                                    error=f"{type(exc).__name__}: {exc}")
+                                    endpoint=where(url), error=f"{type(exc).__name__}: {exc}")
                     if self._stop.is_set():
                         raise LinkStopped(f"{self.name}: stopped while connecting") from exc
+                    self._at = (self._at + 1) % len(self._urls)
+                    if failures % len(self._urls):
+                        continue   # the round is not over: try the next endpoint at once
                     await sleep_unless(self._stop, delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
                     delay = min(delay * 2, self._max_backoff)
                     continue
                 self.connects += 1
                 if self.connects > 1 or failures:
                     log.info("amqp.connected", link=self.name, connects=self.connects,
-                             failed_attempts=failures)
+                             endpoint=where(url), failed_attempts=failures)
                 return self._conn
+
+    async def _open(self, url: str) -> AbstractConnection:
+        """Connect, then run the on_connect hook (the node declares its topology: the endpoint
+        may be a broker that has never seen it); a hook that fails closes the connection."""
+        conn = await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
+        if self._on_connect is not None:
+            try:
+                await self._on_connect(conn)
+            except BaseException:
+                with contextlib.suppress(*AMQP_ERRORS, RuntimeError):
+                    await asyncio.wait_for(conn.close(), CONNECT_SECONDS)
+                raise
+        return conn
 
     async def channel(self, publisher_confirms: bool = False) -> AbstractChannel:
         conn = await self.connection()
@@ -171,15 +248,36 @@ class ReplyPublisher:
 
 async def serve_until(stop: asyncio.Event, channel: AbstractChannel,
                       consuming: asyncio.Event) -> bool:
-    """Hold `consuming` set until `stop` is set or `channel` closes; True if asked to stop."""
+    """Hold `consuming` set until `stop` is set, `channel` closes or RabbitMQ cancels the
+    channel's consumers (their queue was deleted, or its quorum leader moved with a node that
+    went away: aiormq drops such a consumer and only tells the channel's cancel callbacks).
+    True if asked to stop."""
     consuming.set()
-    stopping = asyncio.ensure_future(stop.wait())
+    cancelled = asyncio.Event()
+
+    def on_cancel(frame: Basic.Cancel) -> None:
+        log.warning("amqp.consumer_cancelled", consumer_tag=frame.consumer_tag)
+        cancelled.set()
+
+    channel.on_consumer_cancel_callbacks.add(on_cancel)
+    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(cancelled.wait())}
     try:
-        await asyncio.wait({stopping, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*waits, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopping.cancel()
+        for wait in waits:
+            wait.cancel()
+        channel.on_consumer_cancel_callbacks.discard(on_cancel)
         consuming.clear()
+    if cancelled.is_set() and not stop.is_set():
+        raise ConsumerCancelled("RabbitMQ cancelled the consumer")
     return stop.is_set()
+
+
+async def close_channel(channel: AbstractChannel) -> None:
+    """Close `channel` if it is open; a connection that died meanwhile closed it already."""
+    if not channel.is_closed:
+        with contextlib.suppress(*AMQP_ERRORS):
+            await channel.close()
 
 
 async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -11,7 +11,10 @@ Layer: infrastructure. Idempotent: every node declares the same objects with the
   queue     per broker (quorum by default, x-dead-letter-exchange = beds.dlx)
 
 `beds.unrouted` and `beds.dead` are quorum queues with a length bound and reject-publish (so
-dead-lettering into them is at-least-once and a flood cannot grow them without end). Queues
+dead-lettering into them is at-least-once and a flood cannot grow them without end). Every
+quorum queue here is replicated over the cluster ([amqp] quorum_initial_group_size members,
+leader placed by queue_leader_locator); the per-node control queues (beds.ops.control) are
+exclusive to their connection and stay on its RabbitMQ node. Queues
 declared by an older BEDS as classic must be deleted once (docs/migration.md): RabbitMQ refuses
 to redeclare a queue with other arguments.
 """
@@ -55,10 +58,23 @@ def bounded_quorum(max_length: int, max_bytes: int | None = None) -> dict[str, A
     return args
 
 
+def placement(amqp: AmqpSettings) -> dict[str, Any]:
+    """Where a quorum queue's members and leader go ([amqp] quorum_initial_group_size,
+    queue_leader_locator); nothing when unset, so queues declared before keep their arguments
+    (RabbitMQ refuses a redeclaration with other ones: docs/scale.md, migrating)."""
+    args: dict[str, Any] = {}
+    if amqp.quorum_group_size is not None:
+        args["x-quorum-initial-group-size"] = amqp.quorum_group_size
+    if amqp.leader_locator is not None:
+        args["x-queue-leader-locator"] = amqp.leader_locator
+    return args
+
+
 def queue_arguments(amqp: AmqpSettings, broker: BrokerSettings) -> dict[str, Any]:
     args: dict[str, Any] = {"x-queue-type": broker.queue_type.value,
                             "x-dead-letter-exchange": amqp.dlx}
     if broker.queue_type is QueueType.QUORUM:
+        args.update(placement(amqp))
         args["x-delivery-limit"] = DELIVERY_LIMIT
         # Dead-lettering is at-most-once unless asked otherwise: a poison message rejected while
         # the dead-letter queue cannot take it would vanish. At-least-once needs reject-publish.
@@ -77,8 +93,8 @@ async def declare(channel: AbstractChannel, amqp: AmqpSettings,
         await channel.exchange_declare(amqp.exchange, exchange_type="topic", durable=True,
                                        arguments={"alternate-exchange": unrouted_name(amqp)})
         await channel.exchange_declare(amqp.dlx, exchange_type="fanout", durable=True)
-        await channel.queue_declare(amqp.dlq, durable=True,
-                                    arguments=bounded_quorum(DEAD_MAX, DEAD_MAX_BYTES))
+        await channel.queue_declare(amqp.dlq, durable=True, arguments={
+            **bounded_quorum(DEAD_MAX, DEAD_MAX_BYTES), **placement(amqp)})
         await channel.queue_bind(amqp.dlq, amqp.dlx, routing_key="")
         for broker, keys in bindings.items():
             await channel.queue_declare(broker.queue, durable=True,

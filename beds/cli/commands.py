@@ -26,7 +26,8 @@ async def call(settings: Settings, args: argparse.Namespace) -> int:
 
     # One --timeout for the whole call, connecting included (the client retries a connect
     # that fails until then: RabbitMQ may be starting).
-    async with Client(settings.amqp.url, settings.amqp.exchange, default_timeout=args.timeout,
+    async with Client(urls=settings.amqp.endpoints, exchange=settings.amqp.exchange,
+                      default_timeout=args.timeout,
                       user_id=args.user_id) as client:
         reply = await client.call_raw(args.template, args.op, args.params, limit=args.limit,
                                       offset=args.offset, cursor=args.cursor,

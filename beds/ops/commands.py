@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,7 @@ import msgspec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import amqp_user
-from beds.clientlink import where
+from beds.brokers.link import amqp_user, connect_first
 from beds.errors import BedsError, Disconnected
 
 ADMIN_KEY = "admin"
@@ -210,14 +210,14 @@ def _no_route(key: str) -> str:
     return f"nothing is bound to {key!r}"
 
 
-async def open_command_client(url: str, exchange: str,
+async def open_command_client(url: str | Sequence[str], exchange: str,
                               timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
     """A client on a connection of its own (the CLI). The caller closes the connection."""
+    urls = [url] if isinstance(url, str) else list(url)
     try:
-        connection = await aiormq.connect(url)
-    except (OSError, aiormq.exceptions.AMQPError) as exc:   # refused, unreachable, bad vhost
-        raise Disconnected(f"cannot connect to RabbitMQ ({where(url)}: {type(exc).__name__}: "
-                           f"{exc})") from exc
-    client = CommandClient(exchange, timeout, amqp_user(url))
+        connection = await connect_first(urls)
+    except ConnectionError as exc:   # refused, unreachable, bad vhost: every endpoint named
+        raise Disconnected(str(exc)) from exc
+    client = CommandClient(exchange, timeout, amqp_user(urls[0]))
     await client.attach(await connection.channel(publisher_confirms=True))
     return client, connection

@@ -78,7 +78,7 @@ def _command(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 async def _send(settings: Settings, cmd: str, args: dict[str, Any], timeout: float,
                 every: bool = False) -> Any:
-    client, connection = await open_command_client(settings.amqp.url,
+    client, connection = await open_command_client(settings.amqp.endpoints,
                                                    settings.ops.control_exchange, timeout)
     try:
         return await client.send(ADMIN_KEY, cmd, args, timeout=timeout, every=every)

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 from aiormq.abc import DeliveredMessage
 
 from beds.brokers.consumer import ChannelLost
-from beds.brokers.link import AMQP_ERRORS, AmqpLink, ReplyPublisher, serve_until
+from beds.brokers.link import (
+    AMQP_ERRORS,
+    AmqpLink,
+    ConsumerCancelled,
+    ReplyPublisher,
+    close_channel,
+    serve_until,
+)
 from beds.config import BrokerSettings
 from beds.log import get_logger
 from beds.ops.commands import (
@@ -83,7 +90,12 @@ class ControlListener:
             await channel.basic_consume(queue, self._on_message, no_ack=False)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"control: could not listen on {queue}: {exc}") from exc
-        if not await serve_until(stop, channel, self.consuming):
+        try:
+            stopped = await serve_until(stop, channel, self.consuming)
+        except ConsumerCancelled as exc:
+            await close_channel(channel)
+            raise ChannelLost(f"control: {exc}") from exc
+        if not stopped:
             raise ChannelLost("control: channel closed")
         if not channel.is_closed:
             await channel.close()

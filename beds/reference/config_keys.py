@@ -24,7 +24,14 @@ DESCRIPTIONS = {
     "node.grace_seconds": "SIGTERM: how long in-flight requests may take to finish",
     "node.log_level": "Lowest level logged",
     "node.log_requests": "One JSON line per request (failures are logged at warning regardless)",
-    "amqp.url": "RabbitMQ URL (one endpoint: no failover list yet)",
+    "amqp.url": "RabbitMQ URL of a single node (ignored when `urls` is set)",
+    "amqp.urls": "The RabbitMQ cluster's endpoints, a list (or one comma-separated string, "
+                 "`$BEDS_AMQP_URLS`); each connection uses one and moves to another when it is "
+                 "lost (docs/scale.md)",
+    "amqp.quorum_initial_group_size": "`x-quorum-initial-group-size` of the request, dead-letter "
+                                      "and unrouted queues (unset: a member on every node)",
+    "amqp.queue_leader_locator": "`x-queue-leader-locator` of those queues: `client-local` or "
+                                 "`balanced` (unset: RabbitMQ's default, client-local)",
     "amqp.exchange": "Topic exchange requests are published to (routing key `<template>.<op>`)",
     "amqp.dlx": "Dead-letter exchange of every request queue",
     "amqp.dlq": "Queue bound to the dead-letter exchange: what was dead-lettered, for a human",

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,24 +98,64 @@ def shared_ctl() -> RabbitCtl | None:
     return RabbitCtl((path,)) if path else None
 
 
+def _alive(pid: int) -> bool:
+    """The process runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-class PrivateRabbit:
-    """A RabbitMQ node of our own on loopback; everything it has lives under `home`."""
+@contextlib.contextmanager
+def private_node(home: Path, tag: str) -> Iterator[PrivateRabbit]:
+    """A started PrivateRabbit, halted at the end; skips (fails under CI=true) where RabbitMQ is
+    not installed."""
+    import pytest
 
-    def __init__(self, home: Path, tag: str) -> None:
+    from tests.conftest import CI
+
+    why = PrivateRabbit.available()
+    if why is not None:
+        if CI:
+            pytest.fail(f"cannot start a private RabbitMQ node: {why} (CI=true)")
+        pytest.skip(f"cannot start a private RabbitMQ node: {why}")
+    node = PrivateRabbit(home, tag)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.halt()
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of our own on loopback; everything it has lives under `home`.
+
+    `port`/`dist_port`: fixed ports (default: free ones). `cookie_home`: the HOME whose Erlang
+    cookie the node uses (cluster members share one; default `home`). `small`: tuned to share 2
+    cores with other nodes (one scheduler, no busy waiting) and a fixed memory watermark."""
+
+    def __init__(self, home: Path, tag: str, *, port: int | None = None,
+                 dist_port: int | None = None, cookie_home: Path | None = None,
+                 small: bool = False) -> None:
         self.home = home
         self.node = f"beds-chaos-{tag}@localhost"
-        self.port = _free_port()
-        self.dist_port = _free_port()
+        self.port = port or _free_port()
+        self.dist_port = dist_port or _free_port()
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.small = small
+        erl_args = "-kernel inet_dist_use_interface {127,0,0,1}"
+        if small:
+            erl_args += " +S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
         self.env = {
             **os.environ,
-            "HOME": str(home),                       # its own Erlang cookie
+            "HOME": str(cookie_home or home),        # its own Erlang cookie
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
@@ -127,7 +168,7 @@ class PrivateRabbit:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(home / "rabbit.pid"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": erl_args,
         }
         self.ctl = RabbitCtl((str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node), self.env)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -141,11 +182,18 @@ class PrivateRabbit:
         return None
 
     def start(self, timeout: float = 90.0) -> None:
+        self.launch()
+        self.wait_started(timeout)
+
+    def launch(self) -> None:
+        """Start the server process (in its own session: it outlives this process if asked to)
+        without waiting for it to boot: cluster members boot side by side."""
         self.home.mkdir(parents=True, exist_ok=True)
+        memory = "vm_memory_high_watermark.absolute = 512MB\n" if self.small else ""
         (self.home / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
             "log.console = false\n"
-            "log.file.level = warning\n")
+            "log.file.level = warning\n" + memory)
         # At-least-once dead-lettering retries a refused dead-letter after this long (default
         # 2 minutes): short here, so a scenario sees the retry.
         (self.home / "advanced.config").write_text(
@@ -157,6 +205,9 @@ class PrivateRabbit:
                                       stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         log.close()
+
+    def wait_started(self, timeout: float = 90.0) -> None:
+        assert self._proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while True:
             if self._proc.poll() is not None:
@@ -172,25 +223,53 @@ class PrivateRabbit:
                                + done.stdout.decode(errors="replace")[-2000:])
             time.sleep(0.5)
 
+    def ctl_sync(self, *args: str, timeout: float = 60.0) -> str:
+        """rabbitmqctl on this node, blocking (set-up and tear-down, outside an event loop)."""
+        done = subprocess.run([*self.ctl.argv, *args], env=self.env, capture_output=True,
+                              timeout=timeout, check=False)
+        text = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+        if done.returncode != 0:
+            raise CtlError(f"rabbitmqctl {' '.join(args)} exited {done.returncode}: {text}")
+        return text
+
     def beam_pid(self) -> int:
         """The Erlang VM's OS pid: a child of the process this object started."""
         return int((self.home / "rabbit.pid").read_text().strip())
 
+    def kill(self) -> None:
+        """SIGKILL the Erlang VM: a crash, no goodbye to clients or cluster peers."""
+        os.kill(self.beam_pid(), signal.SIGKILL)
+
     def halt(self) -> None:
         if self._proc is None:
             return
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(self.beam_pid(), signal.SIGCONT)   # never leave it frozen
-        subprocess.run([*self.ctl.argv, "stop"], env=self.env, capture_output=True,
-                       timeout=60, check=False)
+        self.stop_by_pid()
         try:
             self._proc.wait(30)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(self.beam_pid(), signal.SIGKILL)
             self._proc.kill()
             self._proc.wait(10)
         self._proc = None
+
+    def stop_by_pid(self) -> None:
+        """Stop the node this home's pid file names (also from another process than the one
+        that started it: `make scale-lab-stop`); SIGKILL if it does not stop."""
+        try:
+            pid = self.beam_pid()
+        except (OSError, ValueError):
+            return   # never started, or stopped already
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGCONT)   # never leave it frozen
+        subprocess.run([*self.ctl.argv, "stop"], env=self.env, capture_output=True,
+                       timeout=60, check=False)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            (self.home / "rabbit.pid").unlink()
 
     async def await_startup(self, timeout: float = 60.0) -> None:
         await self.ctl("await_startup", "--timeout", str(int(timeout)), timeout=timeout + 10)

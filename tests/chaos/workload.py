@@ -26,7 +26,7 @@ import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import AMQP_ERRORS
+from beds.brokers.link import AMQP_ERRORS, connect_first
 from beds.config import Settings
 from tests.chaos.broker import RabbitCtl
 from tests.chaos.checker import COLUMNS, RESULTS, Request, Row, tally
@@ -52,10 +52,12 @@ def next_paid_at() -> str:
 
 class Caller:
     """A caller on its own connection: publisher confirms, direct reply-to, and a fresh
-    connection when the broker dropped the last one."""
+    connection when the broker dropped the last one. `url` may be a cluster's endpoints: a new
+    connection then goes to the next one that answers (the lost one's node may be gone)."""
 
-    def __init__(self, url: str, exchange: str, user_id: str | None = None) -> None:
-        self.url = url
+    def __init__(self, url: str | list[str], exchange: str, user_id: str | None = None) -> None:
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.url = self.urls[0]
         self.exchange = exchange
         self.user_id = user_id
         self._conn: AbstractConnection | None = None
@@ -75,7 +77,9 @@ class Caller:
             if self._channel is not None and not self._channel.is_closed:
                 return self._channel
             if self._conn is None or self._conn.is_closed:
-                self._conn = await aiormq.connect(self.url)
+                if self._conn is not None:   # lost: try the next endpoint first
+                    self.urls.append(self.urls.pop(0))
+                self._conn = await connect_first(self.urls)
                 self.connects += 1
             self._channel = await self._conn.channel(publisher_confirms=True)
             await self._channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)

@@ -13,8 +13,8 @@ from structlog.testing import capture_logs
 
 from beds.brokers.limits import HEADROOM, effective_reply_limit
 from beds.brokers.link import AmqpLink, ReplyPublisher
-from tests.chaos.broker import PrivateRabbit
-from tests.conftest import CI, SESSION
+from tests.chaos.broker import PrivateRabbit, private_node
+from tests.conftest import SESSION
 
 pytestmark = [pytest.mark.rabbitmq]
 LIMIT = 1_048_576
@@ -22,18 +22,9 @@ LIMIT = 1_048_576
 
 @pytest.fixture(scope="module")
 def small_rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbit]:
-    why = PrivateRabbit.available()
-    if why is not None:
-        if CI:
-            pytest.fail(f"cannot start a private RabbitMQ node: {why} (CI=true)")
-        pytest.skip(f"cannot start a private RabbitMQ node: {why}")
-    node = PrivateRabbit(tmp_path_factory.mktemp("rabbit-limits"), f"limits-{SESSION}")
-    node.start()
-    try:
+    with private_node(tmp_path_factory.mktemp("rabbit-limits"), f"limits-{SESSION}") as node:
         asyncio.run(node.ctl("eval", f"application:set_env(rabbit, max_message_size, {LIMIT})."))
         yield node
-    finally:
-        node.halt()
 
 
 async def test_replies_are_capped_below_the_brokers_limit(small_rabbit: PrivateRabbit) -> None:
