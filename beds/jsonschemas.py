@@ -43,6 +43,11 @@ _RAW: dict[str, dict[str, Any]] = {
                          "description": "The only values a caller may send"},
     "warehouse.older_than": _DURATION,
     "warehouse.every": _DURATION,
+    # A list, or one comma-separated string: the form ${BEDS_AMQP_URLS} takes.
+    "amqp.urls": {"anyOf": [{"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+                            {"type": "string"}]},
+    "datasources.NAME.replicas": {"type": "array", "items": {"type": "string"},
+                                  "uniqueItems": True},
 }
 
 # The sample documents: every branch of the loaders is taken once (each op target, a bulk op, a
