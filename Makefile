@@ -101,7 +101,7 @@ test: lint docs container-check editor-check services .env  ## lint + type check
 # be built (docs/_hooks.py), fails the build and so `make test`. Serve while writing:
 # .venv/bin/mkdocs serve
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # JSON Schemas of a template and of the config, generated from the loaders (beds/jsonschemas.py),
 # for editors (taplo.toml, docs/editor.md). tests/unit/test_jsonschemas.py fails when they are stale.
