@@ -84,6 +84,9 @@ async def test_a_transient_failure_is_retried_by_the_broker_and_can_recover(prox
         await wait_for(lambda: any(e.get("outcome") == "retry" for e in logs), 10)
         proxy.restore()
         reply = await call          # the caller never saw the outage
+        # The node writes its line after the ack, which may be after the caller has the reply.
+        await wait_for(lambda: any(e.get("event") == "request" and e.get("outcome") == "ok"
+                                   for e in logs), 5)
     assert reply.data[0]["FID"] == 4
     attempts = [e["attempt"] for e in logs if e.get("event") == "request"]
     assert attempts[0] == 1 and attempts[-1] >= 2 and len(attempts) >= 2
