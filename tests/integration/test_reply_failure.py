@@ -42,7 +42,9 @@ async def publish_request(exchange: str, key: str, body: dict[str, Any], reply_t
     try:
         channel = await conn.channel()
         if declare is not None:
-            await channel.queue_declare(reply_to, auto_delete=True, arguments=declare)
+            # x-expires: a queue nobody ever consumes is not auto-deleted; let RabbitMQ drop it.
+            await channel.queue_declare(reply_to, auto_delete=True,
+                                        arguments={**declare, "x-expires": 60_000})
         await channel.basic_publish(
             json.dumps(body).encode(), exchange=exchange, routing_key=key,
             properties=Basic.Properties(reply_to=reply_to, correlation_id=secrets.token_hex(4),
