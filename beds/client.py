@@ -23,9 +23,9 @@ from typing import Any
 import aiormq
 from pamqp.commands import Basic
 
+from beds.brokers.link import DIRECT_REPLY_TO
 from beds.clientlink import (
     CLOSED_WHILE_SENDING,
-    DIRECT_REPLY_TO,
     ClientLink,
     Session,
     default_connection_name,

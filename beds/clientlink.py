@@ -21,13 +21,10 @@ from typing import Any
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
-from beds.brokers.link import where, with_query
+from beds.brokers.link import AMQP_ERRORS, CONNECT_SECONDS, DIRECT_REPLY_TO, where, with_query
 from beds.errors import Disconnected
 from beds.protocol import decode_reply
 
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
-_CONNECT_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError)
-_ATTEMPT_SECONDS = 10.0   # one endpoint's connect may take this long before the next is tried
 CLOSED_WHILE_SENDING = ("the connection to RabbitMQ was closed while sending; the request may not "
                         "have been sent")
 _CLOSE_SECONDS = 5.0      # a frozen broker never answers Connection.Close: stop waiting
@@ -168,10 +165,10 @@ class ClientLink:
         while True:
             for _ in self.endpoints:
                 url = self.endpoints[self._next]
-                budget = _ATTEMPT_SECONDS if deadline is None else deadline - loop.time()
+                budget = CONNECT_SECONDS if deadline is None else deadline - loop.time()
                 try:
                     return await asyncio.wait_for(self._connect(url), max(0.01, budget))
-                except _CONNECT_ERRORS as exc:
+                except AMQP_ERRORS as exc:
                     errors[where(url)] = f"{type(exc).__name__}: {exc}"
                     self._last_error = f"{where(url)}: {type(exc).__name__}: {exc}"
                     self._next = (self._next + 1) % len(self.endpoints)
@@ -206,7 +203,7 @@ async def _on_reply(session: Session, message: DeliveredMessage) -> None:
 async def _close(conn: AbstractConnection) -> None:
     # aiormq fails what still waits on the connection (a publish confirm) with `exc`; its
     # default, CancelledError, would look like the caller's own cancellation.
-    with contextlib.suppress(*_CONNECT_ERRORS, RuntimeError):
+    with contextlib.suppress(*AMQP_ERRORS, RuntimeError):
         await asyncio.wait_for(conn.close(exc=Disconnected(CLOSED_WHILE_SENDING)), _CLOSE_SECONDS)
 
 

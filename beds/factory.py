@@ -50,6 +50,7 @@ class Route:
     bools: frozenset[str]           # columns declared bool: MariaDB sends them as 0/1
     allow: frozenset[str] | None    # AMQP users that may call this op; None = anyone
     timeout: float | None
+    key_index: int | None = None    # where the idempotency key sits in the bound args
 
 
 def assign_broker(template: Template, op: Op, brokers: Mapping[str, BrokerSettings]) -> str:
@@ -111,6 +112,8 @@ class Dispatcher:
                                     if f.type is FieldType.BOOL),
                     allow=_allow(op.allow if op.allow is not None else template.allow),
                     timeout=timeout,
+                    key_index=(op.params.index(op.idempotency_key)
+                               if op.idempotency_key is not None else None),
                 )
         return cls(routes, {t.name for t in registry}, settings.security.require_user_id)
 
@@ -246,10 +249,9 @@ def _refuse_paging(route: Route, request: Request) -> None:
 
 def _scope_key(route: Route, args: list[Any], caller: str | None) -> list[Any]:
     """The bound args with the idempotency key replaced by its stored, scoped form."""
-    key = route.op.idempotency_key
-    if key is None:
+    index = route.key_index
+    if index is None:
         return args
-    index = route.op.params.index(key)
     if args[index] is not None:
         args[index] = scoped_key(route.template.name, route.op.name, caller, str(args[index]))
     return args

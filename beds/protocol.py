@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 import msgspec
 
@@ -89,11 +89,9 @@ def decode_request(body: bytes, max_bytes: int) -> Request:
         unknown = next(k for k in data if k not in _REQUEST_KEYS)
         raise BadRequest(f"{unknown}: unknown key; expected only: {_EXPECTED_KEYS}")
     template, op = data.get("template"), data.get("op")
-    # IDENT_RE without a regex per message: for ASCII text, isidentifier() is the same pattern.
-    if not (isinstance(template, str) and template.isascii() and template.isidentifier()
-            and len(template) <= MAX_NAME):
+    if not _plain_name(template):
         _refuse_name(data, "template")
-    if not (isinstance(op, str) and op.isascii() and op.isidentifier() and len(op) <= MAX_NAME):
+    if not _plain_name(op):
         _refuse_name(data, "op")
     params = data.get("params", {})
     if params is None:
@@ -115,6 +113,12 @@ def _undecodable(body: bytes, exc: Exception) -> str:
     except UnicodeDecodeError as bad:
         return f"body: not valid UTF-8 at byte {bad.start}"
     return f"body: not valid JSON ({exc})"
+
+
+def _plain_name(value: Any) -> TypeGuard[str]:
+    """IDENT_RE without a regex per message: for ASCII text, isidentifier() is the same pattern."""
+    return (isinstance(value, str) and value.isascii() and value.isidentifier()
+            and len(value) <= MAX_NAME)
 
 
 def _refuse_name(data: dict[str, Any], key: str) -> NoReturn:

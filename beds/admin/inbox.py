@@ -124,17 +124,19 @@ class AdminInbox(QueueService):
         queues = sorted({b["queue"] for n in nodes for b in n["brokers"].values()
                          if b.get("queue") and b.get("service") == "requests"})
         queues.append(self.ctx.settings.amqp.dlq)
-        counts = {q: await self._queue_counts(q) for q in queues}
+        found = await self.ctx.link.queue_counts(queues)
+        counts = {q: _consumers_and_messages(found.get(q)) for q in queues}
         lost = [name for name, n in seen.items()
                 if isinstance(n, dict) and n.get("state") == "lost"]
         return {"nodes": nodes, "queues": counts, "lost": lost,
                 "dead_letters": counts.get(self.ctx.settings.amqp.dlq, {}).get("messages"),
                 "events": list(self.ctx.shared.get("events", []))[-20:]}
 
-    async def _queue_counts(self, queue: str) -> dict[str, int | None]:
-        counts = await self.ctx.link.queue_counts(queue)
-        consumers, messages = counts if counts is not None else (None, None)
-        return {"consumers": consumers, "messages": messages}
+
+
+def _consumers_and_messages(counts: tuple[int, int] | None) -> dict[str, int | None]:
+    consumers, messages = counts if counts is not None else (None, None)
+    return {"consumers": consumers, "messages": messages}
 
 
 def _timeout(command: Command, default: float) -> float:

@@ -162,7 +162,7 @@ class Consumer:
                 # node); the caller hears only the final outcome.
                 await asyncio.sleep(delay)
                 await self._settle(channel, tag, requeue=True)
-                self._log(meta, "retry", 0, started, props, delivery)
+                self._log(meta, "retry", 0, started, props, delivery, attempt)
                 return
             body, outcome, disposition = self._error(exc, meta, started)
             ran = exc.details.get("ran") is not False
@@ -180,7 +180,7 @@ class Consumer:
             outcome = "unacked"
         elif disposition is not Disposition.ACK and self.shared.metrics is not None:
             self.shared.metrics.count(self.broker.name, "dead_lettered")
-        self._log(meta, outcome, rows, started, props, delivery)
+        self._log(meta, outcome, rows, started, props, delivery, attempt)
 
     def _dispatch(self, request: Request, deadline: float | None,
                   props: Basic.Properties) -> Coroutine[Any, Any, tuple[Route, Result]]:
@@ -237,7 +237,7 @@ class Consumer:
         return True
 
     def _log(self, meta: dict[str, Any], outcome: str, rows: int, started: float,
-             props: Basic.Properties, delivery: Basic.Deliver) -> None:
+             props: Basic.Properties, delivery: Basic.Deliver, attempt: int) -> None:
         elapsed = time.perf_counter() - started
         shared = self.shared
         if shared.metrics is not None:
@@ -251,7 +251,7 @@ class Consumer:
                  rows=rows, elapsed_ms=round(elapsed * 1000, 3),
                  correlation_id=props.correlation_id, message_id=props.message_id,
                  user=props.user_id, redelivered=delivery.redelivered or None,
-                 attempt=delivery_count(props.headers, bool(delivery.redelivered)) + 1,
+                 attempt=attempt + 1,
                  node=shared.node, broker=self.broker.name, **self._trace_fields(props.headers))
         if shared.audit is not None and outcome != "retry":
             route = shared.dispatcher.routes.get((meta["template"], meta["op"]))

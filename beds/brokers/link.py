@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -175,18 +175,26 @@ class AmqpLink:
                 raise ConnectionError(f"{self.name}: connection closed: {exc}") from exc
             raise
 
-    async def queue_counts(self, queue: str) -> tuple[int, int] | None:
-        """(consumers, messages) of `queue` as RabbitMQ counts them; None if it does not exist.
-        A passive declare on a channel of its own (a missing queue closes the channel)."""
-        channel = await self.channel()
+    async def queue_counts(self, queues: Iterable[str]) -> dict[str, tuple[int, int] | None]:
+        """(consumers, messages) of each queue as RabbitMQ counts them; None for one that does
+        not exist. Passive declares on one channel of their own, opened again only after a
+        missing queue closed it."""
+        counts: dict[str, tuple[int, int] | None] = {}
+        channel: AbstractChannel | None = None
         try:
-            ok = await channel.queue_declare(queue, passive=True)
-            return int(ok.consumer_count or 0), int(ok.message_count or 0)
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            return None
+            for queue in dict.fromkeys(queues):
+                if channel is None or channel.is_closed:
+                    channel = await self.channel()
+                try:
+                    ok = await channel.queue_declare(queue, passive=True)
+                except aiormq.exceptions.ChannelNotFoundEntity:
+                    counts[queue] = None
+                    continue
+                counts[queue] = int(ok.consumer_count or 0), int(ok.message_count or 0)
         finally:
-            if not channel.is_closed:
+            if channel is not None and not channel.is_closed:
                 await channel.close()
+        return counts
 
     async def close(self) -> None:
         if self._conn is not None and not self._conn.is_closed:

@@ -154,7 +154,7 @@ class TracedConsumer(Consumer):
             return sent
 
     def _log(self, meta: dict[str, Any], outcome: str, rows: int, started: float,
-             props: Any, delivery: Any) -> None:
+             props: Any, delivery: Any, attempt: int) -> None:
         span = trace.get_current_span()
         template, op = meta["template"], meta["op"]
         if (template, op) in self.shared.dispatcher.routes:
@@ -167,7 +167,7 @@ class TracedConsumer(Consumer):
             span.set_attribute("error.type", outcome)
         if outcome in SERVER_SIDE:
             span.set_status(StatusCode.ERROR, outcome)
-        super()._log(meta, outcome, rows, started, props, delivery)
+        super()._log(meta, outcome, rows, started, props, delivery, attempt)
 
     def _trace_fields(self, headers: dict[str, Any] | None) -> Mapping[str, str]:
         context = trace.get_current_span().get_span_context()

@@ -176,17 +176,16 @@ class OpsRuntime:
             return
         dlq = self.settings.amqp.dlq
         brokers = (self.settings.brokers[name] for name in self.role.brokers)
-        queues = [dlq, *(b.queue for b in brokers if b.queue)]
-        for queue in dict.fromkeys(queues):
-            try:
-                counts = await self._link.queue_counts(queue)
-            except AMQP_ERRORS:
-                continue   # depth unknown this time; the last figure stays
-            if counts is None:
+        try:
+            counts = await self._link.queue_counts([dlq, *(b.queue for b in brokers if b.queue)])
+        except AMQP_ERRORS:
+            return   # depths unknown this time; the last figures stay
+        for queue, found in counts.items():
+            if found is None:
                 continue
-            self.metrics.queues[queue] = (counts[1], counts[0])
+            self.metrics.queues[queue] = (found[1], found[0])
             if queue == dlq:
-                self._dead_letters = counts[1]
+                self._dead_letters = found[1]
 
     async def stop(self) -> None:
         self.stopping = True
