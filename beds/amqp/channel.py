@@ -1,0 +1,227 @@
+"""`Channel`: the API callers use: RPCs answered in order, consume, publish with confirms,
+ack/reject/nack, close.
+
+Layer: infrastructure. Frames from the server are handled by the base class
+(beds.amqp.inbound). publish, ack, reject and nack only queue frames for the connection's next
+flush (one write per event-loop iteration). RPCs are pipelined: RabbitMQ answers the synchronous
+methods of a channel in the order they were sent, so a FIFO of waiting futures is enough, and a
+caller that gives up (cancelled) still has its reply consumed in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from beds.amqp import methods, spec
+from beds.amqp.codec import FRAME_END_BYTE, encode_shortstr
+from beds.amqp.errors import AMQPError, ChannelClosed
+from beds.amqp.inbound import ChannelFrames, ConsumerCallback
+from beds.amqp.properties import Properties, encode_properties
+
+if TYPE_CHECKING:
+    from beds.amqp.connection import Connection
+
+
+class QueueDeclareOk(NamedTuple):
+    queue: str
+    message_count: int
+    consumer_count: int
+
+
+class Channel(ChannelFrames):
+    """One AMQP channel, made by `Connection.channel()`."""
+
+    def __init__(self, connection: Connection, number: int) -> None:
+        super().__init__(connection, number)
+        self._closed = False
+        self._close_sent = False
+        self._confirming = False
+        self._published = 0
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed or self._close_sent
+
+    # --- RPCs ---------------------------------------------------------------------------------
+
+    def _call(self, frame: bytes, reply: int,
+              hook: Callable[[Any], Any] | None = None) -> asyncio.Future[Any]:
+        self._check_open()
+        waiter: asyncio.Future[Any] = self._loop.create_future()
+        self._waiters.append((reply, waiter, hook))
+        self._send(frame)
+        return waiter
+
+    async def open(self, publisher_confirms: bool) -> None:
+        """channel.open (and confirm.select), pipelined; the connection calls this."""
+        opened = self._call(methods.channel_open(self.number), spec.CHANNEL_OPEN_OK)
+        if publisher_confirms:
+            selected = self._call(methods.confirm_select(self.number), spec.CONFIRM_SELECT_OK)
+            await opened
+            await selected
+            self._confirming = True
+        else:
+            await opened
+
+    async def close(self) -> None:
+        if self._closed or self._conn.is_closed:
+            return
+        if self._close_sent:
+            await asyncio.wait([self.closing])
+            return
+        waiter = self._call(methods.close(self.number, spec.REPLY_SUCCESS, "bye"),
+                            spec.CHANNEL_CLOSE_OK)
+        self._close_sent = True
+        try:
+            await waiter
+        except AMQPError:
+            pass   # the server closed it first, or the connection died: closed either way
+        finally:
+            self.fail(None)
+
+    async def basic_qos(self, prefetch_count: int = 0, prefetch_size: int = 0,
+                        global_: bool = False) -> None:
+        await self._call(methods.basic_qos(self.number, prefetch_size, prefetch_count, global_),
+                         spec.BASIC_QOS_OK)
+
+    async def basic_consume(self, queue: str, callback: ConsumerCallback, *, no_ack: bool = False,
+                            exclusive: bool = False, consumer_tag: str = "",
+                            arguments: Mapping[str, Any] | None = None) -> str:
+        def register(tag: str) -> str:
+            # At consume-ok, in the same data_received that may carry the first deliveries.
+            self._consumers[tag] = callback
+            return tag
+        frame = methods.basic_consume(self.number, queue, consumer_tag, no_ack, exclusive,
+                                      arguments)
+        return str(await self._call(frame, spec.BASIC_CONSUME_OK, register))
+
+    async def basic_cancel(self, consumer_tag: str) -> None:
+        await self._call(methods.basic_cancel(self.number, consumer_tag), spec.BASIC_CANCEL_OK,
+                         self._consumers.pop)
+
+    async def queue_declare(self, queue: str = "", *, passive: bool = False,
+                            durable: bool = False, exclusive: bool = False,
+                            auto_delete: bool = False,
+                            arguments: Mapping[str, Any] | None = None) -> QueueDeclareOk:
+        frame = methods.queue_declare(self.number, queue, passive, durable, exclusive,
+                                      auto_delete, arguments)
+        return QueueDeclareOk(*await self._call(frame, spec.QUEUE_DECLARE_OK))
+
+    async def queue_bind(self, queue: str, exchange: str, routing_key: str = "",
+                         arguments: Mapping[str, Any] | None = None) -> None:
+        await self._call(methods.queue_bind(self.number, queue, exchange, routing_key, arguments),
+                         spec.QUEUE_BIND_OK)
+
+    async def queue_unbind(self, queue: str, exchange: str, routing_key: str = "",
+                           arguments: Mapping[str, Any] | None = None) -> None:
+        await self._call(methods.queue_unbind(self.number, queue, exchange, routing_key,
+                                              arguments), spec.QUEUE_UNBIND_OK)
+
+    async def queue_delete(self, queue: str, *, if_unused: bool = False,
+                           if_empty: bool = False) -> int:
+        frame = methods.queue_delete(self.number, queue, if_unused, if_empty)
+        return int(await self._call(frame, spec.QUEUE_DELETE_OK))
+
+    async def queue_purge(self, queue: str) -> int:
+        return int(await self._call(methods.queue_purge(self.number, queue), spec.QUEUE_PURGE_OK))
+
+    async def exchange_declare(self, exchange: str, exchange_type: str = "direct", *,
+                               passive: bool = False, durable: bool = False,
+                               auto_delete: bool = False, internal: bool = False,
+                               arguments: Mapping[str, Any] | None = None) -> None:
+        frame = methods.exchange_declare(self.number, exchange, exchange_type, passive, durable,
+                                         auto_delete, internal, arguments)
+        await self._call(frame, spec.EXCHANGE_DECLARE_OK)
+
+    async def exchange_delete(self, exchange: str, *, if_unused: bool = False) -> None:
+        await self._call(methods.exchange_delete(self.number, exchange, if_unused),
+                         spec.EXCHANGE_DELETE_OK)
+
+    # --- the per-message methods: queued, not awaited -------------------------------------
+
+    def basic_publish(self, body: bytes, *, exchange: str = "", routing_key: str = "",
+                      properties: Properties | None = None,
+                      mandatory: bool = False) -> asyncio.Future[None] | None:
+        self._check_open()
+        number = self.number
+        encoded = encode_properties(properties)
+        exchange_raw = exchange.encode()
+        key_raw = routing_key.encode()
+        if len(exchange_raw) > 255 or len(key_raw) > 255:
+            encode_shortstr(exchange)   # raises the ValueError that names the long one
+            encode_shortstr(routing_key)
+        size = len(body)
+        send = self._send
+        send(methods.publish_frames(number, exchange_raw, key_raw, mandatory, encoded, size))
+        if size:
+            most = self._conn.frame_max - spec.FRAME_OVERHEAD
+            if size <= most:
+                send(methods.body_frame_head(number, size))
+                send(body)
+                send(FRAME_END_BYTE)
+            else:
+                view = memoryview(body)
+                for at in range(0, size, most):
+                    chunk = bytes(view[at:at + most])
+                    send(methods.body_frame_head(number, len(chunk)) + chunk + FRAME_END_BYTE)
+        if not self._confirming:
+            return None
+        self._published += 1
+        confirmed: asyncio.Future[None] = self._loop.create_future()
+        self._unconfirmed[self._published] = confirmed
+        if mandatory:
+            self._mandatory[self._published] = (
+                exchange, routing_key, properties.message_id if properties else None,
+                properties.correlation_id if properties else None)
+        return confirmed
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        self._check_open()
+        self._send(methods.basic_ack(self.number, delivery_tag, multiple))
+
+    def basic_reject(self, delivery_tag: int, requeue: bool) -> None:
+        self._check_open()
+        self._send(methods.basic_reject(self.number, delivery_tag, requeue))
+
+    def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        self._check_open()
+        self._send(methods.basic_nack(self.number, delivery_tag, multiple, requeue))
+
+    def _check_open(self) -> None:
+        if self._closed or self._close_sent:
+            reason = self.closing.exception() if self.closing.done() else None
+            if isinstance(reason, ChannelClosed):
+                raise type(reason)(reason.reply_code, reason.reply_text, reason.class_id,
+                                   reason.method_id)
+            raise ChannelClosed(0, f"channel {self.number} is closed"
+                                   + (f": {reason}" if reason else ""))
+
+    # --- frames from the connection ---------------------------------------------------------
+
+    def fail(self, exc: BaseException | None) -> None:
+        """The channel is closed: by us (None), by the server, or with its connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._conn.release(self)
+        error = exc or ChannelClosed(spec.REPLY_SUCCESS, f"channel {self.number} closed")
+        for _reply, waiter, _hook in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        self._waiters.clear()
+        for confirmed in self._unconfirmed.values():
+            if not confirmed.done():
+                confirmed.set_exception(error)
+                confirmed.exception()   # a publisher that stopped waiting must not warn
+        self._unconfirmed.clear()
+        self._mandatory.clear()
+        self._consumers.clear()
+        if not self.closing.done():
+            if exc is None:
+                self.closing.set_result(None)
+            else:
+                self.closing.set_exception(exc)
+                self.closing.exception()
+
