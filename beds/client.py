@@ -20,24 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiormq
-from pamqp.commands import Basic
-
-from beds.brokers.link import DIRECT_REPLY_TO
-from beds.clientlink import (
-    CLOSED_WHILE_SENDING,
-    ClientLink,
-    Session,
-    default_connection_name,
-)
+from beds.amqp import ChannelClosed, NotFound, PreconditionFailed, Properties, PublishReturned
+from beds.brokers.link import DIRECT_REPLY_TO, confirmed
+from beds.clientlink import ClientLink, Session, default_connection_name
 from beds.errors import CallTimeout, Disconnected, Forbidden, NoRoute, error_from_reply
 from beds.protocol import encode_request, newer_position
 from beds.tracecontext import inject_context
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
-_SEND_LOST = (aiormq.exceptions.AMQPConnectionError, aiormq.exceptions.ChannelInvalidStateError,
-              aiormq.exceptions.ChannelClosed, ConnectionError, OSError)
+_SEND_LOST = (ChannelClosed, ConnectionError, OSError)
 """What a publish raises when the connection or channel went away under it."""
 
 
@@ -205,9 +197,9 @@ class Client:
                        message_id: str | None, seconds: float,
                        read_after: str | None = None) -> None:
         try:
-            await session.channel.basic_publish(
+            await confirmed(session.channel.basic_publish(
                 body, exchange=self.exchange, routing_key=key, mandatory=True,
-                properties=Basic.Properties(
+                properties=Properties(
                     reply_to=DIRECT_REPLY_TO, correlation_id=correlation_id,
                     content_type="application/json", delivery_mode=2,
                     message_id=message_id or correlation_id,
@@ -218,14 +210,14 @@ class Client:
                     headers=self._request_headers(seconds, read_after),
                     user_id=self.user_id,
                 ),
-            )
-        except aiormq.exceptions.PublishError:
+            ))
+        except PublishReturned:
             raise NoRoute(f"no queue is bound to {key} on exchange {self.exchange!r}: is a node "
                           "serving that op running?") from None
-        except aiormq.exceptions.ChannelNotFoundEntity:
+        except NotFound:
             raise NoRoute(f"exchange {self.exchange!r} does not exist: no BEDS node has "
                           "declared it on this RabbitMQ (vhost) yet") from None
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        except PreconditionFailed as exc:
             if "user_id" in str(exc):
                 raise Forbidden(f"user_id: RabbitMQ refused {self.user_id!r}: it is not the "
                                 "user this connection logged in as") from None
@@ -235,10 +227,3 @@ class Client:
             raise Disconnected(f"the connection to RabbitMQ was lost while sending "
                                f"({type(exc).__name__}: {exc}); the request may not have been "
                                "sent") from exc
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise   # the caller's cancellation, or this call's own timeout
-            # aiormq fails a pending confirm with CancelledError when its connection dies
-            # (seen with a frozen broker): that is a lost connection, not a cancellation.
-            raise Disconnected(CLOSED_WHILE_SENDING) from None

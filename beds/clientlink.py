@@ -18,15 +18,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import aiormq
-from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
-
-from beds.brokers.link import AMQP_ERRORS, CONNECT_SECONDS, DIRECT_REPLY_TO, where, with_query
+from beds.amqp import Channel, Connection, Delivery, connect
+from beds.brokers.link import AMQP_ERRORS, CONNECT_SECONDS, DIRECT_REPLY_TO, where
 from beds.errors import Disconnected
 from beds.protocol import decode_reply
 
-CLOSED_WHILE_SENDING = ("the connection to RabbitMQ was closed while sending; the request may not "
-                        "have been sent")
 _CLOSE_SECONDS = 5.0      # a frozen broker never answers Connection.Close: stop waiting
 
 log = logging.getLogger("beds.client")
@@ -40,8 +36,8 @@ def default_connection_name() -> str:
 class Session:
     """One open connection + reply channel, and the calls waiting for a reply on it."""
 
-    conn: AbstractConnection
-    channel: AbstractChannel
+    conn: Connection
+    channel: Channel
     pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -179,7 +175,8 @@ class ClientLink:
             delay = min(delay * 2, self._max_backoff)
 
     async def _connect(self, url: str) -> Session:
-        conn = await aiormq.connect(with_query(url, heartbeat=self._heartbeat, name=self.name))
+        conn = await connect(url, name=self.name, heartbeat=self._heartbeat,
+                             timeout=CONNECT_SECONDS)
         try:
             channel = await conn.channel(publisher_confirms=True)
             session = Session(conn, channel)
@@ -191,8 +188,9 @@ class ClientLink:
         return session
 
 
-async def _on_reply(session: Session, message: DeliveredMessage) -> None:
-    future = session.pending.pop(message.header.properties.correlation_id or "", None)
+def _on_reply(session: Session, message: Delivery) -> None:
+    """Called straight from the connection's frame parser: no task per reply."""
+    future = session.pending.pop(message.properties.correlation_id or "", None)
     if future is not None and not future.done():
         try:
             future.set_result(decode_reply(message.body))
@@ -200,11 +198,11 @@ async def _on_reply(session: Session, message: DeliveredMessage) -> None:
             future.set_exception(exc)
 
 
-async def _close(conn: AbstractConnection) -> None:
-    # aiormq fails what still waits on the connection (a publish confirm) with `exc`; its
-    # default, CancelledError, would look like the caller's own cancellation.
-    with contextlib.suppress(*AMQP_ERRORS, RuntimeError):
-        await asyncio.wait_for(conn.close(exc=Disconnected(CLOSED_WHILE_SENDING)), _CLOSE_SECONDS)
+async def _close(conn: Connection) -> None:
+    # What still waits on the connection (a publish confirm) fails with ConnectionClosed, which
+    # the client reports as Disconnected.
+    with contextlib.suppress(*AMQP_ERRORS):
+        await asyncio.wait_for(conn.close(), _CLOSE_SECONDS)
 
 
 def _reason(closing: asyncio.Future[Any]) -> str:

@@ -14,9 +14,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiormq.abc import AbstractConnection
-
 from beds.adapters import Adapter
+from beds.amqp import Connection
 from beds.brokers.consumer import Consumer, Shared
 from beds.brokers.limits import effective_reply_limit
 from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher, close_channel, shuffled
@@ -117,8 +116,11 @@ class Node:
         # Each node takes the cluster's endpoints in its own order, so nodes spread over it; both
         # links start on the same RabbitMQ node.
         endpoints = shuffled(s.amqp.endpoints)
+        # A request body over max_message_bytes is refused from its content header: the consume
+        # connection never assembles it (the ops services on it get small messages only).
         consume = AmqpLink(endpoints, f"beds:{s.node.name}:consume", s.amqp.heartbeat,
-                           s.amqp.reconnect_max_seconds, stop, on_connect=self._declare)
+                           s.amqp.reconnect_max_seconds, stop, on_connect=self._declare,
+                           max_body_bytes=s.amqp.max_message_bytes)
         publish = AmqpLink(endpoints, f"beds:{s.node.name}:publish", s.amqp.heartbeat,
                            s.amqp.reconnect_max_seconds, stop)
         ops = self.ops = OpsRuntime(s, self.role, self)
@@ -172,7 +174,7 @@ class Node:
             flusher.cancel()
             flush_logs()
 
-    async def _declare(self, conn: AbstractConnection) -> None:
+    async def _declare(self, conn: Connection) -> None:
         """The topology, on every new consume connection: after a failover the endpoint may be
         a broker that never saw it (RabbitMQ's clustering guide: clients recover their
         topology); on a cluster it is there and the declarations are no-ops."""

@@ -70,11 +70,16 @@ _encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="string")
 encode = _encoder.encode
 
 
+def too_large(size: int, max_bytes: int) -> TooLarge:
+    """The refusal of a body over `max_bytes`: decode_request's, and the consumer's for a body
+    the AMQP connection did not even assemble (beds.amqp's max_body_bytes)."""
+    return TooLarge(f"body: {size} bytes exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+
+
 def decode_request(body: bytes, max_bytes: int) -> Request:
     """Parse and check the envelope. Raises BadRequest / TooLarge with the field at fault."""
     if len(body) > max_bytes:
-        raise TooLarge(f"body: {len(body)} bytes exceeds the limit of {max_bytes} bytes",
-                       limit=max_bytes)
+        raise too_large(len(body), max_bytes)
     try:
         data = _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:

@@ -13,9 +13,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiormq.abc import AbstractChannel
-
 from beds.adapters import Adapter
+from beds.amqp import Channel
 from beds.config import Settings
 from beds.errors import BedsError, TemplateError
 from beds.factory import Dispatcher, adapters_for
@@ -63,7 +62,7 @@ async def build_checked(settings: Settings, current: Mapping[str, Adapter],
     return Catalogue(registry, adapters, dispatcher)
 
 
-async def bind_new(channel: AbstractChannel, exchange: str, queues: Mapping[str, str],
+async def bind_new(channel: Channel, exchange: str, queues: Mapping[str, str],
                    old: Dispatcher, new: Dispatcher) -> list[str]:
     """Bind each broker queue to the routing keys its new ops add. Before the swap: a request
     for a moved op then reaches both queues for a moment, never neither (dead-lettered)."""
@@ -75,7 +74,7 @@ async def bind_new(channel: AbstractChannel, exchange: str, queues: Mapping[str,
     return added
 
 
-async def unbind_gone(channel: AbstractChannel, exchange: str, queues: Mapping[str, str],
+async def unbind_gone(channel: Channel, exchange: str, queues: Mapping[str, str],
                       old: Dispatcher, new: Dispatcher) -> list[str]:
     """After the swap: unbind the routing keys of the ops a broker no longer serves."""
     removed: list[str] = []

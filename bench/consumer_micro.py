@@ -6,7 +6,9 @@
 Each round runs, per tree and in rotated order, a fresh process that imports BEDS from that tree
 and pushes `--messages` requests through `Consumer._handle` with an in-memory channel, publisher
 and dispatcher (the database and AMQP work are what bench.ab measures; this isolates the Python
-that a hot-path change touches: decode, metrics, the request log line, settle). The request log
+that a hot-path change touches: decode, metrics, the request log line, settle). A tree on
+beds.amqp gets its own tests/support/amqp_memory.py channel; an older one, on aiormq, a no-op
+channel and pamqp messages. The request log
 line is on (as shipped) and rendered as JSON to /dev/null; each request carries `x-deadline`,
 and with --traceparent a W3C `traceparent` header as a traced caller's would. Prints
 microseconds of CPU per message per round and the ratio of each tree to the first. A tree marked
@@ -28,7 +30,6 @@ from pathlib import Path
 CHILD = r"""
 import asyncio, json, os, sys, time
 from types import SimpleNamespace
-from pamqp.commands import Basic
 from beds.log import setup_logging
 setup_logging("info", json=True)
 from beds.brokers.consumer import Consumer, Shared
@@ -40,7 +41,7 @@ class Dispatcher:
     routes = {("film", "fetch"): SimpleNamespace(
         adapter=None, template=SimpleNamespace(name="film", datasource="main"),
         op=SimpleNamespace(name="fetch", object_name="film_fetch", target="procedure"))}
-    async def dispatch(self, request, broker, deadline, user_id, message_id):
+    async def dispatch(self, request, broker, deadline, user_id, message_id, *read_after):
         return None, Result(rows=[{"film_id": 1, "title": "ACADEMY DINOSAUR", "rate": "0.99"}])
 
 class Publisher:
@@ -71,17 +72,27 @@ async def main(n, traceparent, traced):
         consumer = TracedConsumer(broker, 1, shared, provider.get_tracer("bench"),
                                   {"main": "mariadb"})
     body = encode_request("film", "fetch", {"film_id": 1})
-    channel = Channel()
     headers = {"x-deadline": int((time.time() + 60) * 1000)}
     if traceparent:
         headers["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    def message(i):
-        props = Basic.Properties(correlation_id=f"c{i}", message_id=f"c{i}",
-                                 reply_to="amq.rabbitmq.reply-to.x",
-                                 headers=headers)
-        return SimpleNamespace(header=SimpleNamespace(properties=props), channel=channel,
-                               delivery=Basic.Deliver(delivery_tag=i + 1, routing_key="film.fetch",
-                                                      exchange="beds"), body=body)
+    try:
+        from tests.support.amqp_memory import MemoryChannel, delivery
+    except ImportError:   # a tree before beds.amqp: aiormq's message shape
+        from pamqp.commands import Basic
+        channel = Channel()
+        def message(i):
+            props = Basic.Properties(correlation_id=f"c{i}", message_id=f"c{i}",
+                                     reply_to="amq.rabbitmq.reply-to.x", headers=headers)
+            return SimpleNamespace(header=SimpleNamespace(properties=props), channel=channel,
+                                   delivery=Basic.Deliver(delivery_tag=i + 1,
+                                                          routing_key="film.fetch",
+                                                          exchange="beds"), body=body)
+    else:
+        channel = MemoryChannel()
+        def message(i):
+            return delivery(channel, body, i + 1, headers=headers, routing_key="film.fetch",
+                            correlation_id=f"c{i}", message_id=f"c{i}",
+                            reply_to="amq.rabbitmq.reply-to.x")
     messages = [message(i) for i in range(n)]
     for m in messages[:2000]:          # warm-up
         await consumer._handle(m)

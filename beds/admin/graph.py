@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from aiormq.abc import DeliveredMessage
 
 from beds.admin.cluster import ClusterView
 from beds.admin.service import QueueService
+from beds.amqp import Delivery
 from beds.log import get_logger
 from beds.ops.http import HttpEndpoint
 
@@ -68,14 +68,14 @@ class GraphCollector(QueueService):
             await self._http.stop()
             self._http = None
 
-    async def handle(self, message: DeliveredMessage) -> None:
+    async def handle(self, message: Delivery) -> None:
         try:
             self.view.add(msgspec.json.decode(message.body), time.time())
         except (msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
             self._malformed += 1
             if self._malformed in (1, 10) or self._malformed % 1000 == 0:
                 log.warning("snapshot.malformed", count=self._malformed, error=str(exc),
-                            routing_key=getattr(message.delivery, "routing_key", None))
+                            routing_key=message.routing_key)
 
 
 def dashboard_app(view: ClusterView) -> web.Application:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aiormq.abc import DeliveredMessage
-
 from beds.admin.service import QueueService
+from beds.amqp import Delivery
 from beds.brokers.link import AMQP_ERRORS
 from beds.log import get_logger
 from beds.ops.commands import (
@@ -60,8 +59,8 @@ class AdminInbox(QueueService):
         await client.attach(await self.ctx.link.channel(publisher_confirms=True))
         self._client = client
 
-    async def handle(self, message: DeliveredMessage) -> None:
-        props = message.header.properties
+    async def handle(self, message: Delivery) -> None:
+        props = message.properties
         started = time.perf_counter()
         cmd = "?"
         try:
@@ -86,7 +85,7 @@ class AdminInbox(QueueService):
                 await self.ctx.publisher.publish(props.reply_to, body, props.correlation_id)
             except AMQP_ERRORS as exc:
                 log.warning("admin.answer_lost", cmd=cmd, error=f"{type(exc).__name__}: {exc}")
-        await self.settle(message)
+        self.settle(message)
 
     async def _run(self, command: Command) -> Any:
         client = self._client

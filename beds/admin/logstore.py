@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from beds.admin.service import QueueService
+from beds.amqp import Channel, Delivery
 from beds.brokers.link import AMQP_ERRORS, sleep_unless
 from beds.errors import RequestError
 from beds.log import get_logger
@@ -141,16 +141,16 @@ class LogStore(QueueService):
         self._arrived.clear()
         self._full.clear()
 
-    async def handle(self, message: DeliveredMessage) -> None:
+    async def handle(self, message: Delivery) -> None:
         tag = self.tag(message)
         try:
             entry = entry_of(message.body)
         except MalformedLine as exc:
             log.warning("logs.malformed", reason=str(exc), bytes=len(message.body),
-                        routing_key=getattr(message.delivery, "routing_key", None),
+                        routing_key=message.routing_key,
                         action="dead-lettered")
             with contextlib.suppress(*AMQP_ERRORS):
-                await message.channel.basic_reject(tag, requeue=False)
+                message.channel.basic_reject(tag, requeue=False)
             return
         self._pending.append((tag, entry))
         self._arrived.set()
@@ -159,7 +159,7 @@ class LogStore(QueueService):
 
     # -- batches -----------------------------------------------------------------------------
 
-    async def _flush_loop(self, channel: AbstractChannel) -> None:
+    async def _flush_loop(self, channel: Channel) -> None:
         while True:
             await self._arrived.wait()
             if not self._stop.is_set():
@@ -174,7 +174,7 @@ class LogStore(QueueService):
             if self._stop.is_set():
                 return
 
-    async def _store(self, channel: AbstractChannel, batch: list[tuple[int, dict[str, Any]]],
+    async def _store(self, channel: Channel, batch: list[tuple[int, dict[str, Any]]],
                      ) -> bool:
         """Append `batch` and settle its deliveries; False if it is still held at a stop."""
         delay = 0.2
@@ -200,13 +200,13 @@ class LogStore(QueueService):
                 tag, entry = batch[0]
                 log.warning("logs.refused", code=exc.code, error=exc.message,
                             node=entry["node"], event=entry["event"], action="dead-lettered")
-                await self._settle(channel, [tag], ack=False)
+                self._settle(channel, [tag], ack=False)
                 return True
             if self.held is not None:
                 log.info("logs.store_resumed", after=self.held)
                 self.held = None
             self.stored += len(batch)
-            await self._settle(channel, [tag for tag, _ in batch], ack=True)
+            self._settle(channel, [tag for tag, _ in batch], ack=True)
             return True
 
     async def _append(self, entries: list[dict[str, Any]]) -> None:
@@ -215,13 +215,13 @@ class LogStore(QueueService):
         await dispatcher.dispatch(request, user_id=self._caller)
 
     @staticmethod
-    async def _settle(channel: AbstractChannel, tags: list[int], ack: bool) -> None:
+    def _settle(channel: Channel, tags: list[int], ack: bool) -> None:
         try:
             for tag in tags:
                 if ack:
-                    await channel.basic_ack(tag)
+                    channel.basic_ack(tag)
                 else:
-                    await channel.basic_reject(tag, requeue=False)
+                    channel.basic_reject(tag, requeue=False)
         except AMQP_ERRORS as exc:
             # The channel died: RabbitMQ delivers these again (stored twice at worst).
             log.info("logs.ack_lost", lines=len(tags), error=f"{type(exc).__name__}: {exc}")

@@ -14,9 +14,9 @@ import contextlib
 from typing import Any
 
 import msgspec
-from aiormq.abc import DeliveredMessage
 
 from beds.admin.service import QueueService
+from beds.amqp import Delivery
 from beds.brokers.link import AMQP_ERRORS
 from beds.log import get_logger
 from beds.ops.events import EVENT_PREFIX
@@ -41,10 +41,10 @@ class EventRelay(QueueService):
         return {"x-queue-type": "classic", "x-max-length": 10_000, "x-overflow": "drop-head",
                 "x-message-ttl": 24 * 3600 * 1000}
 
-    async def handle(self, message: DeliveredMessage) -> None:
+    async def handle(self, message: Delivery) -> None:
         channel = message.channel
         tag = self.tag(message)
-        key = getattr(message.delivery, "routing_key", "") or ""
+        key = message.routing_key
         try:
             event = msgspec.json.decode(message.body)
             if not isinstance(event, dict):
@@ -52,7 +52,7 @@ class EventRelay(QueueService):
         except (msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
             log.warning("event.malformed", routing_key=key, error=str(exc))
             with contextlib.suppress(*AMQP_ERRORS):
-                await channel.basic_reject(tag, requeue=False)
+                channel.basic_reject(tag, requeue=False)
             return
         try:
             await self.ctx.publisher.publish_to(self.ctx.settings.ops.events_exchange,
@@ -61,7 +61,7 @@ class EventRelay(QueueService):
         except AMQP_ERRORS as exc:
             log.info("event.relay_failed", routing_key=key, error=f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(*AMQP_ERRORS):
-                await channel.basic_reject(tag, requeue=True)
+                channel.basic_reject(tag, requeue=True)
             return
         self.recent.append(event)
         # The event's own keys must not clash with the log call's: an event carrying
@@ -69,4 +69,4 @@ class EventRelay(QueueService):
         log.info("event", **{k: v for k, v in event.items() if k not in _LOG_KEYS},
                  event_name=event.get("event"))
         with contextlib.suppress(*AMQP_ERRORS):   # a lost ack (stopping): relayed again later
-            await channel.basic_ack(tag)
+            channel.basic_ack(tag)

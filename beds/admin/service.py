@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 from typing import Any
 
-from aiormq.abc import AbstractChannel, DeliveredMessage
-
+from beds.amqp import Channel, Delivery
 from beds.brokers.consumer import ChannelLost
 from beds.brokers.link import AMQP_ERRORS, ConsumerCancelled, close_channel, serve_until
 from beds.config import BrokerSettings
+from beds.log import get_logger
 from beds.ops.context import NodeContext
+
+log = get_logger("beds.admin")
 
 
 class QueueService:
@@ -33,7 +35,7 @@ class QueueService:
         self.name = f"{broker.name}#{instance}"
         self.consuming = asyncio.Event()
         self.inflight = 0
-        self.channel: AbstractChannel | None = None
+        self.channel: Channel | None = None
 
     def queue_arguments(self) -> dict[str, Any]:
         return {"x-queue-type": "classic"}
@@ -64,14 +66,22 @@ class QueueService:
         if not channel.is_closed:
             await channel.close()   # unacked deliveries go back to the queue
 
-    async def _deliver(self, message: DeliveredMessage) -> None:
+    async def _deliver(self, message: Delivery) -> None:
+        if message.oversized:   # over amqp.max_message_bytes: the connection did not keep it
+            log.warning("ops.message_too_large", queue=self.broker.queue,
+                        bytes=message.body_size, routing_key=message.routing_key,
+                        action="dropped" if self.no_ack else "dead-lettered")
+            if not self.no_ack:
+                with contextlib.suppress(*AMQP_ERRORS):
+                    message.channel.basic_reject(message.delivery_tag, requeue=False)
+            return
         self.inflight += 1
         try:
             await self.handle(message)
         finally:
             self.inflight -= 1
 
-    async def handle(self, message: DeliveredMessage) -> None:
+    async def handle(self, message: Delivery) -> None:
         raise NotImplementedError
 
     async def started(self) -> None:
@@ -81,11 +91,11 @@ class QueueService:
         """Called when the service stops or loses its channel."""
 
     @staticmethod
-    async def settle(message: DeliveredMessage) -> None:
+    def settle(message: Delivery) -> None:
         """Ack a handled delivery; on a channel that died meanwhile there is nothing to ack."""
         with contextlib.suppress(*AMQP_ERRORS):
-            await message.channel.basic_ack(QueueService.tag(message))
+            message.channel.basic_ack(message.delivery_tag)
 
     @staticmethod
-    def tag(message: DeliveredMessage) -> int:
-        return int(getattr(message.delivery, "delivery_tag", 0) or 0)
+    def tag(message: Delivery) -> int:
+        return message.delivery_tag

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from aiormq.abc import DeliveredMessage
 
 from beds.admin.service import QueueService
+from beds.amqp import Delivery
 from beds.brokers.link import AMQP_ERRORS, sleep_unless
 from beds.log import get_logger
 from beds.opsconfig import SYSLOG_FACILITIES
@@ -142,7 +142,7 @@ class SyslogForwarder(QueueService):
     async def stopped(self) -> None:
         self._close()
 
-    async def handle(self, message: DeliveredMessage) -> None:
+    async def handle(self, message: Delivery) -> None:
         channel = message.channel
         tag = self.tag(message)
         try:
@@ -153,7 +153,7 @@ class SyslogForwarder(QueueService):
             # The log store dead-letters the same message and says so at warning: once is enough.
             log.info("syslog.malformed", error=str(exc), action="dropped")
             with contextlib.suppress(*AMQP_ERRORS):
-                await channel.basic_reject(tag, requeue=False)
+                channel.basic_reject(tag, requeue=False)
             return
         datagram = format_rfc5424(line, self.app_name, self.facility)
         try:
@@ -166,14 +166,14 @@ class SyslogForwarder(QueueService):
             self._close()
             await sleep_unless(self._stop, 1.0)
             with contextlib.suppress(*AMQP_ERRORS):
-                await channel.basic_nack(tag, requeue=True)
+                channel.basic_nack(tag, requeue=True)
             return
         if self._failing:
             self._failing = False
             log.info("syslog.reachable", target=self.target)
         self.sent += 1
         with contextlib.suppress(*AMQP_ERRORS):   # a lost ack: sent again, syslog has it twice
-            await channel.basic_ack(tag)
+            channel.basic_ack(tag)
 
     async def _send(self, datagram: bytes) -> None:
         async with self._opening:

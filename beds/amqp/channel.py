@@ -11,6 +11,7 @@ caller that gives up (cancelled) still has its reply consumed in turn.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -89,9 +90,13 @@ class Channel(ChannelFrames):
     async def basic_consume(self, queue: str, callback: ConsumerCallback, *, no_ack: bool = False,
                             exclusive: bool = False, consumer_tag: str = "",
                             arguments: Mapping[str, Any] | None = None) -> str:
+        # Deliveries run in a copy of this caller's context (its context variables: log binding,
+        # tracing), as tasks it started would; not in the context the connection was opened in.
+        context = contextvars.copy_context()
+
         def register(tag: str) -> str:
             # At consume-ok, in the same data_received that may carry the first deliveries.
-            self._consumers[tag] = callback
+            self._consumers[tag] = (callback, context)
             return tag
         frame = methods.basic_consume(self.number, queue, consumer_tag, no_ack, exclusive,
                                       arguments)
@@ -99,7 +104,7 @@ class Channel(ChannelFrames):
 
     async def basic_cancel(self, consumer_tag: str) -> None:
         await self._call(methods.basic_cancel(self.number, consumer_tag), spec.BASIC_CANCEL_OK,
-                         self._consumers.pop)
+                         lambda tag: self._consumers.pop(tag, None))
 
     async def queue_declare(self, queue: str = "", *, passive: bool = False,
                             durable: bool = False, exclusive: bool = False,
@@ -201,11 +206,17 @@ class Channel(ChannelFrames):
     # --- frames from the connection ---------------------------------------------------------
 
     def fail(self, exc: BaseException | None) -> None:
-        """The channel is closed: by us (None), by the server, or with its connection."""
+        """The channel is closed: by us (None), by the server, or with its connection. Its
+        consumers' tasks still running are cancelled: their deliveries go back to the queue, so
+        their work must stop (a node's database call is killed, not left to run unanswered)."""
         if self._closed:
             return
         self._closed = True
         self._conn.release(self)
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
         error = exc or ChannelClosed(spec.REPLY_SUCCESS, f"channel {self.number} closed")
         for _reply, waiter, _hook in self._waiters:
             if not waiter.done():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -84,7 +85,7 @@ class ChannelFrames:
         self.on_cancel: set[Callable[[str], None]] = set()
         self._waiters: collections.deque[
             tuple[int, asyncio.Future[Any], Callable[[Any], Any] | None]] = collections.deque()
-        self._consumers: dict[str, ConsumerCallback] = {}
+        self._consumers: dict[str, tuple[ConsumerCallback, contextvars.Context]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._unconfirmed: dict[int, asyncio.Future[None]] = {}
         self._mandatory: dict[int, tuple[str, str, str | None, str | None]] = {}
@@ -171,17 +172,23 @@ class ChannelFrames:
 
     def _deliver(self, method: tuple[Any, ...], body: bytes) -> None:
         _key, consumer_tag, delivery_tag, redelivered, exchange, routing_key = method
-        callback = self._consumers.get(consumer_tag)
-        if callback is None:
+        consumer = self._consumers.get(consumer_tag)
+        if consumer is None:
             log.warning("amqp.delivery_without_consumer", channel=self.number,
                         consumer_tag=consumer_tag)
             return
+        callback, context = consumer
         delivery = Delivery(cast("Channel", self), consumer_tag, delivery_tag, redelivered,
                             exchange, routing_key, self._props, body, self._body_size, self._skip)
         try:
-            result = callback(delivery)
+            own = context.copy()   # what one delivery's task sets stays in that task
+            result = own.run(callback, delivery)
             if result is not None:
-                task = asyncio.ensure_future(result, loop=self._loop)
+                task: asyncio.Future[None]
+                if asyncio.iscoroutine(result):
+                    task = self._loop.create_task(result, context=own)
+                else:
+                    task = asyncio.ensure_future(result, loop=self._loop)
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
         except Exception as exc:   # a consumer's bug must not read as a bad frame

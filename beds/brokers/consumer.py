@@ -12,11 +12,9 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from aiormq.abc import AbstractChannel, DeliveredMessage
-from pamqp.commands import Basic
-
+from beds.amqp import Channel, Delivery, Properties
 from beds.brokers.link import (
     AMQP_ERRORS,
     AmqpLink,
@@ -38,6 +36,7 @@ from beds.protocol import (
     encode_error,
     encode_ok,
     read_after_of,
+    too_large,
 )
 from beds.tracecontext import trace_fields
 
@@ -87,7 +86,8 @@ class Consumer:
         channel = await self.shared.link.channel()
         try:
             await channel.basic_qos(prefetch_count=self.broker.prefetch)
-            ok = await channel.basic_consume(self.broker.queue, self._on_message, no_ack=False)
+            consumer_tag = await channel.basic_consume(self.broker.queue, self._on_message,
+                                                       no_ack=False)
         except AMQP_ERRORS as exc:
             raise ChannelLost(f"{self.name}: could not start consuming: {exc}") from exc
         try:
@@ -101,9 +101,9 @@ class Consumer:
         if channel.is_closed:
             reason = _close_reason(channel)
             raise ChannelLost(f"{self.name}: channel closed: {reason}")
-        await self._drain(channel, ok.consumer_tag)
+        await self._drain(channel, consumer_tag)
 
-    async def _drain(self, channel: AbstractChannel, consumer_tag: str | None) -> None:
+    async def _drain(self, channel: Channel, consumer_tag: str | None) -> None:
         try:
             if consumer_tag:
                 await channel.basic_cancel(consumer_tag)   # stop intake first
@@ -118,7 +118,7 @@ class Consumer:
                 # Unacked deliveries go back to the queue for another node.
                 await channel.close()
 
-    async def _on_message(self, message: DeliveredMessage) -> None:
+    async def _on_message(self, message: Delivery) -> None:
         self.inflight += 1
         self._idle.clear()
         try:
@@ -129,19 +129,20 @@ class Consumer:
             if not self.inflight:
                 self._idle.set()
 
-    async def _handle(self, message: DeliveredMessage) -> None:
+    async def _handle(self, message: Delivery) -> None:
         started = time.perf_counter()
-        props = message.header.properties
+        props = message.properties
         channel = message.channel
-        delivery = cast(Basic.Deliver, message.delivery)   # a consumer only ever gets Deliver
-        tag = delivery.delivery_tag or 0   # always set by RabbitMQ on a Deliver
+        tag = message.delivery_tag
         meta: dict[str, Any] = {"template": None, "op": None, "node": self.shared.node,
                                 "broker": self.broker.name}
         rows = 0
         deadline = None
-        attempt = delivery_count(props.headers, bool(delivery.redelivered))
+        attempt = delivery_count(props.headers, message.redelivered)
         ran = True   # whether the database may have seen this request (unknown counts as yes)
         try:
+            if message.oversized:   # the connection skipped its body: refused from its header
+                raise too_large(message.body_size, self.shared.max_message_bytes)
             request = decode_request(message.body, self.shared.max_message_bytes)
             meta["template"], meta["op"] = request.template, request.op
             deadline = deadline_of(props.headers)
@@ -161,8 +162,8 @@ class Consumer:
                 # Transient: back off, then let the broker deliver it again (here or to another
                 # node); the caller hears only the final outcome.
                 await asyncio.sleep(delay)
-                await self._settle(channel, tag, requeue=True)
-                self._log(meta, "retry", 0, started, props, delivery, attempt)
+                self._settle(channel, tag, requeue=True)
+                self._log(meta, "retry", 0, started, props, message, attempt)
                 return
             body, outcome, disposition = self._error(exc, meta, started)
             ran = exc.details.get("ran") is not False
@@ -176,21 +177,21 @@ class Consumer:
         if not await self._reply(props.reply_to, body, props.correlation_id):
             outcome = await self._reply_failed(channel, tag, meta, outcome, disposition, ran,
                                                attempt, deadline, props.correlation_id)
-        elif not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
+        elif not self._settle(channel, tag, ack=disposition is Disposition.ACK):
             outcome = "unacked"
         elif disposition is not Disposition.ACK and self.shared.metrics is not None:
             self.shared.metrics.count(self.broker.name, "dead_lettered")
-        self._log(meta, outcome, rows, started, props, delivery, attempt)
+        self._log(meta, outcome, rows, started, props, message, attempt)
 
     def _dispatch(self, request: Request, deadline: float | None,
-                  props: Basic.Properties) -> Coroutine[Any, Any, tuple[Route, Result]]:
+                  props: Properties) -> Coroutine[Any, Any, tuple[Route, Result]]:
         """The database step (beds.brokers.traced wraps it in a span). Returns the dispatcher's
         own coroutine: no extra frame per message."""
         return self.shared.dispatcher.dispatch(request, self.broker.name, deadline,
                                                props.user_id, props.message_id,
                                                read_after_of(props.headers))
 
-    async def _reply_failed(self, channel: AbstractChannel, tag: int, meta: dict[str, Any],
+    async def _reply_failed(self, channel: Channel, tag: int, meta: dict[str, Any],
                             outcome: str, disposition: Disposition, ran: bool, attempt: int,
                             deadline: float | None, correlation_id: str | None) -> str:
         """The caller did not get its answer. Run the request again only if that cannot repeat
@@ -202,12 +203,12 @@ class Consumer:
             delay = backoff(self.broker, attempt, deadline)
         if delay is not None:
             await asyncio.sleep(delay)
-            return "requeued" if await self._settle(channel, tag, requeue=True) else "unacked"
+            return "requeued" if self._settle(channel, tag, requeue=True) else "unacked"
         _errlog.warning("reply.lost", broker=self.broker.name, correlation_id=correlation_id,
                         template=meta["template"], op=meta["op"], outcome=outcome,
                         hint="the request is settled without its reply; a write is not run "
                              "again (retry with the same request id for its stored outcome)")
-        if not await self._settle(channel, tag, ack=disposition is Disposition.ACK):
+        if not self._settle(channel, tag, ack=disposition is Disposition.ACK):
             return "unacked"
         return "reply_lost"
 
@@ -219,25 +220,25 @@ class Consumer:
         return retry_delay(exc, route.op if route else None, self.broker, attempt, deadline)
 
     @staticmethod
-    async def _settle(channel: AbstractChannel, tag: int, ack: bool = False,
-                      requeue: bool = False) -> bool:
-        """ack, reject to the dead-letter exchange, or requeue. False if the channel died: then
-        RabbitMQ redelivers the message and an ack for it would mean nothing."""
+    def _settle(channel: Channel, tag: int, ack: bool = False, requeue: bool = False) -> bool:
+        """ack, reject to the dead-letter exchange, or requeue (queued for the connection's next
+        write). False if the channel died: then RabbitMQ redelivers the message and an ack for
+        it would mean nothing."""
         try:
             if requeue:
                 # basic.reject, never basic.nack: from RabbitMQ 4.3 only a reject raises
                 # x-delivery-count, and the retry limit and x-delivery-limit count on it.
-                await channel.basic_reject(tag, requeue=True)
+                channel.basic_reject(tag, requeue=True)
             elif ack:
-                await channel.basic_ack(tag)
+                channel.basic_ack(tag)
             else:
-                await channel.basic_reject(tag, requeue=False)
+                channel.basic_reject(tag, requeue=False)
         except AMQP_ERRORS:
             return False
         return True
 
     def _log(self, meta: dict[str, Any], outcome: str, rows: int, started: float,
-             props: Basic.Properties, delivery: Basic.Deliver, attempt: int) -> None:
+             props: Properties, delivery: Delivery, attempt: int) -> None:
         elapsed = time.perf_counter() - started
         shared = self.shared
         if shared.metrics is not None:
@@ -284,7 +285,7 @@ class Consumer:
         return True
 
 
-def _close_reason(channel: AbstractChannel) -> str:
+def _close_reason(channel: Channel) -> str:
     closing = channel.closing
     if closing.done() and not closing.cancelled() and closing.exception() is not None:
         return f"{type(closing.exception()).__name__}: {closing.exception()}"

@@ -5,8 +5,9 @@ channel (406). A reply that big would close the reply channel, so the node must 
 probe at start, on a throwaway channel, publishes an unroutable message of `max_reply_bytes` plus
 the room the properties take. Refused -> the broker's limit (RabbitMQ names it in the error) caps
 the replies instead, with a warning. Accepted -> fine for replies; whether the broker also takes
-request bodies far above `max_message_bytes` (BEDS refuses those only after aiormq assembled them)
-would need a bigger probe on every start, so docs/security.md tells operators what to set instead.
+request bodies far above `max_message_bytes` (the node's connection skips those from their content
+header, but RabbitMQ still takes them in) would need a bigger probe on every start, so
+docs/security.md tells operators what to set instead.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-import aiormq
-
-from beds.brokers.link import AMQP_ERRORS, AmqpLink
+from beds.amqp import PreconditionFailed
+from beds.brokers.link import AMQP_ERRORS, AmqpLink, confirmed
 from beds.log import get_logger
 
 log = get_logger("beds.amqp")
@@ -31,8 +31,9 @@ async def broker_limit(link: AmqpLink, probe_bytes: int) -> int | None:
     try:
         async with asyncio.timeout(PROBE_SECONDS):
             # The default exchange with an empty routing key routes nowhere: the body is dropped.
-            await channel.basic_publish(b"\0" * probe_bytes, exchange="", routing_key="")
-    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            await confirmed(channel.basic_publish(b"\0" * probe_bytes, exchange="",
+                                                  routing_key=""))
+    except PreconditionFailed as exc:
         found = _LIMIT.search(str(exc))
         return int(found.group(1)) if found else probe_bytes - 1
     finally:

@@ -1,8 +1,8 @@
 """One AMQP connection, re-opened on demand with capped, jittered backoff; and the reply
 publisher that uses its own connection.
 
-Layer: infrastructure. Uses aiormq (the protocol layer under aio-pika) directly: on the per-message
-path aio-pika's message objects cost more than the rest of the work (see FIELD-NOTES / bench).
+Layer: infrastructure. Uses beds.amqp, BEDS's own AMQP client built for CPU per message (general
+clients' per-message objects cost more than the rest of the work: see FIELD-NOTES / bench).
 Consuming and publishing use separate connections, so a broker memory alarm that blocks
 publishers pauses replies without wedging the connection deliveries arrive on.
 """
@@ -14,12 +14,9 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
-import aiormq
-from aiormq.abc import AbstractChannel, AbstractConnection
-from pamqp.commands import Basic
-
+from beds.amqp import AMQPError, Channel, Connection, NotFound, Properties, connect
 from beds.log import get_logger
 
 log = get_logger("beds.amqp")
@@ -33,22 +30,14 @@ class ConsumerCancelled(ConnectionError):
     """RabbitMQ cancelled a consumer (basic.cancel): the caller consumes again."""
 
 
-AMQP_ERRORS = (aiormq.AMQPError, ConnectionError, OSError, TimeoutError, LinkStopped,
-               aiormq.exceptions.ChannelInvalidStateError)
-"""What a dead or refusing broker connection raises through aiormq. Not any RuntimeError: a bug
-must surface as one, not as "disconnected" (aiormq's own RuntimeError for a connection that
-closed under `channel()` is turned into ConnectionError in `AmqpLink.channel`)."""
+AMQP_ERRORS = (AMQPError, ConnectionError, OSError, TimeoutError, LinkStopped)
+"""What a dead or refusing broker connection, or a channel RabbitMQ closed, raises. Not any
+RuntimeError: a bug must surface as one, not as "disconnected"."""
 
 
 def amqp_user(url: str) -> str:
-    """The user a connection to `url` authenticates as (aiormq's default: guest)."""
+    """The user a connection to `url` authenticates as (guest when the URL names none)."""
     return unquote(urlsplit(url).username or "guest")
-
-
-def with_query(url: str, **params: Any) -> str:
-    parts = urlsplit(url)
-    query = "&".join(p for p in (parts.query, urlencode(params)) if p)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def where(url: str) -> str:
@@ -73,13 +62,13 @@ CONNECT_SECONDS = 10.0
 accepts the TCP connection and never answers the AMQP handshake."""
 
 
-async def connect_first(urls: Sequence[str]) -> AbstractConnection:
+async def connect_first(urls: Sequence[str]) -> Connection:
     """A connection to the first endpoint that answers (a one-shot command, no retry); else the
     last endpoint's error, naming every endpoint tried."""
     errors = []
     for url in urls:
         try:
-            return await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
+            return await connect(url, timeout=CONNECT_SECONDS)
         except AMQP_ERRORS as exc:
             errors.append(f"{where(url)}: {type(exc).__name__}: {exc}")
     raise ConnectionError(f"cannot connect to RabbitMQ ({'; '.join(errors)})")
@@ -92,21 +81,24 @@ class AmqpLink:
     node shuffles it, so nodes spread over the cluster); when its connection is lost it tries the
     next endpoint first (the lost one's node may be gone), and after a round in which no endpoint
     answered it backs off (capped, jittered) before the next round. `on_connect` runs on every
-    new connection before it is used."""
+    new connection before it is used. `max_body_bytes`: a delivery with a bigger body arrives
+    without it (`Delivery.oversized`): it is never assembled."""
 
     def __init__(self, urls: str | Sequence[str], name: str, heartbeat: int,
                  max_backoff: float, stop: asyncio.Event | None = None,
-                 on_connect: Callable[[AbstractConnection], Awaitable[None]] | None = None
-                 ) -> None:
+                 on_connect: Callable[[Connection], Awaitable[None]] | None = None,
+                 max_body_bytes: int | None = None) -> None:
         endpoints = [urls] if isinstance(urls, str) else list(urls)
         if not endpoints:
             raise ValueError(f"{name}: no RabbitMQ endpoint")
-        self._urls = [with_query(url, heartbeat=heartbeat, name=name) for url in endpoints]
+        self._urls = endpoints
+        self._heartbeat = heartbeat
+        self._max_body_bytes = max_body_bytes
         self.name = name
         self.user = amqp_user(endpoints[0])   # what RabbitMQ knows this connection as
         self._max_backoff = max_backoff
         self._stop = stop or asyncio.Event()
-        self._conn: AbstractConnection | None = None
+        self._conn: Connection | None = None
         self._lock = asyncio.Lock()
         self._at = 0                          # the endpoint in use, or tried next
         self._on_connect = on_connect
@@ -121,7 +113,7 @@ class AmqpLink:
         """host:port/vhost of the endpoint in use (or tried next)."""
         return where(self._urls[self._at])
 
-    async def connection(self) -> AbstractConnection:
+    async def connection(self) -> Connection:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed:
                 return self._conn
@@ -153,41 +145,37 @@ class AmqpLink:
                              endpoint=where(url), failed_attempts=failures)
                 return self._conn
 
-    async def _open(self, url: str) -> AbstractConnection:
+    async def _open(self, url: str) -> Connection:
         """Connect, then run the on_connect hook (the node declares its topology: the endpoint
         may be a broker that has never seen it); a hook that fails closes the connection."""
-        conn = await asyncio.wait_for(aiormq.connect(url), CONNECT_SECONDS)
+        conn = await connect(url, name=self.name, heartbeat=self._heartbeat,
+                             max_body_bytes=self._max_body_bytes, timeout=CONNECT_SECONDS)
         if self._on_connect is not None:
             try:
                 await self._on_connect(conn)
             except BaseException:
-                with contextlib.suppress(*AMQP_ERRORS, RuntimeError):
+                with contextlib.suppress(*AMQP_ERRORS):
                     await asyncio.wait_for(conn.close(), CONNECT_SECONDS)
                 raise
         return conn
 
-    async def channel(self, publisher_confirms: bool = False) -> AbstractChannel:
+    async def channel(self, publisher_confirms: bool = False) -> Channel:
         conn = await self.connection()
-        try:
-            return await conn.channel(publisher_confirms=publisher_confirms)
-        except RuntimeError as exc:
-            if conn.is_closed:   # aiormq words "closed under us" as a bare RuntimeError
-                raise ConnectionError(f"{self.name}: connection closed: {exc}") from exc
-            raise
+        return await conn.channel(publisher_confirms=publisher_confirms)
 
     async def queue_counts(self, queues: Iterable[str]) -> dict[str, tuple[int, int] | None]:
         """(consumers, messages) of each queue as RabbitMQ counts them; None for one that does
         not exist. Passive declares on one channel of their own, opened again only after a
         missing queue closed it."""
         counts: dict[str, tuple[int, int] | None] = {}
-        channel: AbstractChannel | None = None
+        channel: Channel | None = None
         try:
             for queue in dict.fromkeys(queues):
                 if channel is None or channel.is_closed:
                     channel = await self.channel()
                 try:
                     ok = await channel.queue_declare(queue, passive=True)
-                except aiormq.exceptions.ChannelNotFoundEntity:
+                except NotFound:
                     counts[queue] = None
                     continue
                 counts[queue] = int(ok.consumer_count or 0), int(ok.message_count or 0)
@@ -211,10 +199,10 @@ class ReplyPublisher:
 
     def __init__(self, link: AmqpLink) -> None:
         self._link = link
-        self._channels: dict[str, AbstractChannel] = {}
+        self._channels: dict[str, Channel] = {}
         self._lock = asyncio.Lock()
 
-    async def _get_channel(self, purpose: str) -> AbstractChannel:
+    async def _get_channel(self, purpose: str) -> Channel:
         channel = self._channels.get(purpose)
         if channel is not None and not channel.is_closed:
             return channel
@@ -229,59 +217,65 @@ class ReplyPublisher:
         channel = await self._get_channel("replies")
         # mandatory only for a named queue: RabbitMQ returns a mandatory publish to direct
         # reply-to even when it delivered it (FIELD-NOTES), so a caller gone from direct reply-to
-        # loses its reply silently (at-most-once); a named queue that is gone raises PublishError.
+        # loses its reply silently (at-most-once); a named queue that is gone raises PublishReturned.
         mandatory = not reply_to.startswith(DIRECT_REPLY_TO)
-        await channel.basic_publish(
+        await confirmed(channel.basic_publish(
             body, exchange="", routing_key=reply_to, mandatory=mandatory,
-            # aiormq matches a returned message to its publish by message_id, which must then be
-            # unique (None: aiormq draws one); a correlation id need not be. Otherwise it is
-            # given, so aiormq does not build a UUID per reply (measured ~1%).
-            properties=Basic.Properties(content_type="application/json",
-                                        correlation_id=correlation_id, delivery_mode=1,
-                                        message_id=None if mandatory else correlation_id),
-        )
+            # A return is matched to the oldest pending mandatory publish with the same routing
+            # key and correlation id: no unique message_id needed.
+            properties=Properties(content_type="application/json",
+                                  correlation_id=correlation_id, delivery_mode=1,
+                                  message_id=correlation_id),
+        ))
 
     async def publish_to(self, exchange: str, routing_key: str, body: bytes,
                          correlation_id: str | None = None, persistent: bool = False) -> None:
         """Events, snapshots, log batches and commands: confirmed like replies."""
         channel = await self._get_channel("ops")
-        await channel.basic_publish(
+        await confirmed(channel.basic_publish(
             body, exchange=exchange, routing_key=routing_key,
-            properties=Basic.Properties(content_type="application/json",
-                                        correlation_id=correlation_id,
-                                        delivery_mode=2 if persistent else 1,
-                                        message_id=correlation_id),
-        )
+            properties=Properties(content_type="application/json",
+                                  correlation_id=correlation_id,
+                                  delivery_mode=2 if persistent else 1,
+                                  message_id=correlation_id),
+        ))
 
 
-async def serve_until(stop: asyncio.Event, channel: AbstractChannel,
+async def confirmed(confirmation: asyncio.Future[None] | None) -> None:
+    """Wait for a publish's confirm (None: a channel without confirms, nothing to wait for)."""
+    if confirmation is not None:
+        await confirmation
+
+
+async def serve_until(stop: asyncio.Event, channel: Channel,
                       consuming: asyncio.Event) -> bool:
     """Hold `consuming` set until `stop` is set, `channel` closes or RabbitMQ cancels the
     channel's consumers (their queue was deleted, or its quorum leader moved with a node that
-    went away: aiormq drops such a consumer and only tells the channel's cancel callbacks).
+    went away: the channel drops such a consumer and only tells its on_cancel callbacks).
     True if asked to stop."""
     consuming.set()
     cancelled = asyncio.Event()
 
-    def on_cancel(frame: Basic.Cancel) -> None:
-        log.warning("amqp.consumer_cancelled", consumer_tag=frame.consumer_tag)
+    def on_cancel(consumer_tag: str) -> None:
+        log.warning("amqp.consumer_cancelled", consumer_tag=consumer_tag)
         cancelled.set()
 
-    channel.on_consumer_cancel_callbacks.add(on_cancel)
-    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(cancelled.wait())}
+    channel.on_cancel.add(on_cancel)
+    waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait()),
+                                       asyncio.ensure_future(cancelled.wait())}
     try:
         await asyncio.wait({*waits, channel.closing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()
-        channel.on_consumer_cancel_callbacks.discard(on_cancel)
+        channel.on_cancel.discard(on_cancel)
         consuming.clear()
     if cancelled.is_set() and not stop.is_set():
         raise ConsumerCancelled("RabbitMQ cancelled the consumer")
     return stop.is_set()
 
 
-async def close_channel(channel: AbstractChannel) -> None:
+async def close_channel(channel: Channel) -> None:
     """Close `channel` if it is open; a connection that died meanwhile closed it already."""
     if not channel.is_closed:
         with contextlib.suppress(*AMQP_ERRORS):

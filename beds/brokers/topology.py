@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiormq
-from aiormq.abc import AbstractChannel
-
+from beds.amqp import Channel, PreconditionFailed
 from beds.config import DELIVERY_LIMIT, AmqpSettings, BrokerSettings, QueueType
 from beds.errors import BedsError
 from beds.opsconfig import OpsSettings
@@ -83,7 +81,7 @@ def queue_arguments(amqp: AmqpSettings, broker: BrokerSettings) -> dict[str, Any
     return args
 
 
-async def declare(channel: AbstractChannel, amqp: AmqpSettings,
+async def declare(channel: Channel, amqp: AmqpSettings,
                   bindings: dict[BrokerSettings, list[str]]) -> None:
     try:
         await channel.exchange_declare(unrouted_name(amqp), exchange_type="fanout", durable=True)
@@ -101,7 +99,7 @@ async def declare(channel: AbstractChannel, amqp: AmqpSettings,
                                         arguments=queue_arguments(amqp, broker))
             for key in keys:
                 await channel.queue_bind(broker.queue, amqp.exchange, routing_key=key)
-    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+    except PreconditionFailed as exc:
         raise TopologyError(
             f"RabbitMQ refused a declaration: {exc}. A queue or exchange of that name exists "
             "with other arguments (e.g. a classic queue where the config says quorum): delete "
@@ -110,12 +108,12 @@ async def declare(channel: AbstractChannel, amqp: AmqpSettings,
         ) from None
 
 
-async def declare_ops(channel: AbstractChannel, ops: OpsSettings) -> None:
+async def declare_ops(channel: Channel, ops: OpsSettings) -> None:
     """The operations plane's exchanges; every node declares them, the admin binds queues."""
     for name in (ops.control_exchange, ops.events_exchange, ops.metrics_exchange,
                  ops.logs_exchange):
         try:
             await channel.exchange_declare(name, exchange_type="topic", durable=True)
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        except PreconditionFailed as exc:
             raise TopologyError(f"RabbitMQ refused exchange {name!r}: {exc}. It exists with "
                                 "another type: delete it or rename it in [ops]") from None

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Coroutine, Mapping
 from typing import Any, cast
 
-from aiormq.abc import DeliveredMessage
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
+from beds.amqp import Delivery
 from beds.brokers.consumer import SERVER_SIDE, Consumer, Shared
 from beds.config import BrokerSettings
 from beds.errors import RequestError
@@ -59,18 +59,17 @@ class TracedConsumer(Consumer):
         self._tracer = tracer
         self._db_systems = db_systems   # datasource -> db.system.name
 
-    async def _handle(self, message: DeliveredMessage) -> None:
-        props = message.header.properties
-        delivery = message.delivery
-        exchange = getattr(delivery, "exchange", "") or "amq.default"
-        attributes = {
+    async def _handle(self, message: Delivery) -> None:
+        props = message.properties
+        exchange = message.exchange or "amq.default"
+        attributes: dict[str, Any] = {
             "messaging.system": "rabbitmq",
             "messaging.operation.type": "process",
             "messaging.operation.name": "process",
             "messaging.destination.name": exchange,
             "messaging.destination.subscription.name": self.broker.queue,
-            "messaging.rabbitmq.destination.routing_key": getattr(delivery, "routing_key", ""),
-            "messaging.message.body.size": len(message.body),
+            "messaging.rabbitmq.destination.routing_key": message.routing_key,
+            "messaging.message.body.size": message.body_size,
             "beds.node": self.shared.node,
             "beds.broker": self.broker.name,
         }

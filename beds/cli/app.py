@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from beds import asyncapi, clientgen
@@ -54,28 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None and not args.role:
         parser.print_help(sys.stderr)
         return 2
-    # aiormq logs a failed connect itself before raising: the one line says it already. A node
-    # keeps aiormq's log lines (they go to its log with everything else), and so does --debug.
-    quiet = args.command is not None and not args.debug
-    with _silenced("aiormq") if quiet else contextlib.nullcontext():
-        try:
-            return _dispatch(parser, args)
-        except (Exception, KeyboardInterrupt) as exc:   # every failure leaves as one line
-            return report(exc, args)
-
-
-@contextlib.contextmanager
-def _silenced(name: str) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    before = logger.propagate
-    handler = logging.NullHandler()
-    logger.addHandler(handler)
-    logger.propagate = False
     try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = before
+        return _dispatch(parser, args)
+    except (Exception, KeyboardInterrupt) as exc:   # every failure leaves as one line
+        return report(exc, args)
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

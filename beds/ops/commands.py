@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiormq
 import msgspec
-from aiormq.abc import AbstractChannel, DeliveredMessage
-from pamqp.commands import Basic
 
-from beds.brokers.link import amqp_user, connect_first
+from beds.amqp import Channel, Connection, Delivery, NotFound, Properties, PublishReturned
+from beds.brokers.link import amqp_user, confirmed, connect_first
 from beds.errors import BedsError, Disconnected
 
 ADMIN_KEY = "admin"
@@ -135,16 +133,16 @@ class CommandClient:
         self.exchange = exchange
         self.timeout = timeout
         self.user_id = user_id   # the connection's user: nodes act only on operators' commands
-        self._channel: AbstractChannel | None = None
+        self._channel: Channel | None = None
         self._answers: dict[str, asyncio.Queue[dict[str, Any]]] = {}
 
-    async def attach(self, channel: AbstractChannel) -> None:
+    async def attach(self, channel: Channel) -> None:
         """Use `channel` (confirms on) for commands and their direct replies."""
         self._channel = channel
         await channel.basic_consume(DIRECT_REPLY_TO, self._on_answer, no_ack=True)
 
-    async def _on_answer(self, message: DeliveredMessage) -> None:
-        queue = self._answers.get(message.header.properties.correlation_id or "")
+    async def _on_answer(self, message: Delivery) -> None:
+        queue = self._answers.get(message.properties.correlation_id or "")
         if queue is None:
             return   # an answer that came after its window closed
         try:
@@ -175,17 +173,17 @@ class CommandClient:
         self._answers[correlation_id] = queue
         try:
             try:
-                await self._channel.basic_publish(
+                await confirmed(self._channel.basic_publish(
                     encode_command(cmd, args, every), exchange=self.exchange, routing_key=key,
                     mandatory=True,
-                    properties=Basic.Properties(
+                    properties=Properties(
                         reply_to=DIRECT_REPLY_TO, correlation_id=correlation_id,
                         content_type="application/json", message_id=correlation_id,
                         expiration=str(max(1, int(seconds * 1000))), user_id=self.user_id,
-                        headers={"x-deadline": int((time.time() + seconds) * 1000)}))
-            except aiormq.exceptions.PublishError:
+                        headers={"x-deadline": int((time.time() + seconds) * 1000)})))
+            except PublishReturned:
                 raise CommandFailed("NO_ROUTE", _no_route(key)) from None
-            except aiormq.exceptions.ChannelNotFoundEntity:
+            except NotFound:
                 raise CommandFailed("NO_ROUTE", f"exchange {self.exchange!r} does not exist: "
                                                 "no BEDS node has declared it yet") from None
             answers: list[dict[str, Any]] = []
@@ -211,7 +209,7 @@ def _no_route(key: str) -> str:
 
 
 async def open_command_client(url: str | Sequence[str], exchange: str,
-                              timeout: float) -> tuple[CommandClient, aiormq.abc.AbstractConnection]:
+                              timeout: float) -> tuple[CommandClient, Connection]:
     """A client on a connection of its own (the CLI). The caller closes the connection."""
     urls = [url] if isinstance(url, str) else list(url)
     try:

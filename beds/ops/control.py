@@ -12,8 +12,7 @@ import contextlib
 import uuid
 from typing import Any, Protocol
 
-from aiormq.abc import DeliveredMessage
-
+from beds.amqp import Delivery
 from beds.brokers.consumer import ChannelLost
 from beds.brokers.link import (
     AMQP_ERRORS,
@@ -121,12 +120,15 @@ class ControlListener:
                         others=[f"{o['host']} pid {o['pid']}" for o in others],
                         hint="give each node process its own [node] name (BEDS_NODE_NAME)")
 
-    async def _on_message(self, message: DeliveredMessage) -> None:
-        props = message.header.properties
-        key = getattr(message.delivery, "routing_key", None)
+    async def _on_message(self, message: Delivery) -> None:
+        props = message.properties
+        key = message.routing_key
         self.inflight += 1
         try:
             try:
+                if message.oversized:   # over amqp.max_message_bytes: not even assembled
+                    raise CommandFailed("BAD_COMMAND", f"command: {message.body_size} bytes, "
+                                                       "more than amqp.max_message_bytes")
                 command = decode_command(message.body)
                 authorize(command, props.user_id, self._operators, key)
                 body = encode_answer(await self._run(command))
@@ -147,7 +149,7 @@ class ControlListener:
         finally:
             self.inflight -= 1
             with contextlib.suppress(*AMQP_ERRORS):   # answered or refused: never redelivered
-                await message.channel.basic_ack(getattr(message.delivery, "delivery_tag", 0))
+                message.channel.basic_ack(message.delivery_tag)
 
     async def _run(self, command: Command) -> Any:
         target = self._target

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiormq
 import tomli_w
 
+from beds.amqp import connect
 from beds.client import Client
 from beds.config import Settings, load_settings
 from beds.syncclient import SyncClient
@@ -61,7 +61,7 @@ def load_config(config: dict[str, Any], folder: Path) -> Settings:
 async def delete_namespace(settings: Settings, url: str | None = None) -> None:
     """Remove the exchanges and queues a node with `settings` declared (on `url`, default the
     node's own RabbitMQ)."""
-    conn = await aiormq.connect(url or settings.amqp.url)
+    conn = await connect(url or settings.amqp.url)
     try:
         amqp = settings.amqp
         queues = [b.queue for b in settings.brokers.values()]

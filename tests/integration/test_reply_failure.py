@@ -15,6 +15,7 @@ import pytest
 from pamqp.commands import Basic
 from structlog.testing import capture_logs
 
+from beds import amqp
 from beds.brokers.consumer import Consumer
 from beds.brokers.link import AmqpLink, ReplyPublisher
 from tests.conftest import AMQP_URL, MysqlDb, RunningNode, host_port, queue_depth, wait_for
@@ -100,28 +101,32 @@ async def test_a_reply_to_a_queue_that_is_gone_is_logged_not_silently_acked(
         await wait_for(lambda: any(e["event"] == "reply.lost" for e in logs), 15)
     assert await customers_with(mysql_db, email) == 1
     failed = [e for e in logs if e["event"] == "reply.failed"]
-    assert failed and "PublishError" in failed[0]["error"]
+    assert failed and "PublishReturned: NO_ROUTE" in failed[0]["error"]
 
 
 async def test_requeue_is_a_counted_basic_reject_never_a_nack(rabbitmq: str) -> None:
     # F1: RabbitMQ 4.3+ counts only basic.reject in x-delivery-count; a nack-based retry never
     # ends there. Pin the method on a real channel, and that the broker counted the requeue.
     queue = f"beds-test-requeue-{secrets.token_hex(4)}"
-    conn = await aiormq.connect(AMQP_URL)
+    conn = await amqp.connect(AMQP_URL)
     try:
         channel = await conn.channel()
         await channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
-        await channel.basic_publish(b"{}", exchange="", routing_key=queue)
+        channel.basic_publish(b"{}", exchange="", routing_key=queue)
 
-        async def no_nack(*args: Any, **kwargs: Any) -> None:
+        def no_nack(*args: Any, **kwargs: Any) -> None:
             raise AssertionError("requeue used basic.nack")
 
         channel.basic_nack = no_nack   # type: ignore[method-assign]
-        first = await channel.basic_get(queue)
-        assert await Consumer._settle(channel, first.delivery.delivery_tag, requeue=True)
-        again = await channel.basic_get(queue, no_ack=True)
-        assert again.delivery.redelivered
-        assert again.header.properties.headers["x-delivery-count"] == 1
+        inbox: asyncio.Queue[amqp.Delivery] = asyncio.Queue()
+        await channel.basic_consume(queue, inbox.put_nowait)
+        first = await asyncio.wait_for(inbox.get(), 10)
+        assert Consumer._settle(channel, first.delivery_tag, requeue=True)
+        again = await asyncio.wait_for(inbox.get(), 10)
+        assert again.redelivered
+        assert again.properties.headers is not None
+        assert again.properties.headers["x-delivery-count"] == 1
+        channel.basic_ack(again.delivery_tag)
         await channel.queue_delete(queue)
     finally:
         await conn.close()
@@ -141,7 +146,7 @@ async def test_an_operations_channel_error_never_fails_a_reply_in_flight(rabbitm
         sends = [publisher.publish(replies, b"{}", f"c{i}") for i in range(200)]
         broken = publisher.publish_to(f"nosuch-{secrets.token_hex(4)}", "x", b"{}")
         outcome = await asyncio.gather(broken, *sends, return_exceptions=True)
-        assert isinstance(outcome[0], aiormq.exceptions.ChannelNotFoundEntity)
+        assert isinstance(outcome[0], amqp.NotFound)
         assert [o for o in outcome[1:] if o is not None] == []
         await wait_for(lambda: _depth(channel, replies, 200), 10)
     finally:

@@ -7,6 +7,7 @@ body is skipped without breaking the next delivery."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import struct
 from collections.abc import AsyncIterator
@@ -191,3 +192,31 @@ async def test_an_oversized_body_is_skipped_and_the_next_delivery_is_intact() ->
             False, b"small", 5, 2)
         assert not connection.closing.done()
         await connection.close()
+
+
+async def test_running_consumer_tasks_are_cancelled_with_their_connection() -> None:
+    """A delivery's task still running when its channel dies is cancelled (its message goes
+    back to the queue: a node must not keep working on it); the callback runs in the context
+    basic_consume was called in."""
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="connection")
+    async with FakeBroker() as broker:
+        connection = await asyncio.wait_for(connect(broker.url), 5)
+        channel = await asyncio.wait_for(connection.channel(), 5)
+        started: asyncio.Queue[str] = asyncio.Queue()
+        cancelled = asyncio.Event()
+
+        async def work(_delivery: Delivery) -> None:
+            started.put_nowait(marker.get())
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+        marker.set("consumer")
+        await asyncio.wait_for(channel.basic_consume("q", work), 5)
+        broker.write(wire.deliver(1, b"job", 1))
+        assert await asyncio.wait_for(started.get(), 5) == "consumer"
+        broker.close_socket()
+        await asyncio.wait_for(cancelled.wait(), 5)
+        with pytest.raises(ConnectionLost):
+            await asyncio.wait_for(asyncio.shield(connection.closing), 5)

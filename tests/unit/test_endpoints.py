@@ -1,5 +1,5 @@
 """[amqp] urls (a RabbitMQ cluster's endpoints), queue placement, and how a node's link picks and
-rotates endpoints. The rotation tests replace `aiormq.connect` with a scripted stand-in: what is
+rotates endpoints. The rotation tests replace `beds.amqp.connect` with a scripted stand-in: what is
 tested is the order endpoints are tried in, not RabbitMQ (tests/integration/test_failover.py
 does that against real nodes)."""
 
@@ -78,13 +78,13 @@ def test_shuffled_keeps_every_endpoint() -> None:
 
 
 class ScriptedBroker:
-    """Stands in for aiormq.connect: refuses the ports listed in `down`; records each try."""
+    """Stands in for beds.amqp.connect: refuses the ports listed in `down`; records each try."""
 
     def __init__(self, down: set[int]) -> None:
         self.down = down
         self.tried: list[int] = []
 
-    async def connect(self, url: str) -> Any:
+    async def connect(self, url: str, **_options: Any) -> Any:
         port = int(url.split(":")[3].split("/")[0])
         self.tried.append(port)
         if port in self.down:
@@ -102,7 +102,7 @@ class FakeConnection:
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> ScriptedBroker:
     scripted = ScriptedBroker(set())
-    monkeypatch.setattr(link_module.aiormq, "connect", scripted.connect)
+    monkeypatch.setattr(link_module, "connect", scripted.connect)
     return scripted
 
 
