@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import platform
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from beds.amqp import methods, spec
 from beds.amqp.channel import Channel
@@ -134,9 +134,9 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(spec.PROTOCOL_HEADER)
+        # A stream transport; uvloop's does not subclass asyncio.Transport, so no isinstance.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.write(spec.PROTOCOL_HEADER)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:

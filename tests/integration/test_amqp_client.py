@@ -265,3 +265,21 @@ async def test_channel_errors_do_not_leak_into_other_channels(conn: Connection,
     queue = queues("good")
     assert (await good.queue_declare(queue)).queue == queue
     assert not conn.is_closed
+
+
+async def test_works_on_uvloop(rabbitmq: str) -> None:
+    """The node runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    async def round_trip() -> bytes:
+        connection = await connect(rabbitmq)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            ok = await channel.queue_declare("", exclusive=True)
+            inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+            await channel.basic_consume(ok.queue, inbox.put_nowait, no_ack=True)
+            await asyncio.wait_for(channel.basic_publish(b"uv", routing_key=ok.queue), 10)  # type: ignore[arg-type]
+            return (await asyncio.wait_for(inbox.get(), 10)).body
+        finally:
+            await connection.close()
+    assert await asyncio.to_thread(uvloop.run, round_trip()) == b"uv"
