@@ -26,7 +26,7 @@ import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp.commands import Basic
 
-from beds.brokers.link import AMQP_ERRORS, connect_first
+from beds.brokers.link import where
 from beds.config import Settings
 from tests.chaos.broker import RabbitCtl
 from tests.chaos.checker import COLUMNS, RESULTS, Request, Row, tally
@@ -38,6 +38,21 @@ AT_LEAST_ONCE = ("at-least-once delivery: a write committed but not acked when t
 """Why a scenario that cuts a node off mid-request may re-execute count_pay: at-least-once
 delivery, the case idempotency keys exist for (README, Guarantees)."""
 CALLER_RETRIES = frozenset({"DB_UNAVAILABLE", "DEADLINE_EXCEEDED"})
+AMQP_ERRORS = (aiormq.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError,
+               OSError, TimeoutError)
+"""What the workload's caller raises when a broker is gone or refuses: it is an independent
+aiormq client, not BEDS's own (beds.amqp)."""
+
+
+async def connect_first(urls: list[str]) -> AbstractConnection:
+    """The first endpoint that answers, else ConnectionError naming each one tried."""
+    errors = []
+    for url in urls:
+        try:
+            return await asyncio.wait_for(aiormq.connect(url), 10)
+        except AMQP_ERRORS as exc:
+            errors.append(f"{where(url)}: {type(exc).__name__}: {exc}")
+    raise ConnectionError(f"cannot connect to RabbitMQ ({'; '.join(errors)})")
 """Replies after which a careful caller sends the same request again (safe: idempotent)."""
 
 # Every pay of the session gets its own second, far from any date the example schema or other
