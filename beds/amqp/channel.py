@@ -213,10 +213,11 @@ class Channel(ChannelFrames):
             return
         self._closed = True
         self._conn.release(self)
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+        if self._tasks:
+            current = asyncio.current_task(self._loop)
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
         error = exc or ChannelClosed(spec.REPLY_SUCCESS, f"channel {self.number} closed")
         for _reply, waiter, _hook in self._waiters:
             if not waiter.done():

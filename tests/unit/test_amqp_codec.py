@@ -6,6 +6,7 @@ boundaries gives the same deliveries."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import decimal
 import struct
@@ -265,7 +266,7 @@ def test_frames_split_anywhere_give_the_same_deliveries(bodies: list[bytes],
         connection.frame_max = 4096
         channel = connection._channels[1] = Channel(connection, 1)
         got: list[Delivery] = []
-        channel._consumers["ctag"] = got.append
+        channel._consumers["ctag"] = (got.append, contextvars.copy_context())
         for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
             connection.data_received(stream[start:end])
         assert not connection.closing.done(), connection.closing
