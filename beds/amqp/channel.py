@@ -158,19 +158,17 @@ class Channel(ChannelFrames):
             encode_shortstr(exchange)   # raises the ValueError that names the long one
             encode_shortstr(routing_key)
         size = len(body)
-        send = self._send
-        send(methods.publish_frames(number, exchange_raw, key_raw, mandatory, encoded, size))
-        if size:
-            most = self._conn.frame_max - spec.FRAME_OVERHEAD
-            if size <= most:
-                send(methods.body_frame_head(number, size))
-                send(body)
-                send(FRAME_END_BYTE)
-            else:
-                view = memoryview(body)
-                for at in range(0, size, most):
-                    chunk = bytes(view[at:at + most])
-                    send(methods.body_frame_head(number, len(chunk)) + chunk + FRAME_END_BYTE)
+        most = self._conn.frame_max - spec.FRAME_OVERHEAD
+        if size <= most:   # method, header and body frame: one piece, one append
+            self._send(methods.publish_frames(number, exchange_raw, key_raw, mandatory, encoded,
+                                              size, body))
+        else:
+            self._send(methods.publish_frames(number, exchange_raw, key_raw, mandatory, encoded,
+                                              size))
+            view = memoryview(body)
+            for at in range(0, size, most):
+                chunk = bytes(view[at:at + most])
+                self._send(methods.body_frame_head(number, len(chunk)) + chunk + FRAME_END_BYTE)
         if not self._confirming:
             return None
         self._published += 1

@@ -30,14 +30,14 @@ DECIMAL = struct.Struct(">Bi")
 FRAME_HEAD = struct.Struct(">BHI")      # frame type, channel, payload size
 FRAME_END_BYTE = bytes((FRAME_END,))
 
-Buffer = bytes | bytearray | memoryview
+Buffer = bytes | bytearray
 
 
 def decode_shortstr(buf: Buffer, off: int) -> tuple[str, int]:
     end = off + 1 + buf[off]
     if end > len(buf):
         raise ValueError("short string runs past the end of its frame")
-    return bytes(buf[off + 1:end]).decode(), end
+    return buf[off + 1:end].decode(), end
 
 
 def decode_longstr_bytes(buf: Buffer, off: int) -> tuple[bytes, int]:

@@ -209,8 +209,9 @@ def decode_server_cancel(buf: Buffer, off: int) -> tuple[str, bool]:
 
 
 def publish_frames(channel: int, exchange: bytes, routing_key: bytes, mandatory: bool,
-                   properties: bytes, body_size: int) -> bytes:
-    """basic.publish and its content header, as one piece; the body frames follow."""
+                   properties: bytes, body_size: int, body: bytes = b"") -> bytes:
+    """basic.publish and its content header as one piece, with `body` as the one body frame
+    when given (a body that fits in a frame); otherwise the body frames follow."""
     size = 9 + len(exchange) + len(routing_key)
     return b"".join((
         _PUBLISH_HEAD.pack(spec.FRAME_METHOD, channel, size, spec.BASIC_PUBLISH, 0, len(exchange)),
@@ -218,7 +219,9 @@ def publish_frames(channel: int, exchange: bytes, routing_key: bytes, mandatory:
         b"\x01\xce" if mandatory else b"\x00\xce",
         _CONTENT_HEAD.pack(spec.FRAME_HEADER, channel, 12 + len(properties), spec.BASIC, 0,
                            body_size),
-        properties, FRAME_END_BYTE))
+        properties, FRAME_END_BYTE,
+        FRAME_HEAD.pack(spec.FRAME_BODY, channel, body_size) + body + FRAME_END_BYTE
+        if body else b""))
 
 
 def body_frame_head(channel: int, size: int) -> bytes:
