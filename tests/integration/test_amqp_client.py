@@ -283,3 +283,13 @@ async def test_works_on_uvloop(rabbitmq: str) -> None:
         finally:
             await connection.close()
     assert await asyncio.to_thread(uvloop.run, round_trip()) == b"uv"
+
+
+async def test_a_wrong_password_is_an_authentication_error(rabbitmq: str) -> None:
+    from urllib.parse import urlsplit
+    from beds.amqp import AuthenticationError
+    parts = urlsplit(rabbitmq)
+    wrong = f"amqp://guest:not-the-password@{parts.hostname}:{parts.port or 5672}/"
+    with pytest.raises(AuthenticationError, match="guest") as caught:
+        await connect(wrong)
+    assert caught.value.reply_code == 403 and str(parts.hostname) in str(caught.value)

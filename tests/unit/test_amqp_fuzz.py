@@ -220,3 +220,21 @@ async def test_running_consumer_tasks_are_cancelled_with_their_connection() -> N
         await asyncio.wait_for(cancelled.wait(), 5)
         with pytest.raises(ConnectionLost):
             await asyncio.wait_for(asyncio.shield(connection.closing), 5)
+
+
+async def test_connect_failures_name_the_endpoint() -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()   # until the client gives up and closes
+        writer.close()
+        await writer.wait_closed()
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TimeoutError, match=f"127.0.0.1:{port}/ within 0.3 s"):
+            await connect(f"amqp://u:p@127.0.0.1:{port}/", timeout=0.3)
+    finally:
+        silent.close()
+        await silent.wait_closed()
+    with pytest.raises(ConnectionRefusedError):   # an OSError: nothing listens there any more
+        await connect(f"amqp://u:p@127.0.0.1:{port}/", timeout=2)
