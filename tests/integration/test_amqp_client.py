@@ -287,6 +287,7 @@ async def test_works_on_uvloop(rabbitmq: str) -> None:
 
 async def test_a_wrong_password_is_an_authentication_error(rabbitmq: str) -> None:
     from urllib.parse import urlsplit
+
     from beds.amqp import AuthenticationError
     parts = urlsplit(rabbitmq)
     wrong = f"amqp://guest:not-the-password@{parts.hostname}:{parts.port or 5672}/"
