@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeGuard
 import msgspec
 
 from beds.errors import BadRequest, RequestError, TooLarge
-from beds.tomlread import IDENT_RE, describe
+from beds.table import IDENT_RE, describe
 
 _REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset", "cursor"})
 _EXPECTED_KEYS = "template, op, params, limit, offset, cursor"

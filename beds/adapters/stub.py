@@ -5,10 +5,9 @@ It records every call and answers from a table of canned results keyed by object
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from beds.adapters.base import Call, Problem, SchemaApplied
+from beds.adapters.base import Call
 from beds.config import DatasourceSettings
 from beds.errors import RequestError
 from beds.protocol import Result
@@ -37,12 +36,6 @@ class StubAdapter:
         if isinstance(answer, RequestError):
             raise answer
         return answer
-
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        return []
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        return SchemaApplied([str(f) for f in files], "no application account (stub)")
 
     async def ping(self) -> bool:
         return self.opened

@@ -28,8 +28,8 @@ from aiormq.abc import DeliveredMessage
 
 from beds.admin.service import QueueService
 from beds.brokers.link import AMQP_ERRORS, sleep_unless
+from beds.config.ops import SYSLOG_FACILITIES
 from beds.log import get_logger
-from beds.opsconfig import SYSLOG_FACILITIES
 
 log = get_logger("beds.admin.syslog")
 SEVERITY = {"emergency": 0, "alert": 1, "critical": 2, "error": 3, "warning": 4, "audit": 5,

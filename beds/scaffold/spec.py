@@ -22,8 +22,8 @@ from beds.scaffold.spec_fields import (
     check_name,
     parse_field,
 )
+from beds.table import Table, describe
 from beds.templates.model import FieldType
-from beds.tomlread import Table, describe
 
 __all__ = ["INDEXABLE_CHARS", "NAME_RE", "RESERVED_NAMES", "SPEC_TYPES", "ListSpec", "Spec",
            "SpecField", "load_spec", "parse_spec"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from beds.config import Engine
 from beds.scaffold import design
 from beds.scaffold.design import OpDesign
-from beds.scaffold.engines import Existing
+from beds.scaffold.engines.base import Existing
 from beds.scaffold.engines.common import (
     PARAMS_MISMATCH,
     check_constraints,
