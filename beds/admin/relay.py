@@ -1,6 +1,6 @@
 """adminBrokerOut: relays node events to the events exchange and remembers the recent ones.
 
-Layer: admin (operations). Nodes publish their events (started, stopping, broker_crashed,
+Layer: operations (admin node). Nodes publish their events (started, stopping, broker_crashed,
 broker_restarted, scaled, drained, resumed, reloaded, warehoused) on the control exchange with
 key `event.<node>.<event>`; this service republishes each one on the events exchange with key
 `<node>.<event>`, so subscribers bind one exchange whatever the cluster looks like, and keeps
