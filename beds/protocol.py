@@ -1,6 +1,6 @@
 """Wire protocol v1: the request/reply envelope. Decode, validate, encode.
 
-Layer: protocol. Pure: no I/O. The README's "Protocol" section is the contract; this module is its
+Layer: foundation. Pure: no I/O. The README's "Protocol" section is the contract; this module is its
 implementation.
 
 Request body:  {"template": "film", "op": "list", "params": {...}, "limit": 50, "offset": 0}

@@ -1,6 +1,6 @@
 """Replication positions and the statements that read them, per engine.
 
-Layer: adapters. Pure apart from building the engine's statement objects: the replica router
+Layer: infrastructure. Pure apart from building the engine's statement objects: the replica router
 runs them through the adapters' own `run`, so driver calls and error translation stay in
 `mysql.py` / `postgres.py`.
 

@@ -1,6 +1,6 @@
 """Read replicas: one adapter object over a primary and its replicas, deciding who serves a call.
 
-Layer: adapters. A replica is another instance of the same adapter class on the replica's DSN;
+Layer: infrastructure. A replica is another instance of the same adapter class on the replica's DSN;
 the per-connection code is theirs. The dispatcher keeps calling one adapter (this one):
   - write and bulk ops, and read ops with `consistency = "primary"`, run on the primary;
   - other reads run on a healthy replica in turn (up, lag <= max_lag_seconds), else on the

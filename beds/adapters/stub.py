@@ -1,6 +1,7 @@
 """StubAdapter: an in-memory stand-in for unit tests of dispatch. Never used by a node.
 
-It records every call and answers from a table of canned results keyed by object name.
+Layer: tooling (test double). It records every call and answers from a table of canned results
+keyed by object name.
 """
 
 from __future__ import annotations

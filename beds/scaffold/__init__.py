@@ -1,6 +1,6 @@
 """DBA toolkit: a domain spec -> schema objects, a template and its docs, for review.
 
-Layer: scaffold (DBA tooling, run from the CLI only; never on the request path, never applied).
+Layer: tooling (DBA tooling, run from the CLI only; never on the request path, never applied).
 
   spec.py        the spec model and its validation (errors name the file and the key)
   spec_fields.py one field of a spec: types, bounds, choices, an example the node accepts

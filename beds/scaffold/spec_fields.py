@@ -1,7 +1,7 @@
 """One field of a domain spec: its model and its validation (type, bounds, length, pattern,
 choices, decimal precision, and an example the node's own validator accepts).
 
-Layer: scaffold. Pure. Errors name the file and the key, through `beds.table.Table`.
+Layer: tooling. Pure. Errors name the file and the key, through `beds.table.Table`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """FakeBeds: BEDS for a service's unit tests, without RabbitMQ. Answers each (template, op) from
 a canned reply or a Python callable, in the shapes the real client returns.
 
-Layer: test kit. Replies go through the node's own encoder and the client's own decoder, so a
+Layer: tooling (test kit). Replies go through the node's own encoder and the client's own decoder, so a
 fake reply is a `beds.Reply` and a fake failure is the same exception class, code, message and
 details a real node would produce. Given the templates, FakeBeds also routes, authorizes and
 validates each request with the node's own code (unknown op, wrong param type, ...).

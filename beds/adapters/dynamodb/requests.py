@@ -1,7 +1,7 @@
 """DynamoDB API requests built from parsed views and operations: values as attribute values,
 queries, transactions, cursors.
 
-Layer: adapters. Pure: no I/O. Every value a caller sends becomes an ExpressionAttributeValue or
+Layer: infrastructure. Pure: no I/O. Every value a caller sends becomes an ExpressionAttributeValue or
 an attribute of an item, never part of an expression or a name.
 """
 

@@ -3,7 +3,7 @@
 tables with their GSIs, the list view, and named operations (key-condition queries; one
 TransactWriteItems per write).
 
-Layer: scaffold. Pure text out. How the spec maps onto DynamoDB, and why:
+Layer: tooling. Pure text out. How the spec maps onto DynamoDB, and why:
 
 - The item's key is the primary key. DynamoDB keeps only keys unique, so each unique key gets a
   claim table `uq_NAME_COL` (one item per value in use), written in the same transaction as the

@@ -2,7 +2,7 @@
 a collection with a $jsonSchema validator and indexes, a real view for reads, named operations
 (one write command each) and the application role's grants.
 
-Layer: scaffold. Pure text out. How the spec maps onto MongoDB, and why:
+Layer: tooling. Pure text out. How the spec maps onto MongoDB, and why:
 
 - `_id` is the primary key (a generated key comes from the `counters` collection, as in the
   example schema); unique keys are unique indexes; list filters get indexes.

@@ -2,7 +2,7 @@
 060_idempotency.sql and 090_grants.sql): tables, a SQL SECURITY DEFINER view, procedures between
 DELIMITER $$ lines, then grants for ${app_user}.
 
-Layer: scaffold. Pure text out.
+Layer: tooling. Pure text out.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 (IN params, then one INOUT per out, then one INOUT refcursor per result set) that are SECURITY
 DEFINER with a pinned search_path, then REVOKE ... FROM PUBLIC and grants for ${app_user}.
 
-Layer: scaffold. Pure text out.
+Layer: tooling. Pure text out.
 """
 
 from __future__ import annotations
