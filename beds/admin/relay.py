@@ -65,7 +65,8 @@ class EventRelay(QueueService):
             return
         self.recent.append(event)
         # The event's own keys must not clash with the log call's: an event carrying
-        # `event_name` raised TypeError here and was never settled (64 wedged the relay).
+        # `event_name` would raise TypeError here and stay unsettled, and enough of them stall
+        # the relay (its prefetch fills with messages it never settles).
         log.info("event", **{k: v for k, v in event.items() if k not in _LOG_KEYS},
                  event_name=event.get("event"))
         with contextlib.suppress(*AMQP_ERRORS):   # a lost ack (stopping): relayed again later
