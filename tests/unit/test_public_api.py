@@ -21,6 +21,10 @@ EXPORTED = {
 
 def test_exported_members() -> None:
     assert set(beds.__all__) == EXPORTED
+    # httpx's rule: every public name at the top level is in __all__ (submodules aside)
+    public = {name for name, member in vars(beds).items()
+              if not name.startswith("_") and not inspect.ismodule(member)}
+    assert public == EXPORTED
     assert len(beds.__all__) == len(EXPORTED)   # no name listed twice
     for name in beds.__all__:
         member = getattr(beds, name)
