@@ -13,11 +13,11 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from beds.adapters import Adapter
+from beds.adapters import Adapter, schema_tool
 from beds.amqp import Channel
 from beds.config import Settings
+from beds.dispatch import Dispatcher, adapters_for
 from beds.errors import BedsError, TemplateError
-from beds.factory import Dispatcher, adapters_for
 from beds.log import get_logger
 from beds.templates import TemplateRegistry, load_templates
 from beds.templates.names import refuse_clashes
@@ -53,7 +53,7 @@ async def build_checked(settings: Settings, current: Mapping[str, Adapter],
         for name, adapter in adapters.items():
             templates = [t for t in registry if t.datasource == name]
             if templates:
-                problems += [p for p in await adapter.check(templates) if not p.warning]
+                problems += [p for p in await schema_tool(adapter).check(templates) if not p.warning]
         if problems:
             raise TemplateError("; ".join(str(p) for p in problems))
     except BaseException:

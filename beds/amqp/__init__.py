@@ -6,7 +6,7 @@ exchange/queue declare/bind/unbind/delete/purge, qos, consume/cancel (also serve
 publish with mandatory and pipelined confirms, ack/reject/nack, flow.
 """
 
-from beds.amqp.channel import Channel, QueueDeclareOk
+from beds.amqp.channel import Channel, Delivery, QueueDeclareOk
 from beds.amqp.connection import Connection, connect
 from beds.amqp.errors import (
     AccessRefused,
@@ -22,7 +22,6 @@ from beds.amqp.errors import (
     PublishReturned,
     ResourceLocked,
 )
-from beds.amqp.inbound import Delivery
 from beds.amqp.properties import Properties
 
 __all__ = [

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
 
 from beds.amqp import methods, spec
 from beds.amqp.codec import FRAME_END_BYTE, encode_shortstr
 from beds.amqp.errors import AMQPError, ChannelClosed
-from beds.amqp.inbound import ChannelFrames, ConsumerCallback
+from beds.amqp.inbound import ChannelFrames, ConnectionSide
 from beds.amqp.properties import Properties, encode_properties
+from beds.log import get_logger
 
-if TYPE_CHECKING:
-    from beds.amqp.connection import Connection
+log = get_logger("beds.amqp")
 
 
 class QueueDeclareOk(NamedTuple):
@@ -31,10 +31,45 @@ class QueueDeclareOk(NamedTuple):
     consumer_count: int
 
 
+class Delivery:
+    """One message from basic.deliver. `oversized`: its body was larger than the connection's
+    max_body_bytes and was not kept (body is b"", body_size the size the broker announced)."""
+
+    __slots__ = (
+        "body",
+        "body_size",
+        "channel",
+        "consumer_tag",
+        "delivery_tag",
+        "exchange",
+        "oversized",
+        "properties",
+        "redelivered",
+        "routing_key",
+    )
+
+    def __init__(self, channel: Channel, consumer_tag: str, delivery_tag: int, redelivered: bool,
+                 exchange: str, routing_key: str, properties: Properties, body: bytes,
+                 body_size: int, oversized: bool) -> None:
+        self.channel = channel
+        self.consumer_tag = consumer_tag
+        self.delivery_tag = delivery_tag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.properties = properties
+        self.body = body
+        self.body_size = body_size
+        self.oversized = oversized
+
+
+ConsumerCallback = Callable[[Delivery], Awaitable[None] | None]
+
+
 class Channel(ChannelFrames):
     """One AMQP channel, made by `Connection.channel()`."""
 
-    def __init__(self, connection: Connection, number: int) -> None:
+    def __init__(self, connection: ConnectionSide, number: int) -> None:
         super().__init__(connection, number)
         self._closed = False
         self._close_sent = False
@@ -202,6 +237,40 @@ class Channel(ChannelFrames):
                                    + (f": {reason}" if reason else ""))
 
     # --- frames from the connection ---------------------------------------------------------
+
+    # --- deliveries (called by ChannelFrames once a message is complete) ------------------
+
+    def _deliver(self, method: tuple[Any, ...], body: bytes) -> None:
+        _key, consumer_tag, delivery_tag, redelivered, exchange, routing_key = method
+        consumer = self._consumers.get(consumer_tag)
+        if consumer is None:
+            log.warning("amqp.delivery_without_consumer", channel=self.number,
+                        consumer_tag=consumer_tag)
+            return
+        callback, context = consumer
+        delivery = Delivery(self, consumer_tag, delivery_tag, redelivered,
+                            exchange, routing_key, self._props, body, self._body_size, self._skip)
+        try:
+            own = context.copy()   # what one delivery's task sets stays in that task
+            result = own.run(callback, delivery)
+            if result is not None:
+                task: asyncio.Future[None]
+                if asyncio.iscoroutine(result):
+                    task = self._loop.create_task(result, context=own)
+                else:
+                    task = asyncio.ensure_future(result, loop=self._loop)
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+        except Exception as exc:   # a consumer's bug must not read as a bad frame
+            log.error("amqp.consumer_failed", channel=self.number, consumer_tag=consumer_tag,
+                      error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
+    def _task_done(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("amqp.consumer_failed", channel=self.number,
+                      error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
 
     def fail(self, exc: BaseException | None) -> None:
         """The channel is closed: by us (None), by the server, or with its connection. Its

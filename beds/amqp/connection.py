@@ -12,7 +12,6 @@ connection (AMQP 501/505), logs one `amqp.bad_frame` line and fails `closing` wi
 from __future__ import annotations
 
 import asyncio
-import platform
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -26,7 +25,7 @@ from beds.amqp.errors import (
     FrameError,
 )
 from beds.amqp.inbound import ProtocolViolation
-from beds.amqp.params import Params
+from beds.amqp.params import Params, client_properties
 from beds.log import get_logger
 
 log = get_logger("beds.amqp")
@@ -34,19 +33,6 @@ log = get_logger("beds.amqp")
 HEARTBEAT_FRAME = frame(spec.FRAME_HEARTBEAT, 0, b"")
 _SILENT_TICKS = 4   # ticks of heartbeat/2 s without a byte received: 2 x heartbeat
 _STARTING, _AUTHENTICATING, _OPENING, _OPEN = range(4)
-
-
-def client_properties(name: str | None) -> dict[str, Any]:
-    from beds import __version__
-    props: dict[str, Any] = {
-        "product": "BEDS", "version": __version__,
-        "platform": f"Python {platform.python_version()}",
-        "capabilities": {"publisher_confirms": True, "consumer_cancel_notify": True,
-                         "basic.nack": True, "connection.blocked": True,
-                         "authentication_failure_close": True, "per_consumer_qos": True}}
-    if name:
-        props["connection_name"] = name
-    return props
 
 
 class Connection(asyncio.Protocol):

@@ -12,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from beds.amqp import methods, spec
 from beds.amqp.codec import Buffer
 from beds.amqp.errors import PublishNacked, PublishReturned, channel_error
 from beds.amqp.properties import Properties, decode_properties
 from beds.log import get_logger
-
-if TYPE_CHECKING:
-    from beds.amqp.channel import Channel
-    from beds.amqp.connection import Connection
 
 log = get_logger("beds.amqp")
 
@@ -36,46 +32,28 @@ class ProtocolViolation(Exception):
 
 
 
-class Delivery:
-    """One message from basic.deliver. `oversized`: its body was larger than the connection's
-    max_body_bytes and was not kept (body is b"", body_size the size the broker announced)."""
+class ConnectionSide(Protocol):
+    """What a channel uses of its connection (beds.amqp.connection.Connection)."""
 
-    __slots__ = (
-        "body",
-        "body_size",
-        "channel",
-        "consumer_tag",
-        "delivery_tag",
-        "exchange",
-        "oversized",
-        "properties",
-        "redelivered",
-        "routing_key",
-    )
+    loop: asyncio.AbstractEventLoop
+    frame_max: int
+    max_body_bytes: int | None
 
-    def __init__(self, channel: Channel, consumer_tag: str, delivery_tag: int, redelivered: bool,
-                 exchange: str, routing_key: str, properties: Properties, body: bytes,
-                 body_size: int, oversized: bool) -> None:
-        self.channel = channel
-        self.consumer_tag = consumer_tag
-        self.delivery_tag = delivery_tag
-        self.redelivered = redelivered
-        self.exchange = exchange
-        self.routing_key = routing_key
-        self.properties = properties
-        self.body = body
-        self.body_size = body_size
-        self.oversized = oversized
+    @property
+    def is_closed(self) -> bool: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def release(self, channel: Any) -> None: ...
 
 
-ConsumerCallback = Callable[[Delivery], Awaitable[None] | None]
 _NO_CONTENT, _HEADER, _BODY = 0, 1, 2
 
 
 class ChannelFrames:
     """The state a channel keeps for frames from the server."""
 
-    def __init__(self, connection: Connection, number: int) -> None:
+    def __init__(self, connection: ConnectionSide, number: int) -> None:
         self._conn = connection
         self._loop = connection.loop
         self._send = connection.send
@@ -85,7 +63,8 @@ class ChannelFrames:
         self.on_cancel: set[Callable[[str], None]] = set()
         self._waiters: collections.deque[
             tuple[int, asyncio.Future[Any], Callable[[Any], Any] | None]] = collections.deque()
-        self._consumers: dict[str, tuple[ConsumerCallback, contextvars.Context]] = {}
+        # consumer tag -> (callback, the context basic_consume was called in); typed in Channel
+        self._consumers: dict[str, tuple[Callable[[Any], Any], contextvars.Context]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._unconfirmed: dict[int, asyncio.Future[None]] = {}
         self._mandatory: dict[int, tuple[str, str, str | None, str | None]] = {}
@@ -171,35 +150,7 @@ class ChannelFrames:
             self._returned(method)
 
     def _deliver(self, method: tuple[Any, ...], body: bytes) -> None:
-        _key, consumer_tag, delivery_tag, redelivered, exchange, routing_key = method
-        consumer = self._consumers.get(consumer_tag)
-        if consumer is None:
-            log.warning("amqp.delivery_without_consumer", channel=self.number,
-                        consumer_tag=consumer_tag)
-            return
-        callback, context = consumer
-        delivery = Delivery(cast("Channel", self), consumer_tag, delivery_tag, redelivered,
-                            exchange, routing_key, self._props, body, self._body_size, self._skip)
-        try:
-            own = context.copy()   # what one delivery's task sets stays in that task
-            result = own.run(callback, delivery)
-            if result is not None:
-                task: asyncio.Future[None]
-                if asyncio.iscoroutine(result):
-                    task = self._loop.create_task(result, context=own)
-                else:
-                    task = asyncio.ensure_future(result, loop=self._loop)
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
-        except Exception as exc:   # a consumer's bug must not read as a bad frame
-            log.error("amqp.consumer_failed", channel=self.number, consumer_tag=consumer_tag,
-                      error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-
-    def _task_done(self, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("amqp.consumer_failed", channel=self.number,
-                      error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        raise NotImplementedError   # Channel hands the delivery to its consumer
 
     def _returned(self, method: tuple[Any, ...]) -> None:
         _key, reply_code, reply_text, exchange, routing_key = method

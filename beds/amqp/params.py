@@ -1,4 +1,5 @@
-"""What `connect()` reads from an AMQP URL: endpoint, credentials, vhost, tuning, TLS.
+"""What `connect()` reads from an AMQP URL (endpoint, credentials, vhost, tuning, TLS) and what
+it tells the server about itself (client properties).
 
 Layer: infrastructure. amqp://user:pass@host:port/vhost?heartbeat=N&name=S&frame_max=N&
 channel_max=N; user, password and vhost are percent-decoded ("%2F" is "/"); keyword arguments
@@ -7,8 +8,12 @@ of `connect()` win over the query.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import platform
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -65,3 +70,25 @@ def _int(query: dict[str, str], key: str) -> int | None:
         return int(query[key])
     except ValueError:
         raise ValueError(f"AMQP URL: {key}={query[key]!r} is not a whole number") from None
+
+
+@functools.cache
+def _version() -> str:
+    """BEDS's installed version, from its metadata: importing `beds` here would be a cycle
+    (beds -> client -> amqp)."""
+    try:
+        return importlib.metadata.version("beds")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def client_properties(name: str | None) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "product": "BEDS", "version": _version(),
+        "platform": f"Python {platform.python_version()}",
+        "capabilities": {"publisher_confirms": True, "consumer_cancel_notify": True,
+                         "basic.nack": True, "connection.blocked": True,
+                         "authentication_failure_close": True, "per_consumer_qos": True}}
+    if name:
+        props["connection_name"] = name
+    return props

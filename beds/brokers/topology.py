@@ -25,8 +25,8 @@ from typing import Any
 
 from beds.amqp import Channel, PreconditionFailed
 from beds.config import DELIVERY_LIMIT, AmqpSettings, BrokerSettings, QueueType
+from beds.config.ops import OpsSettings
 from beds.errors import BedsError
-from beds.opsconfig import OpsSettings
 
 
 class TopologyError(BedsError):
