@@ -7,6 +7,7 @@ confirm (a named reply queue that is gone, a closed channel) takes the real path
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -26,15 +27,25 @@ MAX_BYTES = 4096
 PAYMENT = {"customer_id": 1, "amount": 1.5, "paid_at": "2026-12-01T10:00:00"}
 
 
+class _RecordedSleep:
+    """The consumer module's `asyncio`, whose sleep records the retry back-off instead of
+    sleeping (only that module's name is replaced: the event loop's other tasks still sleep)."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The retry back-off is recorded, not slept."""
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-    monkeypatch.setattr(consumer_module.asyncio, "sleep", sleep)
-    return slept
+    recorded = _RecordedSleep()
+    monkeypatch.setattr(consumer_module, "asyncio", recorded)
+    return recorded.slept
 
 
 class Rig:
