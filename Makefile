@@ -10,7 +10,7 @@ ROLE ?= appServer
 -include .env
 export
 
-.PHONY: install services schema run cluster run-postgres test lint docs bench clean
+.PHONY: install services schema run cluster run-postgres test unit check lint docs bench clean
 
 .env:
 	@echo "BEDS_MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > $@
@@ -93,8 +93,16 @@ run-postgres: install services .env   ## the same node and templates on PostgreS
 	$(BEDS) schema apply --datasource main --env config/postgres.toml
 	$(BEDS) --role $(ROLE) --env config/postgres.toml
 
-test: lint docs container-check editor-check services .env  ## lint + type check, the docs site (strict), container files, editor schemas, then unit, integration, contract and e2e tests
+test: check docs services .env  ## `make check`, the docs site (strict), then unit, integration, contract and e2e tests
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+
+# `make unit`: tests/unit alone, in seconds, with no service running (no RabbitMQ, no database;
+# tests/unit/test_no_services.py keeps it so). `make check`: every static check, no service
+# either: ruff, mypy strict over beds and tests, the container files and the editor schemas.
+unit: install
+	$(PY) -m pytest tests/unit -q -m "not slow" $(PYTEST_ARGS)
+
+check: lint container-check editor-check
 
 # `make docs`: the documentation site (mkdocs + material, mkdocs.yml) into site/ (git-ignored).
 # --strict: a link to a missing page, file or anchor, or a generated reference block that cannot

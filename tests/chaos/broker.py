@@ -119,7 +119,7 @@ def private_node(home: Path, tag: str) -> Iterator[PrivateRabbit]:
     not installed."""
     import pytest
 
-    from tests.conftest import CI
+    from tests.support.services import CI
 
     why = PrivateRabbit.available()
     if why is not None:

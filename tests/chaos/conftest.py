@@ -25,7 +25,8 @@ from tests.chaos.broker import PrivateRabbit, RabbitCtl, shared_ctl
 from tests.chaos.checker import RESULTS, table
 from tests.chaos.lab import Lab
 from tests.chaos.mariadb import RootDb
-from tests.conftest import CI, ROOT, SESSION, MysqlDb, make_stack
+from tests.support.services import CI, ROOT, SESSION, MysqlDb
+from tests.support.stack import make_stack
 
 HERE = Path(__file__).resolve().parent
 FULL = os.environ.get("BEDS_CHAOS", "") == "1"
@@ -118,7 +119,7 @@ async def root_db(mysql_db: MysqlDb, tmp_path_factory: pytest.TempPathFactory) -
     return RootDb(mysql_db)
 
 
-async def apply_chaos_schema(datasource: dict[str, str], tmp_path: Path, *,
+async def apply_chaos_schema(datasource: dict[str, Any], tmp_path: Path, *,
                              shipped: bool = True) -> None:
     """The example schema (unless it is there already) and the chaos objects, as a node's
     `beds schema apply` would: the application account gets EXECUTE/SELECT grants only."""

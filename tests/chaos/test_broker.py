@@ -18,7 +18,7 @@ import pytest
 from tests.chaos.broker import PrivateRabbit
 from tests.chaos.lab import Lab
 from tests.chaos.workload import AT_LEAST_ONCE, wait_until
-from tests.conftest import host_port
+from tests.support.services import host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
 HEARTBEAT = 2   # seconds; the frozen-broker scenarios last well past it

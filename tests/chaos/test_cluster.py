@@ -29,9 +29,9 @@ from tests.chaos.broker import PrivateRabbit
 from tests.chaos.checker import RESULTS
 from tests.chaos.lab import ChaosStack, Lab
 from tests.chaos.workload import AT_LEAST_ONCE, Workload, wait_until
-from tests.conftest import CI, SESSION
-from tests.e2e.conftest import NodeProcess
+from tests.support.node_process import NodeProcess
 from tests.support.rabbit_cluster import RabbitCluster, connection_ports, queue_leaders
+from tests.support.services import CI, SESSION
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
 FIRST_REPLY_LIMIT = 10.0   # seconds from the kill (issue 13)

@@ -24,7 +24,7 @@ from tests.chaos.mariadb import RootDb
 from tests.chaos.postgres import PgRootDb
 from tests.chaos.servers import PrivateMariaDb, PrivatePostgres, started
 from tests.chaos.workload import Workload, wait_until
-from tests.conftest import CI, MysqlDb
+from tests.support.services import CI, MysqlDb
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.chaos]
 BUDGET = 2.0          # seconds: the x-deadline of every request

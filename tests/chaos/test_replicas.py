@@ -26,8 +26,9 @@ import pytest
 
 from tests.chaos.checker import RESULTS, Request, tally
 from tests.chaos.workload import Caller
-from tests.conftest import AMQP_URL, RunningNode, delete_namespace
 from tests.support.replica_schema import Pair, new_id, open_pair, start_replicated_node
+from tests.support.services import AMQP_URL, delete_namespace
+from tests.support.stack import RunningNode
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.chaos]
 

@@ -320,8 +320,9 @@ class Workload:
                     break
                 props = got.header.properties
                 self.dead_messages.append(got)
-                deaths = (props.headers or {}).get("x-death") or []
-                reasons = [str(d.get("reason", "?")) for d in deaths if isinstance(d, dict)]
+                deaths = (props.headers or {}).get("x-death")
+                reasons = [str(d.get("reason", "?")) for d in
+                           (deaths if isinstance(deaths, list) else []) if isinstance(d, dict)]
                 request = by_id.get(props.message_id or "")
                 if request is None:
                     self.foreign_dead += 1

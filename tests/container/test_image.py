@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from tests.conftest import AMQP_URL, CI, ROOT, Stack, wait_for
+from tests.support.services import AMQP_URL, CI, ROOT
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 PODMAN = shlex.split(os.environ.get("BEDS_PODMAN", "podman"))
 BASE = os.environ.get("BEDS_PYTHON_IMAGE", "python:3.11-slim-bookworm")

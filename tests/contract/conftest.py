@@ -19,26 +19,21 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pytest
-import tomli_w
 
 from beds.client import Client
-from tests.conftest import (
+from tests.contract.dynamodb_server import MotoServer
+from tests.contract.script import SCRIPT
+from tests.support.services import (
     AMQP_URL,
     CI,
     MYSQL_ADMIN_DSN,
     ROOT,
     SESSION,
-    RunningNode,
-    Stack,
-    _env_data,
     delete_namespace,
     host_port,
-    make_stack,
     require_service,
-    start_node,
 )
-from tests.contract.dynamodb_server import MotoServer
-from tests.contract.script import SCRIPT
+from tests.support.stack import RunningNode, Stack, make_stack, start_node, write_env_file
 
 POSTGRES_ADMIN_DSN = os.environ.get("BEDS_TEST_POSTGRES_ADMIN_DSN",
                                     "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -67,11 +62,8 @@ class EngineDb:
 
     def env_file(self, tmp_path: Path, templates_dir: Path, **extra: Any) -> Path:
         """An env file for `beds ... --env`: this database, templates from `templates_dir`."""
-        data = _env_data(self.datasource(**extra), f"beds-test-{SESSION}-unused")
-        data["node"]["templates_dir"] = str(templates_dir)
-        path = tmp_path / f"env-{self.engine}.toml"
-        path.write_text(tomli_w.dumps(data))
-        return path
+        return write_env_file(self.datasource(**extra), tmp_path / f"env-{self.engine}.toml",
+                              templates=templates_dir)
 
 
 @dataclass

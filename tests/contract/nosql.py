@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from beds.cli import main
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb
 from tests.contract.script import Column, Step, comparable
+from tests.support.services import ROOT
 
 
 def assert_reply(raw: dict[str, Any], step: Step) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from beds.cli import main
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb
+from tests.support.services import ROOT
 
 BROKEN = """
 name = "broken"

@@ -19,7 +19,9 @@ import tomli_w
 from pamqp.commands import Basic
 
 from beds import __version__
-from tests.conftest import AMQP_URL, CI, ROOT, SESSION
+from tests.support.node_process import NodeProcess
+from tests.support.services import AMQP_URL, CI, ROOT, SESSION, private_queue
+from tests.support.stack import Stack
 
 BEDS = Path(sys.executable).parent / "beds"    # the console script `pip install` made
 CONFIG = str(ROOT / "config/beds.toml")
@@ -35,7 +37,7 @@ async def beds(*args: str) -> tuple[int, str, str]:
 
 @pytest.mark.rabbitmq
 @pytest.mark.mariadb
-async def test_beds_call_answers_from_a_running_node(stack, node_process) -> None:
+async def test_beds_call_answers_from_a_running_node(stack: Stack, node_process: NodeProcess) -> None:
     code, out, err = await beds("call", "film", "in_stock", "--env", str(stack.env_file),
                                 "--params", '{"film_id": 1, "store_id": 1}')
     assert code == 0, err
@@ -71,7 +73,7 @@ EVERY_OP = [
 
 @pytest.mark.rabbitmq
 @pytest.mark.mariadb
-async def test_every_op_of_the_example_templates_answers(stack, node_process) -> None:
+async def test_every_op_of_the_example_templates_answers(stack: Stack, node_process: NodeProcess) -> None:
     from beds.templates import load_templates
 
     shipped = {(t.name, op) for t in load_templates(ROOT / "templates") for op in t.ops}
@@ -332,7 +334,7 @@ async def test_call_options_reach_the_wire(rabbitmq: str, tmp_path: Path) -> Non
     try:
         channel = await conn.channel()
         await channel.exchange_declare(exchange, exchange_type="topic", auto_delete=True)
-        queue = (await channel.queue_declare("", exclusive=True)).queue
+        queue = await private_queue(channel)
         await channel.queue_bind(queue, exchange, routing_key="film.list")
         got: asyncio.Future[aiormq.abc.DeliveredMessage] = asyncio.get_running_loop().create_future()
 
@@ -367,5 +369,6 @@ async def test_call_options_reach_the_wire(rabbitmq: str, tmp_path: Path) -> Non
     request = got.result()
     props = request.header.properties
     assert (props.message_id, props.user_id, props.expiration) == ("req-42", user, "7000")
-    assert before + 7000 <= props.headers["x-deadline"] <= after + 7000
+    deadline = (props.headers or {})["x-deadline"]
+    assert isinstance(deadline, int) and before + 7000 <= deadline <= after + 7000
     assert json.loads(request.body)["cursor"] == "abc"

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from beds.asyncapi import field_schema, params_schema
 from beds.cli import main
@@ -21,7 +20,8 @@ from beds.errors import ERROR_CODES
 from beds.scaffold.command import scaffold
 from beds.templates.loader import load_template, load_templates
 from beds.templates.model import Field, FieldType
-from tests.conftest import CI, ROOT, _env_data
+from tests.support.services import CI, ROOT
+from tests.support.stack import write_env_file
 
 CHECKER = ROOT / "tests/asyncapi"
 
@@ -56,11 +56,9 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs")
     shutil.copytree(ROOT / "templates", root / "templates")
     scaffold(ROOT / "docs/specs/supplier.toml", "mysql", root)
-    data = _env_data(None, "beds-docs")
-    data["node"]["templates_dir"] = str(root / "templates")
-    data["amqp"]["url"] = "amqp://app:secret@rabbit.example:5673/prod"
-    env = root / "env.toml"
-    env.write_text(tomli_w.dumps(data))
+    env = write_env_file(None, root / "env.toml", exchange="beds-docs",
+                         templates=root / "templates",
+                         amqp={"url": "amqp://app:secret@rabbit.example:5673/prod"})
     assert main(["docs", "--env", str(env), "--out", str(root / "api")]) == 0
     return root
 

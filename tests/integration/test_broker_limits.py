@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from beds.brokers.limits import HEADROOM, effective_reply_limit
 from beds.brokers.link import AmqpLink, ReplyPublisher
 from tests.chaos.broker import PrivateRabbit, private_node
-from tests.conftest import SESSION
+from tests.support.services import SESSION
 
 pytestmark = [pytest.mark.rabbitmq]
 LIMIT = 1_048_576

@@ -14,8 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from beds import CallTimeout, Client, Disconnected
-from tests.conftest import AMQP_URL, CI, RunningNode, host_port, queue_depth, wait_for
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, CI, host_port, queue_depth
+from tests.support.stack import RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 

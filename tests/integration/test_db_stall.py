@@ -18,16 +18,9 @@ import pytest
 from pamqp.commands import Basic
 
 from beds.client import Client
-from tests.conftest import (
-    AMQP_URL,
-    MysqlDb,
-    RunningNode,
-    delete_namespace,
-    host_port,
-    make_stack,
-    start_node,
-)
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, MysqlDb, delete_namespace, host_port
+from tests.support.stack import RunningNode, make_stack, start_node
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -81,7 +74,8 @@ class Caller:
                 headers={"x-deadline": int((time.time() + DEADLINE) * 1000)}))
 
 
-async def test_a_stalled_database_answers_every_request_by_its_deadline(stalled_stack) -> None:
+async def test_a_stalled_database_answers_every_request_by_its_deadline(
+        stalled_stack: tuple[TcpProxy, RunningNode]) -> None:
     proxy, node = stalled_stack
     async with Client(AMQP_URL, node.stack.exchange, default_timeout=10) as client:
         # Pooled connections are open and idle when the server freezes.
@@ -118,7 +112,7 @@ async def test_a_stalled_database_answers_every_request_by_its_deadline(stalled_
 
         proxy.restore()
         async with Client(AMQP_URL, node.stack.exchange, default_timeout=20) as client:
-            reply = await client.call("film", "fetch", {"film_id": 3})
-            assert reply.data[0]["FID"] == 3
+            fetched = await client.call("film", "fetch", {"film_id": 3})
+            assert fetched.data[0]["FID"] == 3
     finally:
         await conn.close()

@@ -7,20 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from beds.cli import main
-from tests.conftest import ROOT, MysqlDb, _env_data
+from tests.support.services import ROOT, MysqlDb
+from tests.support.stack import write_env_file
 
 pytestmark = [pytest.mark.mariadb]
 
 
 def env_file(tmp_path: Path, db: MysqlDb, templates: Path) -> Path:
-    data = _env_data(db.datasource(), "beds-check-unused")
-    data["node"]["templates_dir"] = str(templates)
-    path = tmp_path / "env.toml"
-    path.write_text(tomli_w.dumps(data))
-    return path
+    return write_env_file(db.datasource(), tmp_path / "env.toml", templates=templates)
 
 
 def test_shipped_templates_match_the_schema(mysql_db: MysqlDb, tmp_path: Path,
@@ -81,7 +77,7 @@ function = "no_such_function"
 async def _admin(db: MysqlDb, *statements: str) -> None:
     import aiomysql
 
-    from tests.conftest import host_port
+    from tests.support.services import host_port
 
     host, port = host_port(db.admin_dsn, 3306)
     conn = await aiomysql.connect(host=host, port=port, user="root", db=db.database,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import host_port
+from tests.support.services import host_port
 
 
 async def drop_sql_database(engine: str, admin_dsn: str, database: str, user: str) -> None:

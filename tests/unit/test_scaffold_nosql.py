@@ -24,7 +24,7 @@ from beds.scaffold.generate import build
 from beds.scaffold.spec import load_spec
 from beds.templates.loader import load_template
 from beds.templates.model import OpTarget
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 ENGINES = ("mongodb", "dynamodb")
@@ -218,6 +218,7 @@ def test_mongodb_values_fill_update_pipelines_as_literals(tmp_path: Path) -> Non
     directory.mkdir()
     (directory / "100_supplier.json").write_text(build(load_spec(EXAMPLE), "mongodb").schema)
     operation = mongodb_ops.load_catalog(directory).operations["supplier_update"]
+    assert isinstance(operation.body, mongodb_ops.MongoWrite)
     filled = mongodb_ops.fill(operation.body.update, {"name": "$where", "request_id": "r1"})
     name = filled[0]["$set"]["name"]["$cond"]
     assert name[2] == {"$ifNull": [{"$literal": "$where"}, "$name"]}   # a value, never a path
