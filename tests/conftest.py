@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from beds.client import Client
+from tests.support.proxy import TcpProxy
 from tests.support.services import (
     AMQP_URL,
     MYSQL_ADMIN_DSN,
@@ -73,6 +74,17 @@ def mysql_db(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     asyncio.run(adapter.apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql"))))
     yield db
     asyncio.run(drop_sql_database("mysql", db.admin_dsn, db.database, db.user))
+
+
+@pytest.fixture
+async def mysql_proxy(mysql_db: MysqlDb) -> AsyncIterator[TcpProxy]:
+    """A TCP proxy in front of the session's MariaDB (`mysql_db.via(proxy.port)`): the test cuts
+    or stalls it; the shared server itself is never stopped. A node on it must be stopped before
+    this fixture ends (`await running.stopped()`), or it loses its database while draining."""
+    host, port = host_port(mysql_db.admin_dsn, 3306)
+    proxy = await TcpProxy(host, port).start()
+    yield proxy
+    await proxy.close()
 
 
 @pytest.fixture

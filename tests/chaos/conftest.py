@@ -25,7 +25,7 @@ from tests.chaos.broker import PrivateRabbit, RabbitCtl, shared_ctl
 from tests.chaos.checker import RESULTS, table
 from tests.chaos.lab import Lab
 from tests.chaos.mariadb import RootDb
-from tests.support.services import CI, ROOT, SESSION, MysqlDb
+from tests.support.services import ROOT, SESSION, MysqlDb, missing
 from tests.support.stack import make_stack
 
 HERE = Path(__file__).resolve().parent
@@ -89,9 +89,7 @@ def _scenario_order(row: Any) -> tuple[int, str]:
 def shared_rabbitmqctl(rabbitmq: str) -> RabbitCtl:
     ctl = shared_ctl()
     if ctl is None:
-        if CI:
-            pytest.fail("rabbitmqctl is not on PATH (CI=true)")
-        pytest.skip("rabbitmqctl is not on PATH")
+        missing("rabbitmqctl is not on PATH")
     return ctl
 
 
@@ -101,9 +99,7 @@ def private_rabbit(rabbitmq: str, tmp_path_factory: pytest.TempPathFactory
     """A RabbitMQ node of this session's own, for faults that hit a whole broker."""
     why = PrivateRabbit.available()
     if why is not None:
-        if CI:
-            pytest.fail(f"cannot start a private RabbitMQ node: {why} (CI=true)")
-        pytest.skip(f"cannot start a private RabbitMQ node: {why}")
+        missing(f"cannot start a private RabbitMQ node: {why}")
     node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"), SESSION)
     node.start()
     try:

@@ -20,7 +20,7 @@ from pamqp.commands import Basic
 
 from beds import __version__
 from tests.support.node_process import NodeProcess
-from tests.support.services import AMQP_URL, CI, ROOT, SESSION, private_queue
+from tests.support.services import AMQP_URL, ROOT, SESSION, private_queue, require_tool
 from tests.support.stack import Stack
 
 BEDS = Path(sys.executable).parent / "beds"    # the console script `pip install` made
@@ -310,12 +310,8 @@ def test_bash_completion_follows_the_command_tree() -> None:
 
 
 def test_zsh_completion_defines_the_function(tmp_path: Path) -> None:
-    zsh = shutil.which("zsh")
-    if zsh is None:   # .ci/services installs it; like a missing service, a failure under CI
-        reason = "zsh is not installed (apt-get install zsh)"
-        if CI:
-            pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
-        pytest.skip(reason)
+    # .ci/services installs it; like a missing service, a failure under CI
+    zsh = require_tool("zsh", "the completion check (apt-get install zsh)")
     script = run("completion", "zsh", cwd=tmp_path).stdout
     result = subprocess.run(
         [zsh, "-c", 'eval "$BEDS_COMPLETION"; whence -w _beds'], capture_output=True, text=True,

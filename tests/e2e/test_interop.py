@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.node_process import NodeProcess
-from tests.support.services import AMQP_URL, CI
+from tests.support.services import AMQP_URL, require_tool
 from tests.support.stack import Stack
 
 INTEROP = Path(__file__).resolve().parent / "interop"
@@ -25,11 +24,7 @@ INTEROP = Path(__file__).resolve().parent / "interop"
 def node_client() -> Path:
     """client.mjs with its npm dependencies installed (once: only when node_modules is missing)."""
     for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            reason = f"{tool} is not installed; the Node.js interop client needs it"
-            if CI:
-                pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
-            pytest.skip(reason)
+        require_tool(tool, "the Node.js interop client")
     if not (INTEROP / "node_modules/amqplib/package.json").exists():
         # npm ci installs exactly package-lock.json, so every run tests the same amqplib.
         done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP,

@@ -19,7 +19,7 @@ from beds.admin.logstore import LogStore
 from beds.client import Client
 from beds.ops.commands import CommandFailed, node_key, open_command_client
 from tests.support.proxy import TcpProxy
-from tests.support.services import AMQP_URL, MysqlDb, host_port
+from tests.support.services import AMQP_URL, MysqlDb
 from tests.support.stack import NodeFactory, RunningNode
 from tests.support.waiting import wait_for
 
@@ -167,21 +167,14 @@ async def test_a_write_call_leaves_an_audit_event_with_its_caller(cluster: Clust
 
 
 @pytest.fixture
-async def store_behind_proxy(node_factory: NodeFactory,
-                             mysql_db: MysqlDb) -> AsyncIterator[Store]:
-    host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await TcpProxy(host, port).start()
-    try:
-        app, admin = await start_pair(node_factory, "", {
-            **mysql_db.datasource(), "connect_timeout": 1,
-            "dsn": mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")})
-        yield app, admin, proxy
-        proxy.restore()
-        for running in (app, admin):
-            running.stop.set()
-        await asyncio.gather(app.stopped(), admin.stopped())   # before the proxy goes
-    finally:
-        await proxy.close()
+async def store_behind_proxy(node_factory: NodeFactory, mysql_db: MysqlDb,
+                             mysql_proxy: TcpProxy) -> AsyncIterator[Store]:
+    app, admin = await start_pair(node_factory, "", mysql_db.via(mysql_proxy.port))
+    yield app, admin, mysql_proxy
+    mysql_proxy.restore()
+    for running in (app, admin):
+        running.stop.set()
+    await asyncio.gather(app.stopped(), admin.stopped())   # before the proxy goes
 
 
 async def test_lines_wait_while_the_store_is_down_and_are_stored_after(store_behind_proxy: Store,

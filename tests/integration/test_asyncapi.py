@@ -20,7 +20,7 @@ from beds.errors import ERROR_CODES
 from beds.scaffold.command import scaffold
 from beds.templates.loader import load_template, load_templates
 from beds.templates.model import Field, FieldType
-from tests.support.services import CI, ROOT
+from tests.support.services import ROOT, require_tool
 from tests.support.stack import write_env_file
 
 CHECKER = ROOT / "tests/asyncapi"
@@ -30,11 +30,7 @@ CHECKER = ROOT / "tests/asyncapi"
 def validator() -> Path:
     """validate.mjs with @asyncapi/parser installed (npm ci, only when node_modules is missing)."""
     for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            reason = f"{tool} is not installed; the AsyncAPI parser check needs it"
-            if CI:
-                pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
-            pytest.skip(reason)
+        require_tool(tool, "the AsyncAPI parser check")
     if not (CHECKER / "node_modules/@asyncapi/parser/package.json").exists():
         # npm ci installs exactly package-lock.json; --ignore-scripts: nothing runs at install.
         done = subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],

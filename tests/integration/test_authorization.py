@@ -16,10 +16,10 @@ from beds.client import Client
 from beds.errors import Forbidden
 from tests.support.services import (
     AMQP_URL,
-    CI,
     ROOT,
     SESSION,
     host_port,
+    require_tool,
 )
 from tests.support.stack import NodeFactory, RunningNode
 
@@ -29,11 +29,7 @@ OTHER = f"other-svc-{SESSION}"
 
 
 def rabbitmqctl(*args: str) -> None:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        if CI:
-            pytest.fail("rabbitmqctl is not on PATH (CI=true)")
-        pytest.skip("rabbitmqctl is not on PATH: cannot create test users")
+    ctl = require_tool("rabbitmqctl", "creating test users")
     subprocess.run([ctl, *args], check=True, capture_output=True, timeout=60)
 
 

@@ -8,7 +8,6 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiormq
 import pytest
@@ -17,8 +16,8 @@ from structlog.testing import capture_logs
 from beds.client import Client
 from beds.errors import DbUnavailable
 from tests.support.proxy import TcpProxy
-from tests.support.services import AMQP_URL, MysqlDb, delete_namespace, host_port, queue_depth, x_death
-from tests.support.stack import make_stack, start_node
+from tests.support.services import AMQP_URL, MysqlDb, queue_depth, x_death
+from tests.support.stack import NodeFactory
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
@@ -27,23 +26,12 @@ Proxied = tuple[TcpProxy, Client]
 
 
 @pytest.fixture
-async def proxied(rabbitmq: str, mysql_db: MysqlDb,
-                  tmp_path: Path) -> AsyncIterator[Proxied]:
-    host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await TcpProxy(host, port).start()
-    datasource = mysql_db.datasource()
-    datasource["dsn"] = mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
-    datasource["connect_timeout"] = 2   # type: ignore[assignment]
-    stack = make_stack(datasource, tmp_path, "outage")
-    node = await start_node(stack)
-    try:
-        async with Client(AMQP_URL, stack.exchange, default_timeout=15) as client:
-            yield proxy, client
-    finally:
-        node.stop.set()
-        await node.task
-        await proxy.close()
-        await delete_namespace(stack.settings)
+async def proxied(node_factory: NodeFactory, mysql_db: MysqlDb,
+                  mysql_proxy: TcpProxy) -> AsyncIterator[Proxied]:
+    node = await node_factory(tag="outage", datasource=mysql_db.via(mysql_proxy.port, 2))
+    async with Client(AMQP_URL, node.stack.exchange, default_timeout=15) as client:
+        yield mysql_proxy, client
+    await node.stopped()   # before its database goes away
 
 
 async def test_db_down_gives_db_unavailable_then_recovers(proxied: Proxied) -> None:

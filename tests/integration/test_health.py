@@ -11,7 +11,7 @@ import pytest
 
 from beds.client import Client
 from tests.support.proxy import TcpProxy
-from tests.support.services import AMQP_URL, MysqlDb, host_port
+from tests.support.services import AMQP_URL, MysqlDb
 from tests.support.stack import NodeFactory, RunningNode
 from tests.support.waiting import wait_for
 
@@ -21,19 +21,12 @@ NodeAndProxy = tuple[RunningNode, TcpProxy, str]
 
 
 @pytest.fixture
-async def node(node_factory: NodeFactory,
-               mysql_db: MysqlDb) -> AsyncIterator[NodeAndProxy]:
-    host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await TcpProxy(host, port).start()
-    try:
-        running = await node_factory(
-            datasource={**mysql_db.datasource(), "connect_timeout": 1,
-                        "dsn": mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")},
-            ops={"http_listen": "127.0.0.1:0"})   # any free port; the node says which
-        yield running, proxy, running.http_url
-        await running.stopped()   # before its database goes away
-    finally:
-        await proxy.close()
+async def node(node_factory: NodeFactory, mysql_db: MysqlDb,
+               mysql_proxy: TcpProxy) -> AsyncIterator[NodeAndProxy]:
+    running = await node_factory(datasource=mysql_db.via(mysql_proxy.port),
+                                 ops={"http_listen": "127.0.0.1:0"})   # the node says which port
+    yield running, mysql_proxy, running.http_url
+    await running.stopped()   # before its database goes away
 
 
 async def get(url: str) -> tuple[int, str]:

@@ -44,6 +44,7 @@ from tests.support.services import (
     AMQP_URL,
     MYSQL_ADMIN_DSN,
     ROOT,
+    SAMPLES,
     SESSION,
     delete_namespace,
     host_port,
@@ -60,24 +61,7 @@ ENGINES = [pytest.param("mysql", marks=[pytest.mark.mariadb, pytest.mark.rabbitm
            pytest.param("dynamodb", marks=pytest.mark.rabbitmq, id="dynamodb"),
            pytest.param("mongodb", marks=pytest.mark.rabbitmq, id="mongodb")]
 SQL = ("mysql", "postgres")
-PARCEL = """\
-name = "parcel"
-description = "Parcels handed to carriers"
-primary_key = "tracking_code"
-[fields]
-tracking_code = { type = "str", max_length = 20, pattern = '^[A-Z0-9]{8,20}$', example = "PX12345678" }
-carrier       = { type = "str", choices = ["dhl", "ups", "post"] }
-weight_kg     = { type = "decimal", min = 0.01, max = 999.99, precision = 5, scale = 2 }
-ship_date     = { type = "date" }
-delivered_at  = { type = "datetime", required = false }
-fragile       = { type = "bool", required = false }
-[ops]
-fetch = true
-list = { filters = ["carrier", "ship_date"], order_by = ["-ship_date", "tracking_code"], limit = 20 }
-create = true
-update = { fields = ["carrier", "delivered_at", "fragile"] }
-delete = true
-"""
+PARCEL = (SAMPLES / "parcel.toml").read_text()
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from beds.cli import main
-from tests.support.services import ROOT, MysqlDb
-from tests.support.stack import write_env_file
+from tests.support.services import ROOT, SAMPLES, MysqlDb
+from tests.support.stack import copy_templates, write_env_file
 
 pytestmark = [pytest.mark.mariadb]
 
@@ -32,40 +32,13 @@ def test_missing_procedure_and_wrong_parameter_count_are_reported(
         mysql_db: MysqlDb, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    shutil.copy(ROOT / "templates/film.toml", templates / "film.toml")
-    (templates / "broken.toml").write_text("""
-name = "broken"
-datasource = "main"
-[fields]
-film_id = { type = "int" }
-store_id = { type = "int" }
-category = { type = "str" }
-[ops.gone]
-kind = "read"
-procedure = "no_such_procedure"
-[ops.too_many]
-kind = "read"
-procedure = "film_fetch"
-params = ["film_id", "store_id"]
-[ops.no_out]
-kind = "read"
-procedure = "film_in_stock"
-params = ["film_id", "store_id"]
-[ops.bad_filter]
-kind = "read"
-view = "film_list"
-filters = ["category", "store_id"]
-[ops.no_function]
-kind = "read"
-function = "no_such_function"
-""")
+    templates = copy_templates(tmp_path / "templates", "film.toml")
+    shutil.copy(SAMPLES / "broken_template.toml", templates / "broken.toml")
     assert main(["templates", "check", "--env", str(env_file(tmp_path, mysql_db, templates))]) == 1
     out = capsys.readouterr().out
     where = f"{templates / 'broken.toml'}: ops."
-    assert f"{where}gone: error: procedure 'no_such_procedure' does not exist" in out
-    assert (f"{where}too_many: error: procedure 'film_fetch' takes 1 IN and 0 OUT parameters; "
+    assert f"{where}no_procedure: error: procedure 'no_such_procedure' does not exist" in out
+    assert (f"{where}procedure_args: error: procedure 'film_fetch' takes 1 IN and 0 OUT parameters; "
             "the template declares 2 params and 0 out") in out
     assert (f"{where}no_out: error: procedure 'film_in_stock' takes 2 IN and 1 OUT parameters; "
             "the template declares 2 params and 0 out") in out

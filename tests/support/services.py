@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import aiormq
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from beds.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+SAMPLES = ROOT / "tests/support/samples"
+"""Spec and template files more than one test module reads."""
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SESSION = secrets.token_hex(4)
 """Carried by every exchange, queue, database and account a test session creates."""
@@ -41,14 +44,27 @@ def host_port(url: str, default_port: int) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
+def missing(reason: str) -> NoReturn:
+    """Skip the test for a service, tool or binary this machine lacks, saying which; under
+    CI=true FAIL it instead: CI has everything, so there a missing piece is a broken set-up."""
+    if CI:
+        pytest.fail(f"{reason} (CI=true: a missing service or tool is a failure, not a skip)")
+    pytest.skip(reason)
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip the test when the service is down, with the reason; FAIL it under CI=true."""
-    if port_open(host, port):
-        return
-    reason = f"{name} is not reachable on {host}:{port}"
-    if CI:
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure, not a skip)")
-    pytest.skip(reason)
+    if not port_open(host, port):
+        missing(f"{name} is not reachable on {host}:{port}")
+
+
+def require_tool(name: str, purpose: str) -> str:
+    """The path of the program `name` (which `purpose` needs); skip, or FAIL under CI=true,
+    when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed; {purpose} needs it")
+    return path
 
 
 SERVICE_PORTS = {5672: "RabbitMQ", 5671: "RabbitMQ (TLS)", 15672: "RabbitMQ management",
@@ -82,6 +98,17 @@ class MysqlDb:
     def datasource(self) -> dict[str, str]:
         return {"engine": "mysql", "dsn": self.dsn, "admin_dsn": self.admin_dsn}
 
+    def via(self, port: int, connect_timeout: float | None = 1) -> dict[str, Any]:
+        """The datasource with the node reaching MariaDB through 127.0.0.1:`port` (a proxy the
+        test can cut or stall), giving up on a connection after `connect_timeout` seconds
+        (None: the driver's default)."""
+        host, server_port = host_port(self.admin_dsn, 3306)
+        datasource: dict[str, Any] = {
+            **self.datasource(), "dsn": self.dsn.replace(f"{host}:{server_port}", f"127.0.0.1:{port}")}
+        if connect_timeout is not None:
+            datasource["connect_timeout"] = connect_timeout
+        return datasource
+
 
 async def delete_namespace(settings: Settings) -> None:
     """Remove the exchanges and queues a test stack declared."""
@@ -105,21 +132,21 @@ def x_death(message: aiormq.abc.DeliveredMessage) -> dict[str, Any]:
     return deaths[0]
 
 
-async def queue_depth(queue: str) -> int:
-    """RabbitMQ's own count of ready messages in `queue`."""
+async def queue_counts(queue: str) -> tuple[int, int]:
+    """RabbitMQ's own (ready messages, consumers) of `queue`."""
     conn = await aiormq.connect(AMQP_URL)
     try:
         ok = await (await conn.channel()).queue_declare(queue, passive=True)
-        return int(ok.message_count or 0)
+        return int(ok.message_count or 0), int(ok.consumer_count or 0)
     finally:
         await conn.close()
+
+
+async def queue_depth(queue: str) -> int:
+    """RabbitMQ's own count of ready messages in `queue`."""
+    return (await queue_counts(queue))[0]
 
 
 async def consumer_count(queue: str) -> int:
     """RabbitMQ's own count of consumers on `queue`."""
-    conn = await aiormq.connect(AMQP_URL)
-    try:
-        ok = await (await conn.channel()).queue_declare(queue, passive=True)
-        return int(ok.consumer_count or 0)
-    finally:
-        await conn.close()
+    return (await queue_counts(queue))[1]

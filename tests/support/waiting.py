@@ -13,8 +13,9 @@ Predicate = Callable[[], object | Awaitable[object]]
 """A sync or async check; its result is taken as true or false."""
 
 
-async def wait_for(predicate: Predicate, timeout: float, interval: float = 0.05) -> None:
-    """Poll `predicate` until true; fail with a clear message at the deadline."""
+async def wait_for(predicate: Predicate, timeout: float, interval: float = 0.05,
+                   what: str = "condition") -> None:
+    """Poll `predicate` until true; fail naming `what` at the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -24,5 +25,5 @@ async def wait_for(predicate: Predicate, timeout: float, interval: float = 0.05)
         if result:
             return
         if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"{what} not met within {timeout}s")
         await asyncio.sleep(interval)

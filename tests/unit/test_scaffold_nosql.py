@@ -24,29 +24,13 @@ from beds.scaffold.generate import build
 from beds.scaffold.spec import load_spec
 from beds.templates.loader import load_template
 from beds.templates.model import OpTarget
-from tests.support.services import ROOT
+from tests.support.services import ROOT, SAMPLES
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 ENGINES = ("mongodb", "dynamodb")
 PARSERS: dict[str, Any] = {"mongodb": (mongodb_ops, mongodb_admin),
                            "dynamodb": (dynamodb_ops, dynamodb_admin)}
-PARCEL = """\
-name = "parcel"
-primary_key = "tracking_code"
-[fields]
-tracking_code = { type = "str", max_length = 20, pattern = '^[A-Z0-9]{8,20}$', example = "PX12345678" }
-carrier       = { type = "str", choices = ["dhl", "ups", "post"] }
-weight_kg     = { type = "decimal", min = 0.01, max = 999.99, precision = 5, scale = 2 }
-ship_date     = { type = "date" }
-delivered_at  = { type = "datetime", required = false }
-fragile       = { type = "bool", required = false }
-[ops]
-fetch = true
-list = { filters = ["carrier", "ship_date"], order_by = ["-ship_date", "tracking_code"], limit = 20 }
-create = true
-update = { fields = ["carrier", "delivered_at", "fragile"] }
-delete = true
-"""
+PARCEL = (SAMPLES / "parcel.toml").read_text()
 BY_EMAIL = """\
 name = "member"
 primary_key = "member_code"
