@@ -1,5 +1,6 @@
-"""The guard of tests/unit/conftest.py holds: a unit test cannot reach a shared service, through
-a plain socket or through asyncio (which is how aiormq, aiomysql and asyncpg connect)."""
+"""The guards of the unit tests hold: a unit test cannot reach a shared service, through
+a plain socket or through asyncio (which is how aiormq, aiomysql and asyncpg connect), and a
+hung one fails within seconds."""
 
 from __future__ import annotations
 
@@ -28,3 +29,9 @@ async def test_other_local_ports_stay_open() -> None:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
         await writer.wait_closed()
+
+
+def test_a_unit_test_has_a_short_time_limit(request: pytest.FixtureRequest) -> None:
+    # tests/conftest.py gives tests/unit 30 s (pytest-timeout) over the 300 s default.
+    marker = request.node.get_closest_marker("timeout")
+    assert marker is not None and marker.args == (30.0,)
