@@ -79,7 +79,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _scenario_order(row: Any) -> tuple[int, str]:
-    number, letter = re.match(r"(\d*)([a-z]?)", row.scenario).groups()  # type: ignore[union-attr]
+    match = re.match(r"(\d*)([a-z]?)", row.scenario)
+    assert match is not None   # the pattern matches any string (both groups may be empty)
+    number, letter = match.groups()
     return int(number or 999), letter
 
 

@@ -9,6 +9,7 @@ them through again (restore) — what a node sees of a restart."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Sized
 
 import aiormq
 import pytest
@@ -48,8 +49,8 @@ async def test_6a_kill_the_nodes_database_session_mid_call(lab: Lab) -> None:
     assert all(r.code() == "ok" for r in reads)
 
 
-async def _count(values: object, n: int) -> bool:
-    return len(await values) >= n   # type: ignore[misc]
+async def _count(values: Awaitable[Sized], n: int) -> bool:
+    return len(await values) >= n
 
 
 async def test_6b_database_away_and_back_under_load(lab: Lab) -> None:

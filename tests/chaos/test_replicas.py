@@ -125,7 +125,7 @@ async def count_effects(pair: Pair, load: ReplicaLoad, within: float = 30.0) -> 
         await asyncio.sleep(0.5)
     for item, bumps in load.bumps.items():
         final = finals[item]
-        told = {r.final()["out"]["version"]: r for r in bumps   # type: ignore[index]
+        told = {r.answer()["out"]["version"]: r for r in bumps
                 if (r.final() or {}).get("ok")}
         for version, request in told.items():
             request.effects = 1 if version <= final else 0
