@@ -346,7 +346,7 @@ def summarize_profile(raw: Path, top: int = 25) -> str:
     return "\n".join(out)
 
 
-_OWNERS = {"beds/brokers", "beds/adapters", "beds/factory", "beds/protocol", "beds/templates",
+_OWNERS = {"beds/brokers", "beds/adapters", "beds/dispatch", "beds/protocol", "beds/templates",
            "beds/log", "beds/errors", "beds/cli", "beds/node", "aiormq", "pamqp", "aiomysql",
            "pymysql", "structlog", "msgspec", "uvloop", "yarl", "multidict"}
 

@@ -62,7 +62,8 @@ def mysql_server() -> str:
 @pytest.fixture(scope="session")
 def mysql_db(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MysqlDb]:
     """A fresh database with the example schema and its own least-privilege account."""
-    from beds.adapters.mysql import MysqlAdapter
+    from beds.adapters import schema_tool
+    from beds.adapters.mysql.adapter import MysqlAdapter
 
     name = f"beds_test_{SESSION}"
     password = secrets.token_hex(12)
@@ -71,7 +72,7 @@ def mysql_db(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                  f"mysql://bt_{SESSION}:{password}@{host}:{port}/{name}", mysql_server)
     settings = make_stack(db.datasource(), tmp_path_factory.mktemp("schema"), "schema").settings
     adapter = MysqlAdapter(settings.datasources["main"])
-    asyncio.run(adapter.apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql"))))
+    asyncio.run(schema_tool(adapter).apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql"))))
     yield db
     asyncio.run(drop_sql_database("mysql", db.admin_dsn, db.database, db.user))
 
