@@ -122,7 +122,10 @@ def summarize(raw: Path, top: int = 25) -> str:
            "of its busy thread at 100 Hz; idle waits excluded)", "",
            "`Runner.run` self time is uvloop's native loop (C: polling, reading sockets, "
            "scheduling); `StreamWriter.write` self time is the socket send (on loopback the "
-           "sender also pays for the receiver's TCP processing).", "",
+           "sender also pays for the receiver's TCP processing). py-spy sees Python frames "
+           "only: time inside a C extension (msgspec, uvloop's C) shows as the Python frame "
+           "that called it, so msgspec's row stays near 0 and its cost lands with its caller "
+           "(BEDS).", "",
            "## Split: libraries against BEDS (stdlib frames charged to their caller)", "",
            "| share | where |", "|---:|---|",
            *[f"| {n / total:.1%} | {g} |" for g, n in groups.items()],
