@@ -161,7 +161,7 @@ bench: $(VENV)/.bench-installed services
 soak: $(VENV)/.bench-installed services
 	$(PY) -m bench.soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
-# The fault-injection suite of issue 4 (tests/chaos): every scenario against real nodes, RabbitMQ
+# The fault-injection suite (tests/chaos): every scenario against real nodes, RabbitMQ
 # and MariaDB, under 15 minutes; the results table goes to tests/chaos/results/latest.md. Without
 # BEDS_CHAOS=1 (as in `make test`) only its fast scenarios run. hypothesis drives the fuzzing
 # scenario; it is installed here until the dev extra carries it.

@@ -97,14 +97,15 @@ class Stack:
                 "dsn": f"mysql://{self.user}:{self.password}@127.0.0.1:3306/{self.db}"}
 
     async def _create_db(self) -> None:
-        from beds.adapters.mysql import MysqlAdapter
+        from beds.adapters import schema_tool
+        from beds.adapters.mysql.adapter import MysqlAdapter
         from beds.config import load_settings
 
         env = self._beds_env_file("schema")
         self._settings = load_settings(ROOT / "config/beds.toml", env,
                                        environ={"BEDS_MYSQL_PASSWORD": "x"})
         adapter = MysqlAdapter(self._settings.datasources["main"])
-        await adapter.apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql")))
+        await schema_tool(adapter).apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql")))
 
     async def _drop_db(self) -> None:
         import aiomysql

@@ -103,7 +103,8 @@ def _env_data(datasource: dict[str, str] | None, exchange: str) -> dict:
 @pytest.fixture(scope="session")
 def mysql_db(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MysqlDb]:
     """A fresh database with the example schema and its own least-privilege account."""
-    from beds.adapters.mysql import MysqlAdapter
+    from beds.adapters import schema_tool
+    from beds.adapters.mysql.adapter import MysqlAdapter
 
     name = f"beds_test_{SESSION}"
     password = secrets.token_hex(12)
@@ -113,7 +114,7 @@ def mysql_db(mysql_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     settings = make_stack(db.datasource(), tmp_path_factory.mktemp("schema"), "schema").settings
     adapter = MysqlAdapter(settings.datasources["main"])
     files = sorted((ROOT / "schema/mysql").glob("*.sql"))
-    asyncio.run(adapter.apply_schema(files))
+    asyncio.run(schema_tool(adapter).apply_schema(files))
     yield db
     asyncio.run(_drop_mysql(adapter, db))
 

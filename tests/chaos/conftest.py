@@ -122,13 +122,13 @@ async def apply_chaos_schema(datasource: dict[str, str], tmp_path: Path, *,
                              shipped: bool = True) -> None:
     """The example schema (unless it is there already) and the chaos objects, as a node's
     `beds schema apply` would: the application account gets EXECUTE/SELECT grants only."""
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     engine = datasource.get("engine", "mysql")
     settings = make_stack(datasource, tmp_path, "chaos-schema").settings
     adapter = create_adapter(settings.datasources["main"])
     files = sorted((ROOT / "schema" / engine).glob("*.sql")) if shipped else []
-    await adapter.apply_schema([*files, *sorted((CHAOS_SCHEMA / engine).glob("*.sql"))])
+    await schema_tool(adapter).apply_schema([*files, *sorted((CHAOS_SCHEMA / engine).glob("*.sql"))])
 
 
 @pytest.fixture(scope="session")

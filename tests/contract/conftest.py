@@ -93,11 +93,11 @@ def _settings(db: EngineDb, tmp_path: Path) -> Any:
 
 
 async def _apply(db: EngineDb, tmp_path: Path) -> None:
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     adapter = create_adapter(_settings(db, tmp_path))
     suffix = "*.json" if db.engine in NOSQL else "*.sql"
-    await adapter.apply_schema(sorted((ROOT / "schema" / db.engine).glob(suffix)))
+    await schema_tool(adapter).apply_schema(sorted((ROOT / "schema" / db.engine).glob(suffix)))
 
 
 # -- databases --------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def dynamodb_dsn(server: str, prefix: str) -> str:
 
 
 async def drop_dynamodb(db: EngineDb, tmp_path: Path) -> None:
-    from beds.adapters.dynamodb import DynamoAdapter
+    from beds.adapters.dynamodb.adapter import DynamoAdapter
 
     adapter = DynamoAdapter(_settings(db, tmp_path))
     try:

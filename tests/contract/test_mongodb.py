@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from beds.adapters.base import Call
-from beds.adapters.mongodb import MongoAdapter
+from beds.adapters.mongodb.adapter import MongoAdapter
 from beds.config import DatasourceSettings, Engine
 from beds.errors import Conflict, DbError, DbUnavailable
 from beds.templates import load_template, load_templates

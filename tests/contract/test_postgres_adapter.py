@@ -17,8 +17,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from beds.adapters.base import Call, Problem
-from beds.adapters.postgres import PostgresAdapter
+from beds.adapters import schema_tool
+from beds.adapters.base import Call
+from beds.adapters.postgres.adapter import PostgresAdapter
+from beds.adapters.schema import Problem
 from beds.config import DatasourceSettings, Engine, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result, encode_ok
@@ -290,7 +292,7 @@ async def test_check_reports_privileges_order_and_search_path(scratch: EngineDb)
                  op(OpTarget.PROCEDURE, "beds_test_out_first", 1, out=("out",))[0],
                  op(OpTarget.PROCEDURE, "beds_test_series", 1)[0],
                  op(OpTarget.VIEW, "beds_test_log")[0]]
-    problems = await a.check(templates)
+    problems = await schema_tool(a).check(templates)
     where = "t.toml: ops.op"
     assert problems == [
         Problem(where, "the configured user may not execute function 'beds_test_private' "

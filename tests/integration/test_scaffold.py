@@ -144,7 +144,7 @@ async def project(request: pytest.FixtureRequest,
                    for _ in range(2)]
         checked = await beds("templates", "check", "--env", str(env_file))
         if engine == "dynamodb":
-            from beds.adapters.dynamodb import DynamoAdapter
+            from beds.adapters.dynamodb.adapter import DynamoAdapter
 
             settings = load_settings(ROOT / "config/beds.toml", env_file,
                                      environ={"BEDS_MYSQL_PASSWORD": "x"})
@@ -262,7 +262,7 @@ async def stored(project: Project, table: str, key: str, value: Any, request_id:
                                         f"'{request_id}'")
         return Stored(exists == 1, deleted == 1, audit, requests)
     if project.engine == "dynamodb":
-        from beds.adapters.dynamodb_requests import to_attr
+        from beds.adapters.dynamodb.requests import to_attr
 
         admin = project.admin
         item = (await admin.call("get_item", TableName=admin.physical(table),

@@ -48,11 +48,11 @@ async def query(database: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 async def apply_schema(settings: Any, datasource: str, folder: str) -> None:
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     adapter = create_adapter(settings.datasources[datasource])
     try:
-        await adapter.apply_schema(sorted((ROOT / "schema" / folder).glob("*.sql")))
+        await schema_tool(adapter).apply_schema(sorted((ROOT / "schema" / folder).glob("*.sql")))
     finally:
         await adapter.close()
 

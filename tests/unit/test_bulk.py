@@ -143,7 +143,7 @@ class FailingStub(StubAdapter):
 
 
 async def test_without_a_transaction_the_error_says_which_rows_stay_committed() -> None:
-    from beds.factory import Dispatcher
+    from beds.dispatch import Dispatcher
     from beds.templates import TemplateRegistry, load_templates
     from tests.conftest import ROOT
 

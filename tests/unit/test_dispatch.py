@@ -9,6 +9,7 @@ import pytest
 
 from beds.adapters.stub import StubAdapter
 from beds.config import load_settings
+from beds.dispatch import Dispatcher
 from beds.errors import (
     DbUnavailable,
     Forbidden,
@@ -18,7 +19,6 @@ from beds.errors import (
     ValidationFailed,
     WrongBroker,
 )
-from beds.factory import Dispatcher
 from beds.idempotency import scoped_key
 from beds.protocol import Request, Result
 from beds.templates import TemplateRegistry, load_template, load_templates

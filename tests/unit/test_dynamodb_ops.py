@@ -18,10 +18,10 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ReadTimeoutError,
 )
 
-from beds.adapters.dynamodb import endpoint_of, translate
-from beds.adapters.dynamodb_admin import catalog_problems
-from beds.adapters.dynamodb_ops import load_catalog
-from beds.adapters.dynamodb_requests import (
+from beds.adapters.dynamodb.catalog import load_catalog
+from beds.adapters.dynamodb.endpoint import endpoint_of
+from beds.adapters.dynamodb.errors import translate
+from beds.adapters.dynamodb.requests import (
     decode_cursor,
     encode_cursor,
     from_attr,
@@ -31,6 +31,7 @@ from beds.adapters.dynamodb_requests import (
     transact_request,
     view_request,
 )
+from beds.adapters.dynamodb.schema import catalog_problems
 from beds.adapters.named_ops import Source, bind_params, build_out, derive, resolve
 from beds.config import DatasourceSettings, Engine
 from beds.errors import (

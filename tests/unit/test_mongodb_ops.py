@@ -27,22 +27,16 @@ from pymongo.errors import (
 )
 
 from beds.adapters.base import Call
-from beds.adapters.mongodb import (
+from beds.adapters.mongodb.adapter import (
     MongoAdapter,
     MongoStatement,
     database_of,
     translate,
     unstorable,
 )
-from beds.adapters.mongodb_admin import catalog_problems
-from beds.adapters.mongodb_ops import (
-    Placeholder,
-    build_find,
-    fill,
-    load_catalog,
-    plain,
-    to_bson,
-)
+from beds.adapters.mongodb.catalog import load_catalog
+from beds.adapters.mongodb.operations import Placeholder, build_find, fill, plain, to_bson
+from beds.adapters.mongodb.schema import catalog_problems
 from beds.config import Engine, load_settings
 from beds.errors import (
     ConfigError,

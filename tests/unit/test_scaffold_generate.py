@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from beds.adapters.mysql_admin import split_statements
+from beds.adapters.mysql.schema import split_statements
 from beds.cli import main
 from beds.config import OpKind
 from beds.scaffold.command import scaffold, schema_number

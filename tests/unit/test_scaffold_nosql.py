@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 
-from beds.adapters import dynamodb_admin, dynamodb_ops, mongodb_admin, mongodb_ops
-from beds.adapters.dynamodb_requests import transact_request
+from beds.adapters.dynamodb import catalog as dynamodb_catalog
+from beds.adapters.dynamodb import schema as dynamodb_schema
+from beds.adapters.dynamodb.requests import transact_request
+from beds.adapters.mongodb import catalog as mongodb_catalog
+from beds.adapters.mongodb import operations as mongodb_operations
+from beds.adapters.mongodb import schema as mongodb_schema
 from beds.errors import ConfigError
 from beds.scaffold.command import scaffold
 from beds.scaffold.engines import Existing
@@ -28,8 +32,8 @@ from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 ENGINES = ("mongodb", "dynamodb")
-PARSERS: dict[str, Any] = {"mongodb": (mongodb_ops, mongodb_admin),
-                           "dynamodb": (dynamodb_ops, dynamodb_admin)}
+PARSERS: dict[str, Any] = {"mongodb": (mongodb_catalog, mongodb_schema),
+                           "dynamodb": (dynamodb_catalog, dynamodb_schema)}
 PARCEL = """\
 name = "parcel"
 primary_key = "tracking_code"
@@ -149,7 +153,7 @@ def test_dynamodb_writes_never_touch_an_item_twice(tmp_path: Path, op: str, repe
     directory = tmp_path / "schema"
     directory.mkdir()
     (directory / "100_supplier.json").write_text(build(load_spec(EXAMPLE), "dynamodb").schema)
-    operation = dynamodb_ops.load_catalog(directory).operations[op]
+    operation = dynamodb_catalog.load_catalog(directory).operations[op]
     values: dict[str, Any] = {p.name: "x" for p in operation.sig.params}
     values |= {"supplier_id": 7, "v_op": op, "v_null": None, "v_now": datetime(2026, 1, 1),
                "o_op": op if repeat else None, "o_email": "old@example.com", "email": "new@x.y"}
@@ -217,8 +221,8 @@ def test_mongodb_values_fill_update_pipelines_as_literals(tmp_path: Path) -> Non
     directory = tmp_path / "schema"
     directory.mkdir()
     (directory / "100_supplier.json").write_text(build(load_spec(EXAMPLE), "mongodb").schema)
-    operation = mongodb_ops.load_catalog(directory).operations["supplier_update"]
-    filled = mongodb_ops.fill(operation.body.update, {"name": "$where", "request_id": "r1"})
+    operation = mongodb_catalog.load_catalog(directory).operations["supplier_update"]
+    filled = mongodb_operations.fill(operation.body.update, {"name": "$where", "request_id": "r1"})
     name = filled[0]["$set"]["name"]["$cond"]
     assert name[2] == {"$ifNull": [{"$literal": "$where"}, "$name"]}   # a value, never a path
     assert name[0] == {"$in": [{"$literal": "r1"}, {"$ifNull": ["$_requests", []]}]}

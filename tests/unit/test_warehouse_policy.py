@@ -11,9 +11,9 @@ import pytest
 from beds.config import OpKind
 from beds.errors import TemplateError
 from beds.templates import OpTarget, load_template, load_templates
-from beds.templates.model import Op
+from beds.templates.model import Op, WarehousePolicy
+from beds.templates.warehouse import check_load, parse_duration
 from beds.warehouse.mover import batch_keys
-from beds.warehouse.policy import WarehousePolicy, check_load, parse_duration
 from tests.conftest import ROOT
 
 HOT = """

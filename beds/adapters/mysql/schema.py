@@ -1,6 +1,7 @@
 """DBA tooling for MariaDB / MySQL: `beds templates check` and `beds schema apply`.
 
-Layer: adapters (admin side). Runs only from the CLI, never on the request path.
+Layer: infrastructure (DBA tooling). Runs from the CLI and at a template reload, never on the
+request path.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from beds.adapters.base import Problem, SchemaApplied, account_outcome, parse_dsn
-from beds.adapters.mysql import MysqlAdapter
+from beds.adapters.base import parse_dsn
+from beds.adapters.mysql.adapter import MysqlAdapter
+from beds.adapters.schema import Problem, SchemaApplied, account_outcome
 from beds.errors import ConfigError, DbError, DbUnavailable
 from beds.templates.model import Op, OpTarget, Template
 
@@ -283,3 +285,16 @@ def _flush(buf: list[str], statements: list[str]) -> None:
     buf.clear()
     if statement:
         statements.append(statement)
+
+
+class MysqlSchemaTool:
+    """The `SchemaTool` of this engine, on the serving adapter's settings and connections."""
+
+    def __init__(self, adapter: MysqlAdapter) -> None:
+        self.adapter = adapter
+
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        return await check_templates(self.adapter, templates)
+
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
+        return await apply_schema(self.adapter, files, reset_password)

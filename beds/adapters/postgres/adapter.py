@@ -1,7 +1,8 @@
 """PostgreSQL adapter on asyncpg: CALL procedures, SELECT functions, page through views.
 
-Layer: adapters. The only runtime module that imports asyncpg. Driver errors are translated here,
-once (see `_translate`). DBA tooling (templates check, schema apply) lives in `postgres_admin`.
+Layer: infrastructure. With `errors`, the only serving module that imports asyncpg. Driver errors
+are translated once, by `errors._translate`; the SQL text comes from `statements`. DBA tooling
+(templates check, schema apply) lives in `schema`.
 
 Replies match the MariaDB adapter's for the same template, so one template file serves both:
 
@@ -29,8 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -38,17 +38,16 @@ import msgspec
 
 from beds.adapters.base import (
     Call,
-    Problem,
-    SchemaApplied,
     acquire_budget,
     parse_dsn,
-    refuse_cursor,
     time_left,
     wait_failed,
 )
 from beds.adapters.batch import at_row
+from beds.adapters.postgres.errors import _details, _is_connection_error, _reason, _state, _translate
+from beds.adapters.postgres.statements import ROUTINES_SQL, PostgresStatement, _statement, quote
 from beds.config import DatasourceSettings, OpKind
-from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
+from beds.errors import RequestError
 from beds.protocol import Result
 from beds.templates.model import Op, OpTarget, Template
 
@@ -56,53 +55,9 @@ GUARD_SECONDS = 2.0     # client-side wait beyond the server's statement_timeout
 DEADLINE_GRACE = 0.25   # ... but at most this long past the caller's deadline
 CLOSE_SECONDS = 10.0
 
-# Worth retrying later, the request itself is fine: lost connections (08), server starting or
-# stopping (57P01-57P03), too many connections (53300), serialization failure (40001), deadlock
-# (40P01), lock not available (55P03), a cached plan invalidated by a schema change (0A000 from
-# asyncpg's InvalidCachedStatementError: the next attempt prepares again).
-_UNAVAILABLE_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
-_CONNECTION_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
-_TIMED_OUT = "57014"
-_UNIQUE_VIOLATION = "23505"
 _UNDEFINED_FUNCTION = "42883"
-_RETRYABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCachedStatementError,
-              asyncpg.OutdatedSchemaCacheError)
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError,
                   asyncpg.OutdatedSchemaCacheError, OSError, TimeoutError)
-
-# Arguments of the procedures named $1 visible in the search path, nearest schema first.
-# Used at run time (cursor count) and by `beds templates check`.
-ROUTINES_SQL = """
-SELECT p.oid, p.prokind::text AS prokind, p.prosecdef, p.proconfig, p.pronargdefaults,
-       coalesce(p.proargmodes::text[],
-                array_fill('i'::text, ARRAY[cardinality(p.proargtypes::oid[])])) AS modes,
-       coalesce(p.proallargtypes, p.proargtypes::oid[])::regtype[]::text[] AS types,
-       has_function_privilege(p.oid, 'EXECUTE') AS executable
-  FROM pg_catalog.pg_proc AS p
-  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
- WHERE p.proname = $1
-   AND n.nspname = ANY (pg_catalog.current_schemas(false))
- ORDER BY array_position(pg_catalog.current_schemas(false), n.nspname), p.pronargs
-"""
-
-
-@dataclass(frozen=True)
-class PostgresStatement:
-    target: OpTarget
-    name: str                     # the routine or view, unquoted (for cursor look-up, messages)
-    sql: str                      # function: SELECT ...; view: SELECT * FROM; procedure: CALL "p"
-    params: int                   # number of IN values
-    out_names: tuple[str, ...]
-    write: bool
-    order_sql: str = ""           # views: " ORDER BY ..."
-    call_args: tuple[str, ...] = ()   # procedures: "$1", ..., "NULL" per out; cursors follow
-
-
-def quote(name: str) -> str:
-    """A PostgreSQL identifier. Template names passed IDENT_RE already; cursor names come from
-    the database, so embedded quotes are doubled all the same."""
-    return '"' + name.replace('"', '""') + '"'
-
 
 class PostgresAdapter:
     track_position = False   # replicas configured: a write's reply carries the WAL position
@@ -171,15 +126,6 @@ class PostgresAdapter:
         except RequestError:
             return False
         return True
-
-    # -- DBA tooling (imported only when used) -----------------------------------------------
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        from beds.adapters.postgres_admin import check_templates
-        return await check_templates(self, templates)
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        from beds.adapters.postgres_admin import apply_schema
-        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> PostgresStatement:
@@ -345,20 +291,6 @@ def _guard(call: Call) -> float | None:
     return max(guard, 0.001)
 
 
-def _statement(prepared: PostgresStatement, call: Call) -> tuple[str, list[Any]]:
-    if prepared.target is not OpTarget.VIEW:
-        return prepared.sql, call.args
-    refuse_cursor(call, "PostgreSQL")
-    sql = prepared.sql
-    args = [v for _, v in call.filters]
-    if call.filters:
-        sql += " WHERE " + " AND ".join(f"{quote(c)} = ${i}"
-                                        for i, (c, _) in enumerate(call.filters, 1))
-    n = len(args)
-    sql += f"{prepared.order_sql} LIMIT ${n + 1} OFFSET ${n + 2}"
-    return sql, [*args, call.limit, call.offset]
-
-
 async def _call_procedure(conn: Any, prepared: PostgresStatement, sql: str, args: list[Any],
                           guard: float | None) -> Result:
     row = await conn.fetchrow(sql, *args, timeout=guard)
@@ -426,56 +358,4 @@ class _StaleConnection(Exception):
         self.error = error
 
 
-def _state(exc: BaseException) -> str | None:
-    state = getattr(exc, "sqlstate", None)
-    return state if isinstance(state, str) else None
-
-
-def _message(exc: BaseException) -> str:
-    """The server's message and detail; str() of an asyncpg error adds a multi-line HINT."""
-    message = getattr(exc, "message", None)
-    if not isinstance(message, str):
-        return str(exc)
-    detail = getattr(exc, "detail", None)
-    return f"{message} ({detail})" if detail else message
-
-
-def _reason(exc: BaseException) -> str:
-    state = _state(exc)
-    if isinstance(exc, asyncpg.PostgresError) and state:
-        return f"{_message(exc)} (SQLSTATE {state})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _details(exc: BaseException) -> dict[str, str]:
-    state = _state(exc)
-    return {"sqlstate": state} if state else {}
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    # After a client-side timeout the server may still answer on that socket: never reuse it.
-    # An InterfaceError that is also a ValueError is a bad argument, not a bad connection.
-    if isinstance(exc, asyncpg.InterfaceError):
-        return not isinstance(exc, ValueError)
-    return (isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError)
-            or _state(exc) in _CONNECTION_LOST_STATES)
-
-
-def _translate(exc: BaseException, limit: float | None) -> RequestError:
-    """The one place a PostgreSQL or asyncpg error becomes a BEDS error. `limit`: the time
-    limit in seconds the statement ran under, if any."""
-    state = _state(exc)
-    # 57014 is also an operator's pg_cancel_backend(): only a limit makes it a deadline.
-    if (state == _TIMED_OUT and limit) or isinstance(exc, TimeoutError):
-        return DeadlineExceeded(f"the statement was stopped at its time limit of {limit}s; "
-                                "a write may or may not have committed", **_details(exc))
-    if state == _UNIQUE_VIOLATION:
-        return Conflict(f"duplicate key: {_message(exc)}", sqlstate=state)
-    if (state in _UNAVAILABLE_STATES or isinstance(exc, _RETRYABLE)
-            or (isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, ValueError))):
-        return DbUnavailable(f"database unavailable: {_reason(exc)}", **_details(exc))
-    # RAISE EXCEPTION in a DBA's routine: its message is the whole story, as on MariaDB.
-    return DbError(f"database error: {_message(exc)}", **_details(exc))
-
-
-__all__ = ["PostgresAdapter", "PostgresStatement", "Problem"]
+__all__ = ["PostgresAdapter", "PostgresStatement"]

@@ -1,10 +1,10 @@
 """DynamoDB adapter on aioboto3: template ops onto key-condition queries and DBA-named
 transactional writes.
 
-Layer: adapters. The only runtime module that imports aioboto3 / botocore; their errors are
-translated here, once (see `translate`). The schema format and request building live in
-`dynamodb_ops` and `dynamodb_requests` (pure); DBA tooling (templates check, schema apply) in
-`dynamodb_admin`.
+Layer: infrastructure. With `errors`, the only serving module that imports aioboto3 / botocore;
+their errors are translated once, by `errors.translate`. The schema format and request building
+live in `catalog`, `operations` and `requests` (pure); the DSN in `endpoint`; DBA tooling
+(templates check, schema apply) in `schema`.
 
     dsn = "dynamodb://KEY:SECRET@HOST:PORT/TABLE_PREFIX?region=eu-west-1&tls=true"
 
@@ -32,13 +32,9 @@ may not have committed, as the DEADLINE_EXCEEDED message says.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 import random
-import re
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aioboto3  # type: ignore[import-untyped]
@@ -47,23 +43,14 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
-    ConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
 )
 
-from beds.adapters.base import Call, Problem, SchemaApplied, parse_dsn
-from beds.adapters.dynamodb_ops import (
-    COUNTERS,
-    DynamoCatalog,
-    DynamoOperation,
-    DynamoRead,
-    DynamoView,
-    load_catalog,
-)
-from beds.adapters.dynamodb_requests import (
+from beds.adapters.base import Call
+from beds.adapters.dynamodb.catalog import COUNTERS, DynamoCatalog, DynamoView, load_catalog
+from beds.adapters.dynamodb.endpoint import Endpoint, endpoint_of
+from beds.adapters.dynamodb.errors import translate
+from beds.adapters.dynamodb.operations import DynamoOperation, DynamoRead
+from beds.adapters.dynamodb.requests import (
     attr_map,
     bind_value,
     decode_cursor,
@@ -84,7 +71,6 @@ from beds.adapters.named_ops import (
 )
 from beds.config import DatasourceSettings
 from beds.errors import (
-    ConfigError,
     Conflict,
     DbError,
     DbUnavailable,
@@ -99,26 +85,6 @@ from beds.templates.model import Op, OpTarget, Template
 GUARD_SECONDS = 2.0          # the HTTP read timeout beyond the datasource's statement_timeout
 MAX_ROWS = 10_000            # an operation's query that would return more asks for a view op
 TRANSACT_ATTEMPTS = 4        # a transaction that lost a race with another is run again
-_PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{0,64}")
-# Worth retrying later, the request itself is fine.
-_UNAVAILABLE = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
-    "TransactionInProgressException", "LimitExceededException",
-})
-_CANCEL_UNAVAILABLE = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded",
-                                 "TransactionConflict", "RequestLimitExceeded"})
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    url: str | None              # None: AWS's endpoint for the region
-    region: str
-    access_key: str | None
-    secret_key: str | None
-    prefix: str
-
-
 @dataclass(frozen=True)
 class DynamoStatement:
     name: str
@@ -179,15 +145,6 @@ class DynamoAdapter:
 
     def physical(self, table: str) -> str:
         return self.endpoint.prefix + table
-
-    # -- DBA tooling (imported only when used) -----------------------------------------------
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        from beds.adapters.dynamodb_admin import check_templates
-        return await check_templates(self, templates)
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        from beds.adapters.dynamodb_admin import apply_schema
-        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> DynamoStatement:
@@ -367,72 +324,4 @@ class DynamoAdapter:
                 await asyncio.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)  # noqa: S311 (jitter)
 
 
-def endpoint_of(settings: DatasourceSettings, dsn: str | None = None) -> Endpoint:
-    """The DSN checked and taken apart, before anything connects."""
-    key = f"datasources.{settings.name}.{'dsn' if dsn is None else 'admin_dsn'}"
-    parts = parse_dsn(settings, dsn)
-    if parts.scheme != "dynamodb":
-        raise ConfigError(f"{key}: expected dynamodb://host:port/table_prefix, "
-                          f"got scheme {parts.scheme!r}")
-    if not _PREFIX_RE.fullmatch(parts.database):
-        raise ConfigError(f"{key}: the table prefix may hold only A-Z a-z 0-9 _ . - "
-                          f"(at most 64), got {parts.database!r}")
-    unknown = set(parts.options) - {"region", "tls"}
-    if unknown:
-        raise ConfigError(f"{key}: unknown option {sorted(unknown)[0]!r}; expected region, tls")
-    tls = parts.options.get("tls", "false")
-    if tls not in ("true", "false"):
-        raise ConfigError(f"{key}: tls: expected true or false, got {tls!r}")
-    region = (parts.options.get("region") or os.environ.get("AWS_REGION")
-              or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
-    user, password = parts.user, parts.password
-    url = None
-    if parts.host != "aws":
-        host = f"[{parts.host}]" if ":" in parts.host else parts.host
-        scheme = "https" if tls == "true" else "http"
-        url = f"{scheme}://{host}:{parts.port or (443 if tls == 'true' else 8000)}"
-        if user is None and _loopback(parts.host):
-            user, password = "local", "local"
-    return Endpoint(url, region, user, password, parts.database)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def translate(exc: BaseException) -> RequestError:
-    """The one place a botocore / aiohttp error becomes a BEDS error."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message") or exc)
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code == "ConditionalCheckFailedException":
-            return Conflict(f"conditional check failed: {message}", code=code)
-        if code == "TransactionCanceledException":
-            reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
-            if reasons & _CANCEL_UNAVAILABLE:
-                return DbUnavailable(f"database unavailable: {message}", code=code)
-            if "ConditionalCheckFailed" in reasons:
-                return Conflict(f"conditional check failed: {message}", code=code)
-            return DbError(f"database error: {message}", code=code)
-        if code in _UNAVAILABLE or status >= 500:
-            return DbUnavailable(f"database unavailable: {message} ({code})", code=code)
-        return DbError(f"database error: {message}", code=code)
-    if isinstance(exc, ReadTimeoutError):
-        return DeadlineExceeded(f"no answer from DynamoDB in time ({exc}); a write may or may "
-                                "not have committed", ran=True)
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return DbError(f"database error: {exc} (give KEY:SECRET in the dsn, or configure the "
-                       "AWS SDK's credentials)")
-    if isinstance(exc, ConnectionError | ConnectionClosedError | aiohttp.ClientError | OSError):
-        return DbUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
-    return DbError(f"database error: {type(exc).__name__}: {exc}")
-
-
-__all__ = ["DynamoAdapter", "DynamoStatement", "Endpoint", "Problem", "endpoint_of", "translate"]
+__all__ = ["DynamoAdapter", "DynamoStatement"]

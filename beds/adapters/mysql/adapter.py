@@ -1,8 +1,8 @@
 """MariaDB / MySQL adapter on aiomysql: CALL procedures, SELECT functions, page through views.
 
-Layer: adapters. With `mysql_pool`, the only runtime module that imports aiomysql / pymysql.
-Driver errors are translated here, once (see `_translate`). DBA tooling (templates check, schema
-apply) lives in `mysql_admin`.
+Layer: infrastructure. With `pool` and `errors`, the only serving modules that import aiomysql /
+pymysql. Driver errors are translated once, by `errors._translate`. DBA tooling (templates check,
+schema apply) lives in `schema`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -18,8 +17,6 @@ import pymysql
 from beds.adapters.base import (
     Call,
     Dsn,
-    Problem,
-    SchemaApplied,
     acquire_budget,
     parse_dsn,
     quote_ident,
@@ -28,19 +25,14 @@ from beds.adapters.base import (
     wait_failed,
 )
 from beds.adapters.batch import at_row
-from beds.adapters.mysql_pool import MysqlPool
+from beds.adapters.mysql.errors import _errno, _is_connection_error, _reason, _translate
+from beds.adapters.mysql.pool import MysqlPool
 from beds.config import DatasourceSettings, OpKind
-from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
+from beds.errors import RequestError
 from beds.log import get_logger
 from beds.protocol import Result
 from beds.templates.model import Op, OpTarget, Template
 
-# Connection lost / refused / server going away / too many connections / lock wait / deadlock:
-# worth retrying later, the request itself is fine.
-_UNAVAILABLE = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 2055})
-_CONNECTION_LOST = frozenset({1053, 1927, 2006, 2013, 2055})
-_TIMED_OUT = frozenset({1969, 3024})   # MariaDB max_statement_time, MySQL max_execution_time
-_DUPLICATE_KEY = 1062
 _UNKNOWN_THREAD = 1094
 _log = get_logger("beds.mysql")
 SERVER_GRACE = 2.0      # seconds the client waits past a statement's limit for the server
@@ -132,15 +124,6 @@ class MysqlAdapter:
         except RequestError:
             return False
         return True
-
-    # -- DBA tooling (imported only when used) -----------------------------------------------
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        from beds.adapters.mysql_admin import check_templates
-        return await check_templates(self, templates)
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        from beds.adapters.mysql_admin import apply_schema
-        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> MysqlStatement:
@@ -379,36 +362,4 @@ async def _quiet_rollback(conn: Any, timeout: float) -> None:
         conn.close()
 
 
-def _errno(exc: BaseException) -> int | None:
-    if isinstance(exc, pymysql.Error) and exc.args and isinstance(exc.args[0], int):
-        return int(exc.args[0])
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, pymysql.Error) and len(exc.args) > 1:
-        return f"{exc.args[1]} (errno {exc.args[0]})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    # After a timeout the server may still send a result on that socket: never reuse it.
-    return (isinstance(exc, OSError | TimeoutError | pymysql.InterfaceError)
-            or _errno(exc) in _CONNECTION_LOST)
-
-
-def _translate(exc: BaseException, timeout: float | None) -> RequestError:
-    """The one place a MariaDB/MySQL error becomes a BEDS error."""
-    errno = _errno(exc)
-    if errno in _TIMED_OUT or isinstance(exc, TimeoutError):
-        limit = f"{timeout * 1000:.0f} ms" if timeout else "its limit"
-        return DeadlineExceeded(f"the statement was stopped at its time limit ({limit}); "
-                                "a write may or may not have committed", ran=True)
-    if errno == _DUPLICATE_KEY:
-        return Conflict(f"duplicate key: {exc.args[1]}", errno=errno)
-    if errno in _UNAVAILABLE or errno is None or isinstance(exc, pymysql.InterfaceError):
-        return DbUnavailable(f"database unavailable: {_reason(exc)}", errno=errno)
-    return DbError(f"database error: {exc.args[1]}", errno=errno)
-
-
-__all__ = ["MysqlAdapter", "MysqlStatement", "Problem"]
+__all__ = ["MysqlAdapter", "MysqlStatement"]

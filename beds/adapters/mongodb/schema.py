@@ -1,7 +1,8 @@
 """DBA tooling for MongoDB: `beds templates check` and `beds schema apply`.
 
-Layer: adapters (admin side). Runs only from the CLI, never on the request path. The schema
-format is described in `beds.adapters.mongodb_ops`.
+Layer: infrastructure (DBA tooling). Runs from the CLI and at a template reload, never on the
+request path. The schema
+format is described in `beds.adapters.mongodb.operations`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,11 @@ from pymongo import UpdateOne, uri_parser
 from pymongo.collation import Collation
 from pymongo.errors import OperationFailure, PyMongoError
 
-from beds.adapters.base import Problem, SchemaApplied, account_outcome, per_op
-from beds.adapters.mongodb import Document, MongoAdapter, translate
-from beds.adapters.mongodb_ops import (
-    COUNTERS,
-    MongoAggregate,
-    MongoCatalog,
-    MongoOperation,
-    MongoWrite,
-    load_catalog,
-)
+from beds.adapters.mongodb.adapter import Document, MongoAdapter, translate
+from beds.adapters.mongodb.catalog import COUNTERS, MongoCatalog, load_catalog
+from beds.adapters.mongodb.operations import MongoAggregate, MongoOperation, MongoWrite
 from beds.adapters.named_ops import signature_problems
+from beds.adapters.schema import Problem, SchemaApplied, account_outcome, per_op
 from beds.errors import DbError
 from beds.templates.model import Op, OpTarget, Template
 
@@ -279,3 +274,16 @@ async def _ensure_app_user(db: AsyncIOMotorDatabase[Document], dsn: str, admin_d
     except OperationFailure as exc:
         raise DbError(f"{verb} {user!r}: {exc}") from exc
     return account_outcome(f"user {user!r} of {db.name}", existed, reset)
+
+
+class MongoSchemaTool:
+    """The `SchemaTool` of this engine, on the serving adapter's settings and connections."""
+
+    def __init__(self, adapter: MongoAdapter) -> None:
+        self.adapter = adapter
+
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        return await check_templates(self.adapter, templates)
+
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
+        return await apply_schema(self.adapter, files, reset_password)

@@ -1,7 +1,7 @@
 """DynamoDB API requests built from parsed views and operations: values as attribute values,
 queries, transactions, cursors.
 
-Layer: adapters. Pure: no I/O. Every value a caller sends becomes an ExpressionAttributeValue or
+Layer: infrastructure. Pure: no I/O. Every value a caller sends becomes an ExpressionAttributeValue or
 an attribute of an item, never part of an expression or a name.
 """
 
@@ -15,18 +15,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from beds.adapters.dynamodb_ops import (
-    ACTIONS,
-    KEY_TYPES,
-    NAME_RE,
-    Column,
-    DynamoQuery,
-    DynamoView,
-    Expression,
-    Ref,
-    TableDef,
-    TxItem,
-)
+from beds.adapters.dynamodb.catalog import DynamoView
+from beds.adapters.dynamodb.operations import ACTIONS, NAME_RE, DynamoQuery, Expression, Ref, TxItem
+from beds.adapters.dynamodb.tables import KEY_TYPES, Column, TableDef
 from beds.errors import ValidationFailed
 from beds.templates.model import FieldType
 

@@ -2,7 +2,7 @@
 health endpoints (`[ops]`), what the admin role does with them (`[admin]`) and tracing
 (`[tracing]`).
 
-Layer: foundation, beside config.py (which calls `ops_settings` / `admin_settings`). Pure.
+Layer: foundation, beside `beds.config.load` (which calls `ops_settings` / `admin_settings`). Pure.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from beds.tomlread import Table
+from beds.table import Table
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 _LISTEN_RE = re.compile(r"(|[A-Za-z0-9_.-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})")

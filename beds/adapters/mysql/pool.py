@@ -1,6 +1,6 @@
 """The MariaDB connection pool: aiomysql connections, at most `maxsize`, opened on demand.
 
-Layer: adapters (used by `mysql` only). Why not aiomysql's own Pool: its `connect_timeout` bounds
+Layer: infrastructure (used by `adapter` only). Why not aiomysql's own Pool: its `connect_timeout` bounds
 only the TCP open, not the handshake, and it connects while holding the lock every other
 acquirer waits on, so one server that accepts and never answers wedges every request; and
 releasing a connection that was closed in use wakes no waiter. Here a slot is a semaphore

@@ -1,8 +1,9 @@
 """A template's warehouse policy (`[warehouse]`): which rows leave the live (HOT) datasource for
 the warehouse (COOL) one, how many at a time, how often, and through which DBA-owned ops.
 
-Layer: domain, beside templates/model.py. Pure: the template loader calls `parse_policy`; the
-mover (beds.warehouse.mover) calls `check_load` once the COOL template is known.
+Layer: domain, beside templates/model.py (which holds the `WarehousePolicy` it builds). Pure: the
+template loader calls `parse_policy`; the mover (beds.warehouse.mover) calls `check_load` once
+the COOL template is known.
 
     [warehouse]
     key = "payment_id"                  # rows move in key order; a batch resumes after its last key
@@ -21,15 +22,11 @@ the names are checked here, the routines themselves by `beds templates check`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from beds.config import OpKind
 from beds.errors import TemplateError
-from beds.tomlread import IDENT_RE, Table, describe
-
-if TYPE_CHECKING:   # the template loader imports this module: no run-time import back
-    from beds.templates.model import Field, Op
+from beds.table import IDENT_RE, Table, describe
+from beds.templates.model import Field, Op, WarehousePolicy
 
 EXTRACT_PARAMS = ("age_seconds", "after_key", "batch_size")
 PURGE_PARAMS = ("keys", "age_seconds")
@@ -39,23 +36,6 @@ KEYS = ("key", "age_field", "older_than", "batch", "every", "extract", "purge", 
 _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _LOAD_RE = re.compile(rf"({IDENT_RE.pattern})\.({IDENT_RE.pattern})")
-
-
-@dataclass(frozen=True)
-class WarehousePolicy:
-    key: str
-    age_field: str
-    older_than: float      # seconds
-    batch: int
-    every: float           # seconds between runs
-    extract: str           # op of the HOT template
-    purge: str             # op of the HOT template
-    load_template: str     # the COOL template ...
-    load_op: str           # ... and its op
-
-    @property
-    def age_seconds(self) -> int:
-        return max(1, round(self.older_than))
 
 
 def parse_duration(value: object) -> float | None:

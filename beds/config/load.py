@@ -1,4 +1,4 @@
-"""Layered TOML config -> frozen, typed settings.
+"""Layered TOML config -> the settings of `beds.config.settings`.
 
 Layer: foundation. Pure: reads files, never opens a socket. Everything is validated here, before
 anything connects; every error names the file and the key.
@@ -15,156 +15,34 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from beds.errors import ConfigError
-from beds.opsconfig import (
-    AdminSettings,
-    OpsSettings,
-    Service,
-    TracingSettings,
-    admin_settings,
-    ops_settings,
-    tracing_settings,
+from beds.config.masking import mask_url
+from beds.config.ops import Service, admin_settings, ops_settings, tracing_settings
+from beds.config.settings import (
+    DELIVERY_LIMIT,
+    LEADER_LOCATORS,
+    AmqpSettings,
+    BrokerSettings,
+    DatasourceSettings,
+    Engine,
+    NodeSettings,
+    OpKind,
+    QueueType,
+    RoleSettings,
+    SecuritySettings,
+    Settings,
 )
-from beds.tomlread import IDENT_RE, Table, describe
+from beds.errors import ConfigError
+from beds.table import IDENT_RE, Table, describe
 
 DEFAULT_CONFIG = Path("config/beds.toml")
 DEFAULT_ENV_FILE = Path("config/env.toml")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-_SECRET_KEYS = ("password", "dsn", "url", "secret", "token", "key", "replicas")
-_SECRET_QUERY = re.compile(r"([?&;][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*)=[^&#]*", re.I)
-_NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
-DELIVERY_LIMIT = 20
-"""Quorum queues dead-letter a message delivered more often than this (a crash loop)."""
 
-
-class OpKind(StrEnum):
-    READ = "read"
-    WRITE = "write"
-    BULK = "bulk"
-
-
-class Engine(StrEnum):
-    MYSQL = "mysql"
-    POSTGRES = "postgres"
-    MONGODB = "mongodb"
-    DYNAMODB = "dynamodb"
-
-
-class QueueType(StrEnum):
-    QUORUM = "quorum"
-    CLASSIC = "classic"
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    name: str
-    templates_dir: Path
-    grace_seconds: float
-    log_level: str
-    log_requests: bool
-
-
-@dataclass(frozen=True)
-class AmqpSettings:
-    url: str
-    exchange: str
-    dlx: str
-    dlq: str
-    max_message_bytes: int
-    max_reply_bytes: int
-    heartbeat: int
-    reconnect_max_seconds: float
-    # [amqp] urls: the cluster's endpoints; when set, `url` is its first entry (see endpoints).
-    urls: tuple[str, ...] = ()
-    quorum_group_size: int | None = None   # x-quorum-initial-group-size; None: every node
-    leader_locator: str | None = None      # x-queue-leader-locator; None: RabbitMQ's default
-
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        """Every RabbitMQ endpoint a connection may use: `urls`, else the one `url`."""
-        return self.urls or (self.url,)
-
-
-LEADER_LOCATORS = ("client-local", "balanced")
-
-
-@dataclass(frozen=True)
-class DatasourceSettings:
-    name: str
-    engine: Engine
-    dsn: str
-    admin_dsn: str | None
-    pool_min: int
-    pool_max: int
-    connect_timeout: float
-    statement_timeout: float
-    schema_dir: Path
-    replicas: tuple[str, ...] = ()      # read replicas' DSNs (mysql, postgres): docs/replicas.md
-    max_lag_seconds: float = 5.0        # a replica further behind serves no reads
-    ryw_wait_ms: int = 200              # how long a read-your-writes read waits for a replica
-
-
-@dataclass(frozen=True)
-class BrokerSettings:
-    name: str
-    queue: str
-    kinds: tuple[OpKind, ...]
-    templates: tuple[str, ...]   # "*" = every template not claimed by a broker naming it
-    instances: int
-    prefetch: int
-    queue_type: QueueType
-    retries: int        # transient failures requeued this often (quorum queues) before answering
-    service: Service = Service.REQUESTS   # what the broker runs (template requests or built-in)
-
-
-@dataclass(frozen=True)
-class RoleSettings:
-    name: str
-    brokers: tuple[str, ...]
-    templates: str = ""   # this role's folder under [node] templates_dir; "" = that folder
-
-
-@dataclass(frozen=True)
-class SecuritySettings:
-    require_user_id: bool = False   # every request must carry the AMQP user_id property
-
-
-@dataclass(frozen=True)
-class Settings:
-    node: NodeSettings
-    amqp: AmqpSettings
-    datasources: dict[str, DatasourceSettings]
-    brokers: dict[str, BrokerSettings]
-    roles: dict[str, RoleSettings]
-    security: SecuritySettings = field(default_factory=SecuritySettings)
-    ops: OpsSettings = field(default_factory=lambda: ops_settings(Table({}, lambda _p: "")))
-    admin: AdminSettings = field(default_factory=lambda: admin_settings(Table({}, lambda _p: "")))
-    tracing: TracingSettings = field(default_factory=TracingSettings)
-    files: tuple[str, ...] = field(default=())
-    merged: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    unset: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
-    """${VAR}s not set, left empty (only outside the `sections` loaded): VAR -> config keys."""
-
-    def role(self, name: str) -> RoleSettings:
-        if name not in self.roles:
-            known = ", ".join(sorted(self.roles))
-            raise ConfigError(f"{self.files[0]}: roles.{name}: no such role; expected one of: {known}")
-        return self.roles[name]
-
-    def templates_dir(self, role: str | None = None) -> Path:
-        """Where the templates a node of `role` serves live (`[roles.X] templates`)."""
-        sub = self.roles[role].templates if role in self.roles else ""
-        return self.node.templates_dir / sub if sub else self.node.templates_dir
-
-
-# -- loading ----------------------------------------------------------------------------------
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -339,7 +217,7 @@ def _amqp_urls(t: Table) -> tuple[str, ...]:
         raise t.fail("urls", f"{expected}, got {describe(value)}")
     for url in value:
         if not url.startswith(("amqp://", "amqps://")):
-            raise t.fail("urls", f"{expected}, got an entry {describe(_mask_url(url))}")
+            raise t.fail("urls", f"{expected}, got an entry {describe(mask_url(url))}")
     if len(set(value)) != len(value):
         raise t.fail("urls", "the same endpoint is listed twice")
     return tuple(value)
@@ -424,33 +302,3 @@ def _role(name: str, t: Table, brokers: dict[str, BrokerSettings]) -> RoleSettin
             raise t.fail("brokers", f"unknown broker {broker!r}; declared brokers: {known}")
     templates = t.text("templates", "", pattern=re.compile(r"[A-Za-z0-9_-]*"))
     return RoleSettings(name=name, brokers=names, templates=templates)
-
-
-# -- display ----------------------------------------------------------------------------------
-
-def masked(data: Any, key: str = "") -> Any:
-    """The merged config with secrets hidden (`beds config show`)."""
-    if isinstance(data, dict):
-        return {k: masked(v, k) for k, v in data.items()}
-    if isinstance(data, list):
-        return [masked(v, key) for v in data]
-    if isinstance(data, str) and any(word in key.lower() for word in _SECRET_KEYS):
-        if "://" not in data:
-            return "***"
-        # the $BEDS_AMQP_URLS form: URLs joined by commas (a mongodb:// host list has commas too)
-        return ",".join(_mask_url(part) for part in _NEXT_URL.split(data))
-    return data
-
-
-def _mask_url(url: str) -> str:
-    """scheme://user:password@host -> scheme://user:***@host, whatever the password holds
-    (an '@' too) and however many hosts follow; and ?password=... style query values."""
-    scheme, sep, rest = url.partition("://")
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    netloc, tail = rest[:end], rest[end:]
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
-    tail = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", tail)
-    return f"{scheme}{sep}{netloc}{tail}"

@@ -1,8 +1,8 @@
 """MongoDB adapter on motor: template ops onto real MongoDB views and DBA-named operations.
 
-Layer: adapters. The only runtime module that imports motor / pymongo; their errors are
+Layer: infrastructure. The only serving module that imports motor / pymongo; their errors are
 translated here, once (see `translate`). The schema format and the building of commands live in
-`mongodb_ops` (pure); DBA tooling (templates check, schema apply) in `mongodb_admin`.
+`catalog` and `operations` (pure); DBA tooling (templates check, schema apply) in `schema`.
 
 How a template op maps onto MongoDB:
 
@@ -23,7 +23,6 @@ indexes keep the write correct on their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pymongo
@@ -41,17 +40,15 @@ from pymongo.errors import (
 )
 from pymongo.topology_description import TopologyDescription
 
-from beds.adapters.base import Call, Problem, SchemaApplied, refuse_cursor
-from beds.adapters.mongodb_ops import (
-    COUNTERS,
+from beds.adapters.base import Call, refuse_cursor
+from beds.adapters.mongodb.catalog import COUNTERS, MongoCatalog, load_catalog
+from beds.adapters.mongodb.operations import (
     MongoAggregate,
-    MongoCatalog,
     MongoOperation,
     MongoRead,
     MongoWrite,
     build_find,
     fill,
-    load_catalog,
     plain,
     to_bson,
 )
@@ -142,15 +139,6 @@ class MongoAdapter:
         if self._catalog is None:
             self._catalog = load_catalog(self.settings.schema_dir)
         return self._catalog
-
-    # -- DBA tooling (imported only when used) -----------------------------------------------
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        from beds.adapters.mongodb_admin import check_templates
-        return await check_templates(self, templates)
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        from beds.adapters.mongodb_admin import apply_schema
-        return await apply_schema(self, files, reset_password)
 
     # -- statements, built once per op ----------------------------------------------------
     def prepare(self, template: Template, op: Op) -> MongoStatement:
@@ -344,4 +332,4 @@ def translate(exc: PyMongoError, limit: float | None) -> RequestError:
     return DbError(f"database error: {type(exc).__name__}: {_message(exc)}", **details)
 
 
-__all__ = ["MongoAdapter", "MongoStatement", "Problem", "translate", "unstorable"]
+__all__ = ["MongoAdapter", "MongoStatement", "translate", "unstorable"]

@@ -1,7 +1,8 @@
 """DBA tooling for DynamoDB: `beds templates check` and `beds schema apply`.
 
-Layer: adapters (admin side). Runs only from the CLI, never on the request path. The schema
-format is described in `beds.adapters.dynamodb_ops`.
+Layer: infrastructure (DBA tooling). Runs from the CLI and at a template reload, never on the
+request path. The schema
+format is described in `beds.adapters.dynamodb.operations`.
 
 DynamoDB has no accounts or grants of its own: who may read and write which table is an IAM
 policy, outside BEDS. Give the node's credentials dynamodb:Query, GetItem, UpdateItem and
@@ -16,18 +17,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from beds.adapters.base import Problem, SchemaApplied, per_op
-from beds.adapters.dynamodb import DynamoAdapter, endpoint_of, translate
-from beds.adapters.dynamodb_ops import (
-    COUNTERS,
-    DynamoCatalog,
-    DynamoOperation,
-    KeyDef,
-    TableDef,
-    load_catalog,
-)
-from beds.adapters.dynamodb_requests import to_attr
+from beds.adapters.dynamodb.adapter import DynamoAdapter
+from beds.adapters.dynamodb.catalog import COUNTERS, DynamoCatalog, load_catalog
+from beds.adapters.dynamodb.endpoint import endpoint_of
+from beds.adapters.dynamodb.errors import translate
+from beds.adapters.dynamodb.operations import DynamoOperation
+from beds.adapters.dynamodb.requests import to_attr
+from beds.adapters.dynamodb.tables import KeyDef, TableDef
 from beds.adapters.named_ops import signature_problems
+from beds.adapters.schema import Problem, SchemaApplied, per_op
 from beds.errors import DbError, RequestError
 from beds.templates.model import Op, OpTarget, Template
 
@@ -322,3 +320,16 @@ def _gsi(table: TableDef, name: str) -> dict[str, Any]:
     else:
         spec = {"ProjectionType": projection}
     return {"IndexName": name, "KeySchema": _key_schema(table.indexes[name]), "Projection": spec}
+
+
+class DynamoSchemaTool:
+    """The `SchemaTool` of this engine, on the serving adapter's settings and connections."""
+
+    def __init__(self, adapter: DynamoAdapter) -> None:
+        self.adapter = adapter
+
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        return await check_templates(self.adapter, templates)
+
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
+        return await apply_schema(self.adapter, files, reset_password)

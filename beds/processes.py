@@ -25,11 +25,11 @@ import sys
 
 from beds.brokers.link import sleep_unless
 from beds.config import Settings, load_settings
+from beds.config.ops import split_listen
 from beds.errors import ConfigError
 from beds.log import get_logger, setup_logging
-from beds.opsconfig import split_listen
 
-log = get_logger("beds.workers")
+log = get_logger("beds.processes")
 NAME_VAR = "BEDS_NODE_NAME"
 HTTP_VAR = "BEDS_HTTP_LISTEN"
 CONFIG_ERROR = 2          # a worker's exit code for a config/template error: do not restart

@@ -1,8 +1,9 @@
 """DBA tooling for PostgreSQL: `beds templates check` and `beds schema apply`.
 
-Layer: adapters (admin side). Runs only from the CLI, never on the request path. The calling
+Layer: infrastructure (DBA tooling). Runs from the CLI and at a template reload, never on the
+request path. The calling
 convention it checks (IN params, then INOUT/OUT for `out`, then INOUT refcursor per result set)
-is described in `beds.adapters.postgres`.
+is described in `beds.adapters.postgres.adapter`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 
 import asyncpg
 
-from beds.adapters.base import Problem, SchemaApplied, account_outcome, parse_dsn
-from beds.adapters.postgres import ROUTINES_SQL, PostgresAdapter, quote
+from beds.adapters.base import parse_dsn
+from beds.adapters.postgres.adapter import PostgresAdapter
+from beds.adapters.postgres.statements import ROUTINES_SQL, quote
+from beds.adapters.schema import Problem, SchemaApplied, account_outcome
 from beds.errors import ConfigError, DbError, DbUnavailable
 from beds.templates.model import Op, OpTarget, Template
 
@@ -209,3 +212,16 @@ async def _connect(adapter: PostgresAdapter, dsn: str, **extra: Any) -> Any:
         target = parse_dsn(adapter.settings, dsn)
         raise DbUnavailable(f"cannot connect to {target.host}:{target.port or 5432} as "
                             f"{target.user}: {exc}") from exc
+
+
+class PostgresSchemaTool:
+    """The `SchemaTool` of this engine, on the serving adapter's settings and connections."""
+
+    def __init__(self, adapter: PostgresAdapter) -> None:
+        self.adapter = adapter
+
+    async def check(self, templates: list[Template]) -> list[Problem]:
+        return await check_templates(self.adapter, templates)
+
+    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
+        return await apply_schema(self.adapter, files, reset_password)
