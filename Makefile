@@ -151,8 +151,10 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
 
 # -- benchmarks: bench/ (load generator, peer servers, results in bench/results/) ---------------
-# `make bench`: BEDS vs hand-written aio-pika vs FastStream, < 10 min; PROFILE=1 adds a py-spy
-# profile of BEDS at 16 in flight; BENCH_ARGS passes options (python -m bench.run --help).
+# `make bench`: BEDS vs hand-written aio-pika (quorum + confirms, and classic without confirms) vs
+# FastStream, CPU-µs per request per process, < 10 min; PROFILE=1 adds a py-spy profile of BEDS
+# at 16 in flight (libraries-vs-BEDS split in bench/results/profile.md; `python -m bench.profile`
+# re-summarises a raw profile); BENCH_ARGS passes options (python -m bench.run --help).
 # `make soak`: steady load on film.fetch for SOAK_SECONDS (default 600), RSS and fds sampled.
 .PHONY: soak
 SOAK_SECONDS ?= 600
