@@ -174,6 +174,11 @@ def check_sample(system: System, cell: dict[str, Any]) -> str | None:
 
 # -- main -------------------------------------------------------------------------------------
 
+def _score(cell: dict[str, Any]) -> tuple[bool, float]:
+    """Which of a cell and its re-run to keep: no errors first, then the quieter box."""
+    return cell["errors"] > 0, cell["other_cores"]
+
+
 async def main(args: argparse.Namespace) -> int:
     require_services()
     started = time.monotonic()
@@ -238,8 +243,7 @@ async def main(args: argparse.Namespace) -> int:
                                 f"{stack.run_id}x{old['round']}c{old['concurrency']}")
             new["rerun_of_other_cores"] = old["other_cores"]
             cells.append(new)
-            score = lambda c: (c["errors"] > 0, c["other_cores"])  # noqa: E731
-            worse = old if score(new) < score(old) else new
+            worse = old if _score(new) < _score(old) else new
             worse["kept"] = False
         reruns = sum(1 for c in cells if "rerun_of_other_cores" in c)
         for cell in cells:   # a cell replaced by its re-run is only worth a warning
