@@ -59,6 +59,7 @@ class Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._out: list[bytes] = []
         self._flush_due = False
+        self._paused: asyncio.Future[None] | None = None   # set while the transport is full
         self._channels: dict[int, Channel] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._received = False
@@ -107,6 +108,22 @@ class Connection(asyncio.Protocol):
         if not self._flush_due:
             self._flush_due = True
             self.loop.call_soon(self._flush)
+
+    async def drain(self) -> None:
+        """Write what is queued now, then wait while the transport's buffer is over its high
+        mark (a big publish sent frame by frame holds one frame at a time, not all of it)."""
+        self._flush()
+        if self._paused is not None:
+            await asyncio.shield(self._paused)
+
+    def pause_writing(self) -> None:
+        if self._paused is None:
+            self._paused = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        paused, self._paused = self._paused, None
+        if paused is not None and not paused.done():
+            paused.set_result(None)
 
     def _flush(self) -> None:
         self._flush_due = False
@@ -314,6 +331,7 @@ class Connection(asyncio.Protocol):
         self._flush()
         if self._transport is not None:
             self._transport.close()
+        self.resume_writing()   # a drain() waiting on a dead connection returns
         error = exc or ConnectionClosed(spec.REPLY_SUCCESS, f"connection to {self.endpoint} "
                                                             "closed by the client")
         for channel in list(self._channels.values()):

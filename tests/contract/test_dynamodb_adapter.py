@@ -20,9 +20,9 @@ from beds.config import DatasourceSettings, Engine
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, ValidationFailed
 from beds.templates import load_template
 from beds.templates.model import Template
-from tests.conftest import ROOT, SESSION
 from tests.contract.conftest import dynamodb_dsn, dynamodb_tables
 from tests.contract.dynamodb_server import free_port
+from tests.support.services import ROOT, SESSION
 
 SCRATCH = """{
   "tables": {"notes": {"key": {"note_id": "S"}}},

@@ -25,9 +25,9 @@ from beds.config import DatasourceSettings, Engine, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result, encode_ok
 from beds.templates.model import Op, OpTarget, Template
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb
 from tests.support.proxy import TcpProxy
+from tests.support.services import ROOT
 
 pytestmark = [pytest.mark.postgres]
 
@@ -258,9 +258,10 @@ async def test_a_node_starts_while_the_database_is_down() -> None:
 
 
 async def test_a_broken_connection_is_not_reused(scratch: EngineDb) -> None:
-    host_port = scratch.dsn.split("@", 1)[1].split("/", 1)[0]
-    proxy = await TcpProxy(*host_port.split(":")[0:1], int(host_port.split(":")[1])).start()
-    a = PostgresAdapter(settings(scratch.dsn.replace(host_port, f"127.0.0.1:{proxy.port}")))
+    address = scratch.dsn.split("@", 1)[1].split("/", 1)[0]
+    host, port = address.split(":")
+    proxy = await TcpProxy(host, int(port)).start()
+    a = PostgresAdapter(settings(scratch.dsn.replace(address, f"127.0.0.1:{proxy.port}")))
     await a.open()
     try:
         assert (await run(a, OpTarget.FUNCTION, "beds_test_series", 1)).rows == [{"value": 1}]

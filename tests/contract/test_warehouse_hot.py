@@ -10,8 +10,9 @@ from beds.adapters import schema_tool
 from beds.dispatch import Dispatcher, adapters_for
 from beds.protocol import Request, Result
 from beds.templates import TemplateRegistry, load_template
-from tests.conftest import ROOT, make_stack
 from tests.contract.conftest import EngineDb
+from tests.support.services import ROOT
+from tests.support.stack import make_stack
 
 TEN_YEARS = 10 * 365 * 86400
 

@@ -23,7 +23,7 @@ from beds.amqp import (
     PublishReturned,
     connect,
 )
-from tests.conftest import AMQP_URL
+from tests.support.services import AMQP_URL
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -18,7 +18,9 @@ from structlog.testing import capture_logs
 from beds import amqp
 from beds.brokers.consumer import Consumer
 from beds.brokers.link import AmqpLink, ReplyPublisher
-from tests.conftest import AMQP_URL, MysqlDb, RunningNode, host_port, queue_depth, wait_for
+from tests.support.services import AMQP_URL, MysqlDb, host_port, queue_depth
+from tests.support.stack import RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 

@@ -120,7 +120,8 @@ def encode_method(method_key: int, **values: Any) -> bytes:
 
 def decode_method(payload: bytes) -> tuple[int, dict[str, Any]]:
     method_key = struct.unpack_from(">I", payload)[0]
-    off, bit, values = 4, 8, {}
+    off, bit, octet = 4, 8, 0
+    values: dict[str, Any] = {}
     for name, kind in ARGS[method_key]:
         if kind == "bit":
             if bit == 8:

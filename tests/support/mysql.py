@@ -9,7 +9,7 @@ from typing import Any
 
 import aiomysql
 
-from tests.conftest import MYSQL_ADMIN_DSN, ROOT, SESSION, host_port
+from tests.support.services import MYSQL_ADMIN_DSN, ROOT, SESSION, host_port
 
 
 @dataclass(frozen=True)

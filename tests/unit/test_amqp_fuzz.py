@@ -12,6 +12,7 @@ import random
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -37,7 +38,7 @@ class Session:
     connection: Connection
     channel: Channel
     deliveries: list[Delivery]
-    pending_rpc: asyncio.Future[object]
+    pending_rpc: asyncio.Future[Any]
     pending_confirm: asyncio.Future[None]
 
 
@@ -157,11 +158,15 @@ async def test_missed_heartbeats_lose_the_connection() -> None:
 async def test_the_client_sends_heartbeats_when_idle() -> None:
     async with FakeBroker(heartbeat=1) as broker:
         connection = await asyncio.wait_for(connect(broker.url), 5)
-        writes = []
+        writes: list[bytes] = []
         transport = connection._transport
         assert transport is not None
         original = transport.write
-        transport.write = lambda data: (writes.append(bytes(data)), original(data))[1]  # type: ignore[method-assign]
+
+        def recorded(data: Any) -> None:
+            writes.append(bytes(data))
+            original(data)
+        transport.write = recorded  # type: ignore[method-assign]
         broker.write(wire.frame(spec.FRAME_HEARTBEAT, 0, b""))
         for _ in range(30):
             if wire.frame(spec.FRAME_HEARTBEAT, 0, b"") in writes:

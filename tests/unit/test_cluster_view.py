@@ -220,6 +220,7 @@ def test_summary_is_json_and_has_the_documented_shape() -> None:
 
 def test_malformed_snapshots_are_refused_and_bad_entries_left_out() -> None:
     view = ClusterView(snapshot_seconds=1, history_seconds=60)
+    bad: object
     for bad in ([], {"node": ""}, {"node": 3}):
         with pytest.raises(ValueError, match="snapshot"):
             view.add(bad, 1000.0)

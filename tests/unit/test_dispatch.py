@@ -22,7 +22,7 @@ from beds.errors import (
 from beds.idempotency import scoped_key
 from beds.protocol import Request, Result
 from beds.templates import TemplateRegistry, load_template, load_templates
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 SETTINGS = load_settings(ROOT / "config/beds.toml", environ={"BEDS_MYSQL_PASSWORD": "x"})
 

@@ -43,7 +43,7 @@ from beds.errors import (
     ValidationFailed,
 )
 from beds.templates import load_templates
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 CATALOG = load_catalog(ROOT / "schema/dynamodb")
 TEMPLATES = {t.name: t for t in load_templates(ROOT / "templates")}
@@ -165,7 +165,7 @@ def test_derived_values_and_sources() -> None:
     assert values["one"] == 1
     with pytest.raises(DbError, match="takes 5 params"):
         bind_params(sig, [1])
-    rows = [{"amount": Decimal("0.99")}, {"amount": 4}]
+    rows: list[dict[str, Any]] = [{"amount": Decimal("0.99")}, {"amount": 4}]
     assert resolve(Source("sum", "amount", scale=2), {}, rows=rows) == Decimal("4.99")
     assert str(resolve(Source("sum", "amount", scale=2), {}, rows=[])) == "0.00"
     assert build_out(("a", "b"), (("a", Source("literal", literal=0)),), {}) == \

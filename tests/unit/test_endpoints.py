@@ -16,7 +16,7 @@ from beds.brokers.link import AmqpLink, connect_first, shuffled
 from beds.brokers.topology import queue_arguments
 from beds.config import load_settings, masked
 from beds.errors import ConfigError
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 BASE = ROOT / "config/beds.toml"
 ENV = {"BEDS_MYSQL_PASSWORD": "s3cret"}

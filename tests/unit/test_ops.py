@@ -22,7 +22,7 @@ from beds.ops.commands import (
 )
 from beds.ops.console import render_status
 from beds.ops.metrics import MAX_OPS, UNKNOWN, NodeMetrics
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 BASE = ROOT / "config/beds.toml"
 ENV = {"BEDS_MYSQL_PASSWORD": "s3cret"}

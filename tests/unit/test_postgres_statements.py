@@ -13,7 +13,7 @@ from beds.adapters.postgres.statements import PostgresStatement, _statement, quo
 from beds.config import Engine, load_settings
 from beds.errors import ConfigError
 from beds.templates import load_templates
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 SETTINGS = replace(
     load_settings(ROOT / "config/beds.toml",

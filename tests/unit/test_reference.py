@@ -15,7 +15,7 @@ from beds.config import load as config_load
 from beds.errors import ERROR_CODES
 from beds.reference import config_keys as config_ref
 from beds.reference import render
-from beds.reference.recording import RecordingTable
+from beds.reference.recording import Recorder, RecordingTable
 from beds.table import Table
 from beds.templates import loader
 
@@ -40,7 +40,7 @@ def _hooks() -> ModuleType:
 def test_recording_reads_the_config_exactly_as_the_loader_does() -> None:
     data = config_load._substitute(tomllib.loads(BASE.read_text()), "", {}, [])
     plain = config_load._validate(Table(data, lambda _p: "x"), BASE.parent)
-    recorded = config_load._validate(RecordingTable(data, config_ref.Recorder()), BASE.parent)
+    recorded = config_load._validate(RecordingTable(data, Recorder()), BASE.parent)
     assert recorded == plain
 
 

@@ -28,29 +28,13 @@ from beds.scaffold.generate import build
 from beds.scaffold.spec import load_spec
 from beds.templates.loader import load_template
 from beds.templates.model import OpTarget
-from tests.conftest import ROOT
+from tests.support.services import ROOT, SAMPLES
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 ENGINES = ("mongodb", "dynamodb")
 PARSERS: dict[str, Any] = {"mongodb": (mongodb_catalog, mongodb_schema),
                            "dynamodb": (dynamodb_catalog, dynamodb_schema)}
-PARCEL = """\
-name = "parcel"
-primary_key = "tracking_code"
-[fields]
-tracking_code = { type = "str", max_length = 20, pattern = '^[A-Z0-9]{8,20}$', example = "PX12345678" }
-carrier       = { type = "str", choices = ["dhl", "ups", "post"] }
-weight_kg     = { type = "decimal", min = 0.01, max = 999.99, precision = 5, scale = 2 }
-ship_date     = { type = "date" }
-delivered_at  = { type = "datetime", required = false }
-fragile       = { type = "bool", required = false }
-[ops]
-fetch = true
-list = { filters = ["carrier", "ship_date"], order_by = ["-ship_date", "tracking_code"], limit = 20 }
-create = true
-update = { fields = ["carrier", "delivered_at", "fragile"] }
-delete = true
-"""
+PARCEL = (SAMPLES / "parcel.toml").read_text()
 BY_EMAIL = """\
 name = "member"
 primary_key = "member_code"
@@ -222,6 +206,7 @@ def test_mongodb_values_fill_update_pipelines_as_literals(tmp_path: Path) -> Non
     directory.mkdir()
     (directory / "100_supplier.json").write_text(build(load_spec(EXAMPLE), "mongodb").schema)
     operation = mongodb_catalog.load_catalog(directory).operations["supplier_update"]
+    assert isinstance(operation.body, mongodb_operations.MongoWrite)
     filled = mongodb_operations.fill(operation.body.update, {"name": "$where", "request_id": "r1"})
     name = filled[0]["$set"]["name"]["$cond"]
     assert name[2] == {"$ifNull": [{"$literal": "$where"}, "$name"]}   # a value, never a path
