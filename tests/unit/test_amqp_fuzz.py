@@ -243,3 +243,20 @@ async def test_connect_failures_name_the_endpoint() -> None:
         await silent.wait_closed()
     with pytest.raises(ConnectionRefusedError):   # an OSError: nothing listens there any more
         await connect(f"amqp://u:p@127.0.0.1:{port}/", timeout=2)
+
+
+async def test_drain_waits_while_the_transport_is_full_and_never_on_a_dead_connection() -> None:
+    async with FakeBroker() as broker:
+        connection = await asyncio.wait_for(connect(broker.url), 5)
+        await asyncio.wait_for(connection.drain(), 5)          # nothing queued: returns
+        connection.pause_writing()
+        waiting = asyncio.ensure_future(connection.drain())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        connection.resume_writing()
+        await asyncio.wait_for(waiting, 5)
+        connection.pause_writing()
+        waiting = asyncio.ensure_future(connection.drain())
+        broker.close_socket()
+        await asyncio.wait_for(waiting, 5)                     # the connection died: released
+        assert connection.is_closed
