@@ -46,7 +46,7 @@ def setup_logging(level: str = "info", json: bool | None = None, **context: Any)
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(**context)
-    # aiormq/aiomysql use stdlib logging; keep their warnings, drop their chatter.
+    # aiormq/asyncmy use stdlib logging; keep their warnings, drop their chatter.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # aiormq logs every failed connect as an error with a traceback; the link reports those once
     # as `amqp.connect_failed`, so its own lines would only repeat them.

@@ -13,7 +13,7 @@ from beds.config import DatasourceSettings, Engine
 from beds.errors import ConfigError
 
 _MODULES = {
-    Engine.MYSQL: ("beds.adapters.mysql", "MysqlAdapter", "aiomysql", None),
+    Engine.MYSQL: ("beds.adapters.mysql", "MysqlAdapter", "asyncmy", None),
     Engine.POSTGRES: ("beds.adapters.postgres", "PostgresAdapter", "asyncpg", "postgres"),
     Engine.MONGODB: ("beds.adapters.mongodb", "MongoAdapter", "motor", "mongodb"),
     Engine.DYNAMODB: ("beds.adapters.dynamodb", "DynamoAdapter", "aioboto3", "dynamodb"),

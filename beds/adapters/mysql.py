@@ -1,19 +1,19 @@
-"""MariaDB / MySQL adapter on aiomysql: CALL procedures, SELECT functions, page through views.
+"""MariaDB / MySQL adapter: CALL procedures, SELECT functions, page through views.
 
-Layer: adapters. With `mysql_pool`, the only runtime module that imports aiomysql / pymysql.
-Driver errors are translated here, once (see `_translate`). DBA tooling (templates check, schema
-apply) lives in `mysql_admin`.
+Layer: adapters. The driver (asyncmy) is chosen in `mysql_pool`, the only module that imports
+it; its errors are translated here, once (see `_translate`). DBA tooling (templates check,
+schema apply) lives in `mysql_admin`.
+
+One round trip per call: `mysql_wire` sends a call's statements (a write's transaction
+around it, its OUT values after it) as one multi-statement query.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pymysql
 
 from beds.adapters.base import (
     Call,
@@ -28,7 +28,13 @@ from beds.adapters.base import (
     wait_failed,
 )
 from beds.adapters.batch import at_row
-from beds.adapters.mysql_pool import MysqlPool
+from beds.adapters.mysql_pool import (
+    MULTI_STATEMENTS,
+    DriverError,
+    DriverInterfaceError,
+    MysqlPool,
+)
+from beds.adapters.mysql_wire import CallScript, MysqlStatement, limited
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.log import get_logger
@@ -45,16 +51,6 @@ _UNKNOWN_THREAD = 1094
 _log = get_logger("beds.mysql")
 SERVER_GRACE = 2.0      # seconds the client waits past a statement's limit for the server
 DEADLINE_GRACE = 0.25   # ... but at most this long past the caller's deadline
-
-
-@dataclass(frozen=True)
-class MysqlStatement:
-    target: OpTarget
-    sql: str                      # CALL / SELECT with %s placeholders
-    out_sql: str | None           # SELECT @beds_o0 AS `name`, ... after a CALL with OUT params
-    out_names: tuple[str, ...]
-    write: bool
-    order_sql: str = ""           # views: " ORDER BY ..."
 
 
 class MysqlAdapter:
@@ -76,9 +72,10 @@ class MysqlAdapter:
             # Reads must see fresh data, not a snapshot held open by a pooled connection;
             # writes open their own transaction.
             "autocommit": True,
+            "client_flag": MULTI_STATEMENTS,
         }
         if d.database:
-            kwargs["db"] = d.database
+            kwargs["database"] = d.database
         if "unix_socket" in d.options:
             kwargs["unix_socket"] = d.options["unix_socket"]
         return kwargs
@@ -203,8 +200,9 @@ class MysqlAdapter:
 
     async def _run_once(self, prepared: MysqlStatement, statements: list[tuple[str, list[Any]]],
                         call: Call, results: list[Result] | None = None) -> list[Result]:
-        """The statements on one connection (a write: in one transaction), each result appended
-        to `results` as it comes: on failure its length is the index of the failed one."""
+        """The statements on one connection (a write: in one transaction), one round trip each,
+        each result appended to `results` as it comes: on failure its length is the index of
+        the failed one (its length is len(statements) when the commit failed)."""
         results = [] if results is None else results
         conn = await self._acquire(call)
         broken = False
@@ -212,21 +210,17 @@ class MysqlAdapter:
         try:
             limit = time_left(call)   # after the pool wait, which came out of the caller's time
             clock = _Clock(limit, call.deadline)
-            if prepared.write:
-                async with asyncio.timeout(clock.client_wait()):
-                    await conn.begin()
-            for sql, args in statements:
+            last = len(statements) - 1
+            for i, (sql, args) in enumerate(statements):
+                script = CallScript(prepared, limited(sql, clock.left()),
+                                 begins=prepared.write and i == 0,
+                                 commits=prepared.write and i == last,
+                                 position=self.track_position and prepared.write and i == last)
                 # asyncio.timeout, not wait_for: no extra task per call on the hot path.
                 async with asyncio.timeout(clock.client_wait()):
-                    results.append(await self._execute(conn, prepared,
-                                                       _limited(sql, clock.left()), args))
-            if prepared.write:
-                async with asyncio.timeout(clock.client_wait()):
-                    await conn.commit()
-                if self.track_position and results:
-                    results[-1].position = await _last_gtid(conn, self.settings.connect_timeout)
+                    await script.run(conn, args, results)
             return results
-        except (TimeoutError, pymysql.Error, OSError) as exc:
+        except (TimeoutError, DriverError, OSError) as exc:
             broken = _is_connection_error(exc)
             error = _translate(exc, limit)
             if isinstance(exc, TimeoutError) and not isinstance(exc, _OutOfTime):
@@ -269,7 +263,7 @@ class MysqlAdapter:
                 conn = await self._pool.connect(self.connect_kwargs(dsn))
                 async with conn.cursor() as cur:
                     await cur.execute("KILL QUERY %s", (thread_id,))
-        except (TimeoutError, pymysql.Error, OSError) as exc:
+        except (TimeoutError, DriverError, OSError) as exc:
             if _errno(exc) == _UNKNOWN_THREAD:
                 return   # it finished meanwhile
             # The database is gone (the statement with it), or the kill was refused.
@@ -288,50 +282,8 @@ class MysqlAdapter:
         try:
             async with asyncio.timeout(acquire_budget(call, self.settings.connect_timeout)):
                 return await self._pool.acquire()
-        except (TimeoutError, pymysql.Error, OSError) as exc:
+        except (TimeoutError, DriverError, OSError) as exc:
             raise wait_failed(call, self.settings.name, _reason(exc)) from exc
-
-    @staticmethod
-    async def _execute(conn: Any, prepared: MysqlStatement, sql: str,
-                       args: list[Any]) -> Result:
-        async with conn.cursor() as cur:
-            await cur.execute(sql, args)
-            sets: list[list[dict[str, Any]]] = []
-            while True:
-                if cur.description:
-                    names = [d[0] for d in cur.description]
-                    sets.append([dict(zip(names, row, strict=True))
-                                 for row in await cur.fetchall()])
-                if not await cur.nextset():
-                    break
-            out = None
-            if prepared.out_sql is not None:
-                await cur.execute(prepared.out_sql)
-                row = await cur.fetchone()
-                out = dict(zip(prepared.out_names, row, strict=True))
-        rows = sets[0] if sets else []
-        return Result(rows=rows, out=out, sets=sets if len(sets) > 1 else None)
-
-
-async def _last_gtid(conn: Any, timeout: float) -> str | None:
-    """The GTID this session's last commit got (read-your-writes); None when it cannot be read:
-    the write did commit, so its caller must not hear of a failure."""
-    try:
-        async with asyncio.timeout(timeout), conn.cursor() as cur:
-            await cur.execute("SELECT @@last_gtid")
-            row = await cur.fetchone()
-    except (TimeoutError, pymysql.Error, OSError):
-        return None
-    return str(row[0]) if row and row[0] else None
-
-
-def _limited(sql: str, timeout: float | None) -> str:
-    # The server stops the statement itself: a client-side timeout alone would leave a write
-    # running to commit after the caller gave up.
-    if timeout:
-        return f"SET STATEMENT max_statement_time={timeout:.3f} FOR {sql}"
-    return sql
-
 
 class _StaleConnection(Exception):
     def __init__(self, error: RequestError) -> None:
@@ -375,25 +327,25 @@ async def _quiet_rollback(conn: Any, timeout: float) -> None:
     try:
         async with asyncio.timeout(timeout):
             await conn.rollback()
-    except (TimeoutError, pymysql.Error, OSError):
+    except (TimeoutError, DriverError, OSError):
         conn.close()
 
 
 def _errno(exc: BaseException) -> int | None:
-    if isinstance(exc, pymysql.Error) and exc.args and isinstance(exc.args[0], int):
+    if isinstance(exc, DriverError) and exc.args and isinstance(exc.args[0], int):
         return int(exc.args[0])
     return None
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, pymysql.Error) and len(exc.args) > 1:
+    if isinstance(exc, DriverError) and len(exc.args) > 1:
         return f"{exc.args[1]} (errno {exc.args[0]})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     # After a timeout the server may still send a result on that socket: never reuse it.
-    return (isinstance(exc, OSError | TimeoutError | pymysql.InterfaceError)
+    return (isinstance(exc, OSError | TimeoutError | DriverInterfaceError)
             or _errno(exc) in _CONNECTION_LOST)
 
 
@@ -406,7 +358,7 @@ def _translate(exc: BaseException, timeout: float | None) -> RequestError:
                                 "a write may or may not have committed", ran=True)
     if errno == _DUPLICATE_KEY:
         return Conflict(f"duplicate key: {exc.args[1]}", errno=errno)
-    if errno in _UNAVAILABLE or errno is None or isinstance(exc, pymysql.InterfaceError):
+    if errno in _UNAVAILABLE or errno is None or isinstance(exc, DriverInterfaceError):
         return DbUnavailable(f"database unavailable: {_reason(exc)}", errno=errno)
     return DbError(f"database error: {exc.args[1]}", errno=errno)
 
