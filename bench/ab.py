@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import io
 import json
 import shutil
@@ -31,18 +32,18 @@ from typing import Any
 from bench.run import RESULTS, SYSTEMS, run_cell
 from bench.stack import ROOT, Stack, Variant, require_services
 
-_EXPORTS: list[Path] = []   # scratch trees of @REF variants, removed at exit
-
 
 def export_ref(ref: str) -> Path:
-    """`ref` of this repository as a scratch source tree (git archive | tar -x)."""
+    """`ref` of this repository as a scratch source tree (git archive), removed at exit."""
     target = Path(tempfile.mkdtemp(prefix="beds-ab-ref-"))
-    _EXPORTS.append(target)
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
     git = ["git", "-C", str(ROOT), "archive", "--format=tar", ref]   # git from PATH
     archive = subprocess.run(git, check=True,  # noqa: S603 - the ref is the operator's own
                              capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
+    if (ROOT / ".env").exists():   # the local passwords `make install` wrote; never committed
+        shutil.copy(ROOT / ".env", target / ".env")
     return target
 
 
@@ -130,8 +131,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(asyncio.run(main(parse_args())))
-    finally:
-        for tree in _EXPORTS:
-            shutil.rmtree(tree, ignore_errors=True)
+    sys.exit(asyncio.run(main(parse_args())))
