@@ -213,9 +213,9 @@ class MysqlAdapter:
             last = len(statements) - 1
             for i, (sql, args) in enumerate(statements):
                 script = CallScript(prepared, limited(sql, clock.left()),
-                                 begins=prepared.write and i == 0,
-                                 commits=prepared.write and i == last,
-                                 position=self.track_position and prepared.write and i == last)
+                                    begins=prepared.write and i == 0,
+                                    commits=prepared.write and i == last,
+                                    position=self.track_position and prepared.write and i == last)
                 # asyncio.timeout, not wait_for: no extra task per call on the hot path.
                 async with asyncio.timeout(clock.client_wait()):
                     await script.run(conn, args, results)
