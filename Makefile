@@ -10,7 +10,7 @@ ROLE ?= appServer
 -include .env
 export
 
-.PHONY: install services schema run cluster run-postgres test lint docs bench clean
+.PHONY: install services schema run cluster run-postgres test unit check lint docs bench clean
 
 .env:
 	@echo "BEDS_MYSQL_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')" > $@
@@ -93,8 +93,16 @@ run-postgres: install services .env   ## the same node and templates on PostgreS
 	$(BEDS) schema apply --datasource main --env config/postgres.toml
 	$(BEDS) --role $(ROLE) --env config/postgres.toml
 
-test: lint docs container-check editor-check services .env  ## lint + type check, the docs site (strict), container files, editor schemas, then unit, integration, contract and e2e tests
+test: check docs services .env  ## `make check`, the docs site (strict), then unit, integration, contract and e2e tests
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+
+# `make unit`: tests/unit alone, in seconds, with no service running (no RabbitMQ, no database;
+# tests/unit/test_no_services.py keeps it so). `make check`: every static check, no service
+# either: ruff, mypy strict over beds and tests, the container files and the editor schemas.
+unit: install
+	$(PY) -m pytest tests/unit -q -m "not slow" $(PYTEST_ARGS)
+
+check: lint container-check editor-check
 
 # `make docs`: the documentation site (mkdocs + material, mkdocs.yml) into site/ (git-ignored).
 # --strict: a link to a missing page, file or anchor, or a generated reference block that cannot
@@ -143,8 +151,10 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
 
 # -- benchmarks: bench/ (load generator, peer servers, results in bench/results/) ---------------
-# `make bench`: BEDS vs hand-written aio-pika vs FastStream, < 10 min; PROFILE=1 adds a py-spy
-# profile of BEDS at 16 in flight; BENCH_ARGS passes options (python -m bench.run --help).
+# `make bench`: BEDS vs hand-written aio-pika (quorum + confirms, and classic without confirms) vs
+# FastStream, CPU-µs per request per process, < 10 min; PROFILE=1 adds a py-spy profile of BEDS
+# at 16 in flight (libraries-vs-BEDS split in bench/results/profile.md; `python -m bench.profile`
+# re-summarises a raw profile); BENCH_ARGS passes options (python -m bench.run --help).
 # `make soak`: steady load on film.fetch for SOAK_SECONDS (default 600), RSS and fds sampled.
 .PHONY: soak
 SOAK_SECONDS ?= 600
@@ -159,7 +169,7 @@ bench: $(VENV)/.bench-installed services
 soak: $(VENV)/.bench-installed services
 	$(PY) -m bench.soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
-# The fault-injection suite of issue 4 (tests/chaos): every scenario against real nodes, RabbitMQ
+# The fault-injection suite (tests/chaos): every scenario against real nodes, RabbitMQ
 # and MariaDB, under 15 minutes; the results table goes to tests/chaos/results/latest.md. Without
 # BEDS_CHAOS=1 (as in `make test`) only its fast scenarios run. hypothesis drives the fuzzing
 # scenario; it is installed here until the dev extra carries it.

@@ -2,6 +2,8 @@
 
 Public API: the async `Client` and the blocking `SyncClient`, their `Reply`, and every error a
 call can raise (the tree is drawn in beds.errors). `beds.testing` holds the test kit.
+
+Layer: interface. The modules of beds read only `__version__` from here.
 """
 
 from beds.client import Client, Reply
@@ -21,6 +23,7 @@ from beds.errors import (
     OpNotFound,
     ReplyTooLarge,
     RequestError,
+    ServerError,
     TemplateNotFound,
     TooLarge,
     ValidationFailed,
@@ -32,6 +35,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BadRequest", "BedsError", "CallTimeout", "CallerError", "Client", "Conflict", "DbError",
     "DbUnavailable", "DeadlineExceeded", "Disconnected", "Forbidden", "Internal", "NoRoute",
-    "OpNotFound", "Reply", "ReplyTooLarge", "RequestError", "SyncClient", "TemplateNotFound",
-    "TooLarge", "ValidationFailed", "WrongBroker",
+    "OpNotFound", "Reply", "ReplyTooLarge", "RequestError", "ServerError", "SyncClient",
+    "TemplateNotFound", "TooLarge", "ValidationFailed", "WrongBroker",
 ]

@@ -1,4 +1,7 @@
-"""`python -m beds` is the `beds` command."""
+"""`python -m beds` is the `beds` command.
+
+Layer: interface.
+"""
 
 import sys
 

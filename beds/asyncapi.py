@@ -19,9 +19,9 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from beds import __version__
 from beds.config import Settings
+from beds.config.ops import Service
+from beds.dispatch import assign_broker
 from beds.errors import ERROR_CODES, TemplateError
-from beds.factory import assign_broker
-from beds.opsconfig import Service
 from beds.scaffold.docs import render_template_doc
 from beds.templates.loader import load_templates
 from beds.templates.model import Field, FieldType, Op, OpTarget, Template

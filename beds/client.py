@@ -5,7 +5,7 @@ connection that comes back after RabbitMQ drops it.
         reply = await c.call("film", "fetch", {"film_id": 1}, timeout=5)
         reply.data, reply.out, reply.meta
 
-Layer: client (what services import). A failed call raises the RequestError subclass of the
+Layer: interface (what services import). A failed call raises the RequestError subclass of the
 reply's code (ValidationFailed, Conflict, DbUnavailable, ...); no reply in time raises
 CallTimeout; no queue bound to the routing key raises NoRoute; a connection lost under a call
 raises Disconnected. The connection itself is kept by beds.clientlink.

@@ -1,7 +1,7 @@
 """The client's connection: one AMQP connection and one reply channel over a list of endpoints,
 re-opened in the background with capped, jittered backoff after RabbitMQ drops it.
 
-Layer: client. Each opened channel is a Session with its own table of pending calls, so a lost
+Layer: interface. Each opened channel is a Session with its own table of pending calls, so a lost
 channel fails exactly the calls that were waiting on it (their replies can never arrive: direct
 reply-to is bound to the channel) and a call never waits on a channel that is gone.
 """

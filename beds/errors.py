@@ -14,18 +14,25 @@ Layer: foundation. Imports nothing from beds.
     │   │   ├── ValidationFailed   VALIDATION_FAILED  a param/filter/limit failed its declaration
     │   │   ├── WrongBroker        WRONG_BROKER       op sent to a queue that does not serve it
     │   │   └── Forbidden          FORBIDDEN          caller (AMQP user_id) missing or not allowed
-    │   ├── Conflict               CONFLICT           duplicate key
-    │   ├── DbUnavailable          DB_UNAVAILABLE     connection lost, deadlock, lock wait (retryable)
-    │   ├── DbError                DB_ERROR           any other database error, with its code
-    │   ├── DeadlineExceeded       DEADLINE_EXCEEDED  the statement ran past its time limit
-    │   ├── ReplyTooLarge          REPLY_TOO_LARGE    the result does not fit in one reply
-    │   └── Internal               INTERNAL           a bug in BEDS; logged with a traceback
+    │   ├── Conflict               CONFLICT           duplicate key: valid request, the data says no
+    │   ├── ReplyTooLarge          REPLY_TOO_LARGE    the result does not fit in one reply: page it
+    │   └── ServerError            the service's fault: the request may succeed later as sent
+    │       ├── DbUnavailable      DB_UNAVAILABLE     connection lost, deadlock, lock wait (retryable)
+    │       ├── DbError            DB_ERROR           any other database error, with its code
+    │       ├── DeadlineExceeded   DEADLINE_EXCEEDED  the statement ran past its time limit
+    │       └── Internal           INTERNAL           a bug in BEDS; logged with a traceback
     ├── CallTimeout                client side: no reply in time (also a TimeoutError)
     ├── NoRoute                    client side: no queue bound to `<template>.<op>`
-    └── Disconnected               client side: no connection to RabbitMQ (also a ConnectionError)
+    ├── Disconnected               client side: no connection to RabbitMQ (also a ConnectionError)
+    ├── TopologyError              RabbitMQ refused a declaration (beds.brokers.topology)
+    ├── CommandFailed              an operator command was refused or unanswered (beds.ops.commands)
+    └── EndpointError              the scaffold's chat endpoint failed (beds.scaffold.describe)
 
 Each RequestError knows its wire code, whether the caller may retry, and what the consumer does
-with the message (`disposition`), so the consumer has one decision point.
+with the message (`disposition`), so the consumer has one decision point. A caller catches a
+group: `CallerError` (fix the request), `ServerError` (the service is in trouble; `retryable` says
+whether the same request may be sent again). The three errors defined elsewhere belong to their
+module's own seam; `tests/unit/test_public_api.py` checks this drawing against the classes.
 
 The client side raises the same classes from a reply (see `error_from_reply`).
 """
@@ -127,13 +134,18 @@ class Forbidden(CallerError):
     code = "FORBIDDEN"
 
 
+class ServerError(RequestError):
+    """The service's fault, not the caller's: the database or BEDS is in trouble. The same
+    request may succeed later; `retryable` says whether sending it again is safe."""
+
+
 class Conflict(RequestError):
     """A write hit a unique key (a duplicate)."""
 
     code = "CONFLICT"
 
 
-class DbUnavailable(RequestError):
+class DbUnavailable(ServerError):
     """Retried by requeueing while the queue's delivery count allows (brokers/retry.py); when
     it never clears, the caller gets this error and the request is dead-lettered for replay."""
 
@@ -142,13 +154,13 @@ class DbUnavailable(RequestError):
     disposition = Disposition.DEAD_LETTER
 
 
-class DbError(RequestError):
+class DbError(ServerError):
     """Any other database error; `details` carries the engine's code."""
 
     code = "DB_ERROR"
 
 
-class DeadlineExceeded(RequestError):
+class DeadlineExceeded(ServerError):
     """The statement was stopped at its time limit. A write may or may not have committed."""
 
     code = "DEADLINE_EXCEEDED"
@@ -160,7 +172,7 @@ class ReplyTooLarge(RequestError):
     code = "REPLY_TOO_LARGE"
 
 
-class Internal(RequestError):
+class Internal(ServerError):
     """A bug in BEDS (or an unknown code from a newer node); logged with a traceback."""
 
     code = "INTERNAL"

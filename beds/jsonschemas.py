@@ -5,7 +5,7 @@ the schemas to complete and check TOML (taplo / Even Better TOML, see taplo.toml
 stay the authority: cross-key rules (a param must be a declared field, a role's brokers must
 exist) are checked by `beds templates check` and at start-up, not here.
 
-The loaders read TOML imperatively through `beds.tomlread.Table`. Rather than keep a second list
+The loaders read TOML imperatively through `beds.table.Table`. Rather than keep a second list
 of keys, this module runs the real loaders over a sample document with the reference pages'
 `RecordingTable` (beds.reference.recording), which notes each read (key, type, default, minimum,
 choices, pattern) and each `reject_unknown` list, so a key added to a loader appears in the schema
@@ -23,7 +23,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from beds import config
+from beds.config import load as config_load
 from beds.errors import TemplateError
 from beds.reference import config_keys, template_format
 from beds.reference.recording import KeyDoc, Recorder, RecordingTable
@@ -236,7 +236,7 @@ def config_schema() -> dict[str, Any]:
     may be one layer (an override) of the config; the loader checks the merged result."""
     recorder = Recorder()
     sample = RecordingTable(tomllib.loads(_CONFIG_SAMPLE), recorder, source="sample")
-    config._validate(sample, Path("config"))   # the loader's own checks, as config_keys runs them
+    config_load._validate(sample, Path("config"))   # the loader's own checks, as config_keys runs them
     schema = _object(recorder, "", _descriptions("config"), interpolate=True, required=False)
     return _document("BEDS config", "config/beds.toml or an override file (--env)", schema)
 

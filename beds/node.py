@@ -23,14 +23,14 @@ from beds.brokers.link import AmqpLink, LinkStopped, ReplyPublisher, close_chann
 from beds.brokers.pool import Pool, Worker
 from beds.brokers.topology import declare, declare_ops, unrouted_broker
 from beds.config import BrokerSettings, QueueType, RoleSettings, Settings
+from beds.config.ops import Service
+from beds.dispatch import Dispatcher, adapters_for
 from beds.errors import BedsError
-from beds.factory import Dispatcher, adapters_for
 from beds.log import flush_every, flush_logs, get_logger
 from beds.ops.commands import CommandFailed, operators_of
 from beds.ops.context import NodeContext, ServiceFactory
 from beds.ops.control import ControlListener
 from beds.ops.runtime import OpsRuntime
-from beds.opsconfig import Service
 from beds.reload import bind_new, build_checked, rejected, unbind_gone
 from beds.services import service_factory
 from beds.templates import TemplateRegistry, load_templates

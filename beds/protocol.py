@@ -1,6 +1,6 @@
 """Wire protocol v1: the request/reply envelope. Decode, validate, encode.
 
-Layer: protocol. Pure: no I/O. The README's "Protocol" section is the contract; this module is its
+Layer: foundation. Pure: no I/O. The README's "Protocol" section is the contract; this module is its
 implementation.
 
 Request body:  {"template": "film", "op": "list", "params": {...}, "limit": 50, "offset": 0}
@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeGuard
 import msgspec
 
 from beds.errors import BadRequest, RequestError, TooLarge
-from beds.tomlread import IDENT_RE, describe
+from beds.table import IDENT_RE, describe
 
 _REQUEST_KEYS = frozenset({"template", "op", "params", "limit", "offset", "cursor"})
 _EXPECTED_KEYS = "template, op, params, limit, offset, cursor"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from aiormq.abc import AbstractChannel
 
-from beds.adapters import Adapter
+from beds.adapters import Adapter, schema_tool
 from beds.config import Settings
+from beds.dispatch import Dispatcher, adapters_for
 from beds.errors import BedsError, TemplateError
-from beds.factory import Dispatcher, adapters_for
 from beds.log import get_logger
 from beds.templates import TemplateRegistry, load_templates
 from beds.templates.names import refuse_clashes
@@ -54,7 +54,7 @@ async def build_checked(settings: Settings, current: Mapping[str, Adapter],
         for name, adapter in adapters.items():
             templates = [t for t in registry if t.datasource == name]
             if templates:
-                problems += [p for p in await adapter.check(templates) if not p.warning]
+                problems += [p for p in await schema_tool(adapter).check(templates) if not p.warning]
         if problems:
             raise TemplateError("; ".join(str(p) for p in problems))
     except BaseException:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import cast
 
+from beds.config.ops import Service
 from beds.errors import ConfigError
 from beds.ops.context import ServiceFactory
-from beds.opsconfig import Service
 
 _CLASSES = {
     Service.ADMIN_IN: "beds.admin.inbox:AdminInbox",

@@ -4,7 +4,7 @@ one background I/O thread with its own event loop.
     with SyncClient("amqp://guest:guest@127.0.0.1:5672/") as c:
         reply = c.call("film", "fetch", {"film_id": 1}, timeout=5)
 
-Layer: client. Thread-safe: any number of threads may call at once; their calls share one
+Layer: interface. Thread-safe: any number of threads may call at once; their calls share one
 connection and are in flight together on the I/O thread. A call's exception is re-raised in the
 calling thread as the same object the async client raised (same class, code, details).
 """

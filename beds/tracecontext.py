@@ -1,7 +1,7 @@
 """W3C Trace Context in AMQP headers, without OpenTelemetry: read a caller's `traceparent` for
 the request log line, and (when OpenTelemetry is installed) write the current one on a request.
 
-Layer: protocol. Pure except `inject_context`, which asks OpenTelemetry's global propagator (the
+Layer: foundation. Pure except `inject_context`, which asks OpenTelemetry's global propagator (the
 `otel` extra) for the caller's current context and is a no-op without it. The node's spans are
 beds.brokers.traced's business; this module only knows the header format
 (https://www.w3.org/TR/trace-context/#traceparent-header).

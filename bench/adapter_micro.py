@@ -30,7 +30,10 @@ import asyncio, json, secrets, sys, time
 import uvloop
 from pathlib import Path
 from beds.adapters.base import Call
-from beds.adapters.mysql import MysqlAdapter
+try:                                    # adapters/mysql/ is a package since the module moves
+    from beds.adapters.mysql.adapter import MysqlAdapter
+except ImportError:
+    from beds.adapters.mysql import MysqlAdapter
 from beds.config import load_settings
 from beds.templates.loader import load_template
 

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 from matplotlib import ticker
 
 COLORS = {"beds-fetch": "#1f77b4", "beds-list": "#6baed6", "beds-create": "#9ecae1",
-          "beds-w2-fetch": "#08306b", "aiopika-fetch": "#ff7f0e", "faststream-fetch": "#2ca02c"}
+          "beds-w2-fetch": "#08306b", "aiopika-fetch": "#ff7f0e",
+          "aiopika-classic-fetch": "#fdae6b", "faststream-fetch": "#2ca02c"}
 
 
 def bench_chart(rows: list[dict[str, Any]], path: Path, meta: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
 from dataclasses import dataclass
@@ -90,6 +91,26 @@ def pids_named(*names: str) -> list[int]:
                 if fh.read().strip() in names:
                     found.append(int(entry))
     return found
+
+
+def beam_busy_wait() -> str:
+    """How the RabbitMQ VM's schedulers wait, from its command line: RabbitMQ <= 3.13 lets them
+    spin (busy-wait) by default, which counts as broker CPU; `+sbwt none` (and the dirty-CPU
+    and dirty-IO variants) turns that off. Read-only: the shared broker is not touched."""
+    pids = pids_named("beam.smp")
+    if not pids:
+        return "RabbitMQ not found on this machine"
+    try:
+        with open(f"/proc/{pids[0]}/cmdline", "rb") as fh:
+            args = fh.read().split(b"\0")
+    except OSError:
+        return "busy-wait setting unknown"
+    off = {flag.decode() for flag, value in itertools.pairwise(args)
+           if flag in (b"-sbwt", b"-sbwtdcpu", b"-sbwtdio") and value == b"none"}
+    if off == {"-sbwt", "-sbwtdcpu", "-sbwtdio"}:
+        return "scheduler busy-wait off: +sbwt none +sbwtdcpu none +sbwtdio none, so its CPU is work"
+    return ("scheduler busy-wait ON (the 3.x default; off only for " + (", ".join(sorted(off))
+            or "none") + "): its CPU includes spinning, an upper bound of its work")
 
 
 @dataclass

@@ -31,15 +31,16 @@ from beds.config import load_settings
 from beds.node import Node
 from beds.testing.node import delete_namespace
 from bench.procstat import cpu_seconds
-from tests.conftest import AMQP_URL, ROOT, _env_data
 from tests.support.dbreplicas import MariadbPair, missing_mariadb
 from tests.support.replica_schema import install, node_data
+from tests.support.services import AMQP_URL, ROOT
+from tests.support.stack import env_data
 
 
 async def measure(pair: MariadbPair, home: Path, replicas: bool, args: argparse.Namespace
                   ) -> dict[str, Any]:
     exchange = f"beds-bench-replicas-{secrets.token_hex(3)}"
-    data = node_data(pair, _env_data({"dsn": pair.primary_dsn}, exchange), home / "templates",
+    data = node_data(pair, env_data({"dsn": pair.primary_dsn}, exchange), home / "templates",
                      pool_max=16)
     if not replicas:
         del data["datasources"]["main"]["replicas"]

@@ -1,18 +1,22 @@
-"""`make bench`: BEDS against the hand-written aio-pika server and FastStream, in one run.
+"""`make bench`: BEDS against hand-written aio-pika servers and FastStream, in one run.
 
     python -m bench.run [--duration 8] [--warmup 1.5] [--rounds 2] [--concurrency 1,16,64]
-                        [--budget 540] [--profile]
+                        [--budget 450] [--profile]
 
 Servers (each its own process, exchange and queues; one database made for this run):
   beds        `beds --role appServer`            film.fetch, film.list, customer.create
   beds-w2     `beds --role appServer --workers 2` film.fetch at 16 and 64 in flight
-  aiopika     bench/peers/aiopika_server.py       the same film.fetch, written by hand
+  aiopika     bench/peers/aiopika_server.py       the same film.fetch, written by hand (quorum,
+                                                  confirmed replies: BEDS's semantics)
+  aiopika-classic  the same, --queue-type classic --no-confirms (the lighter set-up)
   faststream  bench/peers/faststream_server.py    the same film.fetch, FastStream subscriber
 One load generator process per cell (bench/loadgen.py). Cells alternate between systems inside a
 round; a second round runs them in reverse order. Per cell: req/s, p50/p99, server CPU-seconds
 (utime+stime of the server's process tree over the measured window), req per server CPU-second,
-peak RSS, errors. Output: a table and the issue's ratios on stdout, bench/results/latest.{md,json,
-png}; with --profile, a py-spy profile of BEDS at 16 in flight (profile.svg, profile.md).
+peak RSS, errors, and CPU-µs per request of the server, RabbitMQ, MariaDB and the load generator.
+Output (bench.report): the tables and the issue's targets (PASS/MISS) on stdout,
+bench/results/latest.{md,json,png}; with --profile, a py-spy profile of BEDS at 16 in flight
+(bench.profile: profile.svg, profile.md with the libraries-vs-BEDS split).
 The whole run is bounded by --budget seconds: cells that would not fit are skipped and listed.
 """
 
@@ -23,15 +27,14 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from bench import procstat
+from bench import procstat, profile
+from bench.report import aggregate, markdown, ratios
 from bench.stack import AMQP_URL, QUEUE_TYPE, ROOT, Server, Stack, log_summary, require_services
 
 RESULTS = ROOT / "bench" / "results"
@@ -50,9 +53,12 @@ class System:
 
 SYSTEMS = [
     System("beds-fetch", "beds", "film.fetch", "fetch", "BEDS film.fetch (procedure)"),
-    System("beds-list", "beds", "film.list", "list", "BEDS film.list (view, 10 rows)"),
-    System("beds-create", "beds", "customer.create", "create", "BEDS customer.create (write)"),
+    System("beds-list", "beds", "film.list", "list", "BEDS film.list (view, 10 rows)", (1, 16)),
+    System("beds-create", "beds", "customer.create", "create", "BEDS customer.create (write)",
+           (1, 16)),
     System("aiopika-fetch", "aiopika", "film.fetch", "fetch", "aio-pika + aiomysql (by hand)"),
+    System("aiopika-classic-fetch", "aiopika-classic", "film.fetch", "fetch",
+           "aio-pika by hand, classic queue, no confirms"),
     System("faststream-fetch", "faststream", "film.fetch", "fetch", "FastStream + aiomysql"),
     System("beds-w2-fetch", "beds-w2", "film.fetch", "fetch", "BEDS film.fetch --workers 2",
            (16, 64)),
@@ -119,7 +125,8 @@ async def run_cell(server: Server, system: System, concurrency: int, args: argpa
         "error_samples": result["error_samples"],
         "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"], "p99_ms": result["p99_ms"],
         "max_ms": result["max_ms"], "window_s": window,
-        "server_cpu_s": round(cpu.seconds, 3),
+        "server_cpu_s": round(cpu.seconds, 3), "rabbitmq_cpu_s": round(rabbit.seconds, 3),
+        "mariadb_cpu_s": round(maria.seconds, 3), "loadgen_cpu_s": round(loadgen_cpu, 3),
         "server_cores": round(cpu.seconds / window, 3) if window else None,
         "req_per_cpu_s": round(replies / cpu.seconds, 1) if cpu.seconds else None,
         "rss_mb": round(max(rss.get(p, 0) for p in workers) / 1024, 1),
@@ -141,11 +148,15 @@ async def sample_rss(root: int, peak: dict[int, int]) -> None:
         await asyncio.sleep(SAMPLE_EVERY)
 
 
-async def box_busy(seconds: float) -> float:
+async def box_busy(seconds: float) -> tuple[float, float]:
+    """(share of the machine busy, RabbitMQ cores) over `seconds` before any bench load: the
+    broker's background (other clients on this shared box) that its CPU-µs per request carry."""
+    rabbit = procstat.CpuWindow(procstat.pids_named("beam.smp"))
+    rabbit.start()
     busy0, total0 = procstat.system_busy()
     await asyncio.sleep(seconds)
     busy1, total1 = procstat.system_busy()
-    return (busy1 - busy0) / max(1.0, total1 - total0)
+    return (busy1 - busy0) / max(1.0, total1 - total0), rabbit.stop() / seconds
 
 
 def check_sample(system: System, cell: dict[str, Any]) -> str | None:
@@ -161,211 +172,12 @@ def check_sample(system: System, cell: dict[str, Any]) -> str | None:
     return None
 
 
-# -- aggregate and report ---------------------------------------------------------------------
-
-def aggregate(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (system, concurrency) over its rounds: sums for counts and CPU, medians for
-    latency quantiles, max for memory."""
-    rows = []
-    keys = [(s.key, c) for s in SYSTEMS for c in (1, 16, 64)]
-    for key, level in keys:
-        group = [c for c in cells if c["system"] == key and c["concurrency"] == level
-                 and c.get("kept", True)]
-        if not group:
-            continue
-        window = sum(c["window_s"] for c in group)
-        replies = sum(c["replies"] for c in group)
-        cpu = sum(c["server_cpu_s"] for c in group)
-        rows.append({
-            "system": key, "label": group[0]["label"], "concurrency": level,
-            "rounds": len(group), "replies": replies, "errors": sum(c["errors"] for c in group),
-            "req_per_s": round(replies / window, 1),
-            "req_per_s_rounds": [c["req_per_s"] for c in group],
-            "p50_ms": round(statistics.median(c["p50_ms"] or 0 for c in group), 3),
-            "p99_ms": round(statistics.median(c["p99_ms"] or 0 for c in group), 3),
-            "server_cores": round(cpu / window, 3),
-            "req_per_cpu_s": round(replies / cpu, 1) if cpu else None,
-            "rss_mb": max(c["rss_mb"] for c in group),
-            "rss_total_mb": max(c["rss_total_mb"] for c in group),
-            "processes": max(c["processes"] for c in group),
-            **{key: round(statistics.mean(c[key] or 0 for c in group), 3)
-               for key in ("loadgen_cores", "rabbitmq_cores", "mariadb_cores", "other_cores")},
-            "box_busy": round(statistics.mean(c["box_busy"] for c in group), 3),
-        })
-    return rows
-
-
-def find(rows: list[dict[str, Any]], system: str, level: int) -> dict[str, Any] | None:
-    return next((r for r in rows if r["system"] == system and r["concurrency"] == level), None)
-
-
-def ratios(rows: list[dict[str, Any]], peak_rss: dict[str, float]) -> list[dict[str, Any]]:
-    """The issue's targets, each with the measured value (None when its cells did not run)."""
-    def value(system: str, level: int, key: str) -> float | None:
-        row = find(rows, system, level)
-        return None if row is None else row[key]
-
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return round(a / b, 3) if a and b else None
-
-    beds16 = value("beds-fetch", 16, "req_per_s")
-    best16 = max(filter(None, [beds16, value("beds-w2-fetch", 16, "req_per_s")]), default=None)
-    worker_rss = max(filter(None, [peak_rss.get("beds"), peak_rss.get("beds-w2")]), default=None)
-    out = [
-        ("req per BEDS CPU-second, film.fetch at 16 in flight", ">= 3000 (goal 5000)",
-         value("beds-fetch", 16, "req_per_cpu_s"), lambda v: v >= 3000),
-        ("req per BEDS CPU-second, film.fetch at 64 in flight", ">= 3000 (goal 5000)",
-         value("beds-fetch", 64, "req_per_cpu_s"), lambda v: v >= 3000),
-        ("throughput at 16: BEDS / aio-pika", ">= 1.3",
-         ratio(beds16, value("aiopika-fetch", 16, "req_per_s")), lambda v: v >= 1.3),
-        ("throughput at 16: BEDS / FastStream", ">= 1.5",
-         ratio(beds16, value("faststream-fetch", 16, "req_per_s")), lambda v: v >= 1.5),
-        ("throughput at 16: best BEDS (1 or 2 workers) / aio-pika", ">= 1.3",
-         ratio(best16, value("aiopika-fetch", 16, "req_per_s")), lambda v: v >= 1.3),
-        ("efficiency at 16: BEDS / aio-pika (req per CPU-second)", "(context)",
-         ratio(value("beds-fetch", 16, "req_per_cpu_s"),
-               value("aiopika-fetch", 16, "req_per_cpu_s")), None),
-        ("p50 latency at 1 in flight, film.fetch (ms)", "<= 1.2",
-         value("beds-fetch", 1, "p50_ms"), lambda v: v <= 1.2),
-        ("peak RSS per BEDS worker (MB)", "<= 80", worker_rss, lambda v: v <= 80),
-    ]
-    return [{"measure": m, "target": t, "value": v,
-             "met": None if (check is None or v is None) else bool(check(v))}
-            for m, t, v, check in out]
-
-
-def markdown(rows: list[dict[str, Any]], targets: list[dict[str, Any]],
-             meta: dict[str, Any]) -> str:
-    lines = [
-        f"# BEDS benchmark — {meta['finished']}",
-        "",
-        f"`{meta['command']}` on {meta['machine']}; RabbitMQ, MariaDB, the load generator and the "
-        f"servers share the machine. {meta['rounds']} round(s) x {meta['duration']} s per cell "
-        f"(after {meta['warmup']} s warm-up), queues: {meta['queue_type']}; every server on "
-        "uvloop, aiomysql pool of 16, prefetch 64 in flight per process.",
-        "",
-        "| system | in flight | req/s | p50 ms | p99 ms | server cores | req per server "
-        "CPU-s | peak RSS MB | errors | cores: loadgen / RabbitMQ / MariaDB / other |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        rss = f"{r['rss_mb']}" if r["processes"] <= 1 else \
-            f"{r['rss_mb']} /worker ({r['rss_total_mb']} total)"
-        per_cpu = "-" if r["req_per_cpu_s"] is None else f"{r['req_per_cpu_s']:,.0f}"
-        lines.append(
-            f"| {r['label']} | {r['concurrency']} | {r['req_per_s']:,.0f} | {r['p50_ms']} | "
-            f"{r['p99_ms']} | {r['server_cores']} | {per_cpu} | {rss} | "
-            f"{r['errors']} | {r['loadgen_cores']:.2f} / {r['rabbitmq_cores']:.2f} / "
-            f"{r['mariadb_cores']:.2f} / {r['other_cores']:.2f} |")
-    lines += ["", "## Against the issue's targets", "",
-              "| measure | target | measured | met |", "|---|---|---:|---|"]
-    for t in targets:
-        met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
-        lines.append(f"| {t['measure']} | {t['target']} | {t['value']} | {met} |")
-    if meta.get("skipped"):
-        lines += ["", f"Skipped (time budget): {', '.join(meta['skipped'])}"]
-    if meta.get("reruns"):
-        lines += ["", f"{meta['reruns']} cell(s) disturbed by another job (other > "
-                  f"{meta['disturbed_threshold_cores']} cores) were measured again; the less "
-                  "disturbed measurement is kept (latest.json has both)."]
-    if meta.get("warnings"):
-        lines += ["", "Warnings: " + "; ".join(meta["warnings"])]
-    if meta.get("failures"):
-        lines += ["", "**Failures**: " + "; ".join(meta["failures"])]
-    lines += ["", "server cores = CPU-seconds of the server's processes / window seconds (utime+"
-              "stime from /proc). other = busy CPU of the machine that none of server, load "
-              "generator, RabbitMQ, MariaDB used: another job on the box (high = disturbed cell).",
-              ""]
-    return "\n".join(lines)
-
-
-# -- profile ----------------------------------------------------------------------------------
-
-async def profile(stack: Stack, args: argparse.Namespace) -> list[str]:
-    """py-spy on the BEDS node while it serves film.fetch at 16 in flight: raw stacks -> the
-    top entries in profile.md, a flame graph in profile.svg."""
-    server = stack.servers["beds"]
-    system = SYSTEMS[0]
-    pyspy = str(Path(sys.executable).parent / "py-spy")
-    notes = []
-    for fmt, out in (("raw", RESULTS / "profile.raw.txt"), ("flamegraph", RESULTS / "profile.svg")):
-        seconds = max(2, int(args.warmup + args.duration))   # load runs for warm-up + window
-        spy = await asyncio.create_subprocess_exec(
-            pyspy, "record", "--pid", str(server.pid), "--rate", "100", "--duration",
-            str(seconds), "--format", fmt, "--output", str(out),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        cell = await run_cell(server, system, 16, args, f"{stack.run_id}prof{fmt}")
-        _, err = await spy.communicate()
-        if spy.returncode != 0:
-            notes.append(f"py-spy {fmt}: exit {spy.returncode}: {err.decode()[-300:]}")
-        notes.append(f"profiled cell ({fmt}): {cell['req_per_s']} req/s, "
-                     f"{cell['server_cores']} cores (py-spy attached)")
-    return notes
-
-
-def summarize_profile(raw: Path, top: int = 25) -> str:
-    """Shares per owner package, per function (self) and per function (inclusive) from py-spy's
-    collapsed stacks. A stdlib frame's time (asyncio's StreamWriter.write is the socket send) is
-    charged to the nearest library or BEDS frame that called it."""
-    self_t: dict[str, int] = {}
-    incl: dict[str, int] = {}
-    owner: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = stack.split(";")
-        names = [_frame_name(f) for f in frames]
-        self_t[names[-1]] = self_t.get(names[-1], 0) + count
-        for name in set(names):
-            incl[name] = incl.get(name, 0) + count
-        who = next((p for p in map(_package, reversed(frames)) if p in _OWNERS), "stdlib")
-        owner[who] = owner.get(who, 0) + count
-    if not total:
-        return "no samples\n"
-
-    def table(title: str, data: dict[str, int], skip_above: float = 1.0) -> list[str]:
-        rows = [kv for kv in sorted(data.items(), key=lambda kv: -kv[1])
-                if kv[1] / total < skip_above][:top]
-        return [f"## {title}", "", "| share | where |", "|---:|---|",
-                *[f"| {n / total:.1%} | `{name}` |" for name, n in rows], ""]
-
-    out = [f"# py-spy profile of the BEDS node, film.fetch at 16 in flight ({total} samples "
-           "of its busy thread at 100 Hz; idle waits excluded)", "",
-           "`Runner.run` self time is uvloop's native loop (C: polling, reading sockets, "
-           "scheduling); `StreamWriter.write` self time is the socket send (on loopback the "
-           "sender also pays for the receiver's TCP processing).", ""]
-    out += table("By owner (stdlib frames charged to the library or BEDS code calling them)",
-                 owner)
-    out += table("Self time (innermost frame)", self_t)
-    out += table("Inclusive time (function anywhere on the stack; the entry frames omitted)",
-                 incl, skip_above=0.6)
-    return "\n".join(out)
-
-
-_OWNERS = {"beds/brokers", "beds/adapters", "beds/factory", "beds/protocol", "beds/templates",
-           "beds/log", "beds/errors", "beds/cli", "beds/node", "aiormq", "pamqp", "aiomysql",
-           "pymysql", "structlog", "msgspec", "uvloop", "yarl", "multidict"}
-
-
-def _frame_name(frame: str) -> str:
-    # py-spy raw frames look like "Consumer._handle (beds/brokers/consumer.py:112)"
-    name, _, where = frame.rpartition(" (")
-    return f"{name} ({where.rstrip(')').rsplit(':', 1)[0]})"
-
-
-def _package(frame: str) -> str:
-    path = frame.rpartition(" (")[2].rstrip(")").rsplit(":", 1)[0]
-    parts = path.split("/")
-    if parts[0] == "beds" and len(parts) > 1:
-        return "beds/" + parts[1].removesuffix(".py")
-    return parts[0].removesuffix(".py")
-
-
 # -- main -------------------------------------------------------------------------------------
+
+def _score(cell: dict[str, Any]) -> tuple[bool, float]:
+    """Which of a cell and its re-run to keep: no errors first, then the quieter box."""
+    return cell["errors"] > 0, cell["other_cores"]
+
 
 async def main(args: argparse.Namespace) -> int:
     require_services()
@@ -380,7 +192,7 @@ async def main(args: argparse.Namespace) -> int:
     failures: list[str] = []    # wrong replies, errors, a server that crashed: exit 1
     profile_time = (args.warmup + args.duration + 2) * 2 if args.profile else 0.0
     per_cell = args.warmup + args.duration + 1.5
-    quiet = await box_busy(2.0)
+    quiet, rabbit_idle = await box_busy(2.0)
     if quiet > 0.15:
         warnings.append(f"the machine was {quiet:.0%} busy before the run started")
     print(f"bench: machine {quiet:.0%} busy before start; starting {', '.join(servers)} ...",
@@ -431,8 +243,7 @@ async def main(args: argparse.Namespace) -> int:
                                 f"{stack.run_id}x{old['round']}c{old['concurrency']}")
             new["rerun_of_other_cores"] = old["other_cores"]
             cells.append(new)
-            score = lambda c: (c["errors"] > 0, c["other_cores"])  # noqa: E731
-            worse = old if score(new) < score(old) else new
+            worse = old if _score(new) < _score(old) else new
             worse["kept"] = False
         reruns = sum(1 for c in cells if "rerun_of_other_cores" in c)
         for cell in cells:   # a cell replaced by its re-run is only worth a warning
@@ -443,7 +254,8 @@ async def main(args: argparse.Namespace) -> int:
             (failures if cell["kept"] else warnings).extend(
                 f"{name}{'' if cell['kept'] else ' (replaced)'}: {f}" for f in found)
         if args.profile:
-            warnings += [n for n in await profile(stack, args) if n.startswith("py-spy")]
+            notes = await profile.record(stack, SYSTEMS[0], args)
+            warnings += [n for n in notes if n.startswith("py-spy")]
         peak_rss = {}
         for name, server in stack.servers.items():
             pids = procstat.tree(server.pid)
@@ -456,7 +268,7 @@ async def main(args: argparse.Namespace) -> int:
         if code not in (0, None):
             failures.append(f"{name} exited {code} on SIGTERM")
 
-    rows = aggregate(cells)
+    rows = aggregate(cells, [s.key for s in SYSTEMS])
     targets = ratios(rows, peak_rss)
     meta = {
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -468,6 +280,8 @@ async def main(args: argparse.Namespace) -> int:
         "failures": failures, "reruns": reruns, "disturbed_threshold_cores": args.disturbed,
         "elapsed_s": round(time.monotonic() - started, 1), "peak_rss_mb": peak_rss,
         "server_exit_codes": exit_codes, "server_logs": logs,
+        "rabbitmq_busy_wait": procstat.beam_busy_wait(),
+        "rabbitmq_cores_before_load": round(rabbit_idle, 3),
     }
     text = markdown(rows, targets, meta)
     (RESULTS / "latest.md").write_text(text)
@@ -477,7 +291,7 @@ async def main(args: argparse.Namespace) -> int:
     from bench.chart import bench_chart
     bench_chart(rows, RESULTS / "latest.png", meta)
     if args.profile and (RESULTS / "profile.raw.txt").exists():
-        (RESULTS / "profile.md").write_text(summarize_profile(RESULTS / "profile.raw.txt"))
+        (RESULTS / "profile.md").write_text(profile.summarize(RESULTS / "profile.raw.txt"))
     print(text)
     print(f"bench: {meta['elapsed_s']}s; wrote {RESULTS.relative_to(ROOT)}/latest.md, "
           "latest.json, latest.png" + (", profile.md, profile.svg" if args.profile else ""))
@@ -492,7 +306,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--systems", default=",".join(s.key for s in SYSTEMS))
     parser.add_argument("--max-requests", type=int, default=200_000, help="per cell")
-    parser.add_argument("--budget", type=float, default=420.0,
+    parser.add_argument("--budget", type=float, default=450.0,
                         help="seconds for the whole run; cells that would not fit are skipped")
     parser.add_argument("--disturbed", type=float, default=0.15,
                         help="re-run cells where other jobs used more than this many cores")

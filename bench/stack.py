@@ -97,14 +97,15 @@ class Stack:
                 "dsn": f"mysql://{self.user}:{self.password}@127.0.0.1:3306/{self.db}"}
 
     async def _create_db(self) -> None:
-        from beds.adapters.mysql import MysqlAdapter
+        from beds.adapters import schema_tool
+        from beds.adapters.mysql.adapter import MysqlAdapter
         from beds.config import load_settings
 
         env = self._beds_env_file("schema")
         self._settings = load_settings(ROOT / "config/beds.toml", env,
                                        environ={"BEDS_MYSQL_PASSWORD": "x"})
         adapter = MysqlAdapter(self._settings.datasources["main"])
-        await adapter.apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql")))
+        await schema_tool(adapter).apply_schema(sorted((ROOT / "schema/mysql").glob("*.sql")))
 
     async def _drop_db(self) -> None:
         import aiomysql
@@ -164,12 +165,13 @@ class Stack:
             server.env = {"PYTHONPATH": str(variant.src)}
         return server
 
-    def _peer(self, name: str, module: str) -> Server:
+    def _peer(self, name: str, module: str, queue_type: str = QUEUE_TYPE,
+              extra: tuple[str, ...] = ()) -> Server:
         exchange = f"{self.run_id}-{name}"
         queue = f"{exchange}.fetch"
         argv = [sys.executable, "-m", module, "--url", AMQP_URL, "--exchange", exchange,
-                "--queue", queue, "--queue-type", QUEUE_TYPE, "--mysql-user", self.user,
-                "--mysql-db", self.db, "--prefetch", "64", "--pool-max", "16"]
+                "--queue", queue, "--queue-type", queue_type, "--mysql-user", self.user,
+                "--mysql-db", self.db, "--prefetch", "64", "--pool-max", "16", *extra]
         return Server(name, argv, exchange, queue, 1, queues=[queue], exchanges=[exchange],
                       log=self.tmp / f"{name}.log", env={"BENCH_MYSQL_PASSWORD": self.password})
 
@@ -182,6 +184,8 @@ class Stack:
             return self._beds(system, int(system.removeprefix("beds-w")))
         if system == "aiopika":
             return self._peer(system, "bench.peers.aiopika_server")
+        if system == "aiopika-classic":   # the lighter set-up: classic queue, no confirms
+            return self._peer(system, "bench.peers.aiopika_server", "classic", ("--no-confirms",))
         if system == "faststream":
             return self._peer(system, "bench.peers.faststream_server")
         raise ValueError(f"unknown system {system!r}")

@@ -1,17 +1,16 @@
-"""What every adapter offers (the `Adapter` protocol) and what implementers share.
+"""What every adapter offers to serve requests (the `Adapter` protocol) and what implementers
+share.
 
-Layer: adapters. Only `adapters/*.py` import database drivers and their exception types; every
-driver error is translated into a `beds.errors` RequestError at this boundary, exactly once.
-Adapters never accept SQL text: they build statements from names that came from a validated
-template (checked against IDENT_RE) and bind every value.
+Layer: infrastructure. Only modules under `beds/adapters/` import database drivers and their
+exception types; every driver error is translated into a `beds.errors` RequestError at this
+boundary, exactly once. Adapters never accept SQL text: they build statements from names that
+came from a validated template (checked against IDENT_RE) and bind every value.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -69,40 +68,10 @@ def wait_failed(call: Call, datasource: str, reason: str) -> RequestError:
     return DbUnavailable(f"datasource {datasource!r} is unreachable: {reason}", ran=False)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One finding of `beds templates check`."""
-
-    where: str      # "templates/film.toml: ops.in_stock"
-    message: str
-    warning: bool = False
-
-    def __str__(self) -> str:
-        level = "warning" if self.warning else "error"
-        return f"{self.where}: {level}: {self.message}"
-
-
-@dataclass(frozen=True)
-class SchemaApplied:
-    """What `beds schema apply` did: the files it ran, and what it did to the application
-    account (`account`: one sentence, printed as is)."""
-
-    files: list[str]
-    account: str
-
-
-def account_outcome(name: str, existed: bool, reset: bool) -> str:
-    """The sentence for the application account; an existing account's password is changed
-    only when asked (`--reset-password`): another checkout or a DBA may have set it."""
-    if not existed:
-        return f"created account {name} with the dsn's password"
-    if reset:
-        return f"account {name} exists: reset its password to the dsn's (--reset-password)"
-    return (f"account {name} exists: left its password unchanged (--reset-password sets it "
-            "to the dsn's)")
-
-
 class Adapter(Protocol):
+    """What a node needs to serve requests. The DBA tooling of an engine (`beds schema apply`,
+    `beds templates check`) is a `beds.adapters.schema.SchemaTool` built on top of one."""
+
     settings: DatasourceSettings
 
     async def open(self) -> None:
@@ -115,13 +84,6 @@ class Adapter(Protocol):
         """Build the statement for one op, once, at start-up."""
 
     async def run(self, prepared: Any, call: Call) -> Result: ...
-
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        """Compare templates with the live database (`beds templates check`)."""
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        """Apply the engine's schema files in order, idempotently (`beds schema apply`); an
-        existing application account keeps its password unless `reset_password`."""
 
     async def ping(self) -> bool: ...
 
@@ -157,14 +119,6 @@ def parse_dsn(settings: DatasourceSettings, dsn: str | None = None) -> Dsn:
         database=parts.path.lstrip("/"),
         options={k: v[-1] for k, v in parse_qs(parts.query).items()},
     )
-
-
-def per_op(templates: list[Template],
-           check: Callable[[Template, Op], list[str]]) -> list[Problem]:
-    """Run a check on every op, each finding placed at `<template file>: ops.<op>`."""
-    return [Problem(f"{template.path}: ops.{op.name}", message)
-            for template in templates for op in template.ops.values()
-            for message in check(template, op)]
 
 
 def refuse_cursor(call: Call, engine: str) -> None:

@@ -1,6 +1,6 @@
 """Bulk ops: many calls of one write op in one request, and what a failing row means.
 
-Layer: adapters. An adapter that can run the calls on one connection inside one transaction
+Layer: infrastructure. An adapter that can run the calls on one connection inside one transaction
 offers `run_batch` (MariaDB, PostgreSQL): every row commits, or none does. The others (MongoDB,
 DynamoDB) cannot put a batch of named operations in one transaction (MongoDB needs a replica
 set; a DynamoDB operation's reads and counters happen before its own TransactWriteItems), so

@@ -1,10 +1,11 @@
 """Named operations: what a DBA writes for engines that have no stored procedures (MongoDB,
 DynamoDB), and the parts of their format both engines share.
 
-Layer: adapters (shared by `mongodb_ops` and `dynamodb_ops`). Pure: reads files, never connects.
+Layer: infrastructure (shared by the `mongodb` and `dynamodb` adapter packages). Pure: reads files,
+never connects.
 
 A datasource's `schema_dir` holds JSON files, applied and read in file-name order; each file is an
-object of sections (which sections an engine has is in its `*_ops` module). The `operations`
+object of sections (which sections an engine has is in its `catalog` module). The `operations`
 section is what a template's `procedure = "NAME"` or `function = "NAME"` names. Every operation
 declares, besides its engine-specific body:
 
@@ -46,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from beds.errors import ConfigError, Conflict, DbError, RequestError
+from beds.table import IDENT_RE, Table, describe
 from beds.templates.model import FieldType, Op, OpTarget, Template
-from beds.tomlread import IDENT_RE, Table, describe
 
 Decode = Callable[[str], Any]
 _DERIVATIONS = ("lower", "sha256", "const")

@@ -1,6 +1,6 @@
 """What the node knows about each read replica, and which one serves the next read.
 
-Layer: adapters. Pure: no I/O and no clock of its own (callers pass `now`), so the routing
+Layer: infrastructure. Pure: no I/O and no clock of its own (callers pass `now`), so the routing
 decisions are unit-tested as they are.
 
 Lag is measured by positions, the same way for both engines: every probe the primary's current

@@ -1,6 +1,6 @@
 """Replication positions and the statements that read them, per engine.
 
-Layer: adapters. Pure apart from building the engine's statement objects: the replica router
+Layer: infrastructure. Pure apart from building the engine's statement objects: the replica router
 runs them through the adapters' own `run`, so driver calls and error translation stay in
 `mysql.py` / `postgres.py`.
 
@@ -74,7 +74,7 @@ class MariadbDialect:
         return all(have.get(domain, -1) >= seq for domain, seq in want.items())
 
     def statement(self, sql: str) -> Any:
-        from beds.adapters.mysql import MysqlStatement
+        from beds.adapters.mysql.adapter import MysqlStatement
         return MysqlStatement(OpTarget.FUNCTION, sql, None, (), False)
 
     def probe(self, rows: list[list[dict[str, Any]]]) -> ReplicaProbe:
@@ -111,7 +111,7 @@ class PostgresDialect:
         return have >= want
 
     def statement(self, sql: str) -> Any:
-        from beds.adapters.postgres import PostgresStatement
+        from beds.adapters.postgres.statements import PostgresStatement
         return PostgresStatement(OpTarget.FUNCTION, "replication", sql, 0, (), False)
 
     def probe(self, rows: list[list[dict[str, Any]]]) -> ReplicaProbe:

@@ -1,6 +1,6 @@
 """Read replicas: one adapter object over a primary and its replicas, deciding who serves a call.
 
-Layer: adapters. A replica is another instance of the same adapter class on the replica's DSN;
+Layer: infrastructure. A replica is another instance of the same adapter class on the replica's DSN;
 the per-connection code is theirs. The dispatcher keeps calling one adapter (this one):
   - write and bulk ops, and read ops with `consistency = "primary"`, run on the primary;
   - other reads run on a healthy replica in turn (up, lag <= max_lag_seconds), else on the
@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from beds.adapters.base import Adapter, Call, Problem, SchemaApplied
+from beds.adapters.base import Adapter, Call
 from beds.adapters.batch import BatchAdapter
 from beds.adapters.replica_health import ReplicaState, RoundRobin
 from beds.adapters.replica_positions import dialect_of
@@ -195,13 +194,6 @@ class ReplicatedAdapter:
     # -- everything else is the primary's ---------------------------------------------------
     async def ping(self) -> bool:
         return await self.primary.ping()
-
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        return await self.primary.check(templates)
-
-    async def apply_schema(self, files: list[Path],
-                           reset_password: bool = False) -> SchemaApplied:
-        return await self.primary.apply_schema(files, reset_password)
 
     def __getattr__(self, name: str) -> Any:
         # pool_usage, pool_waiting, db_system, ...: what metrics and tracing ask of an adapter

@@ -1,14 +1,14 @@
 """StubAdapter: an in-memory stand-in for unit tests of dispatch. Never used by a node.
 
-It records every call and answers from a table of canned results keyed by object name.
+Layer: tooling (test double). It records every call and answers from a table of canned results
+keyed by object name.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from beds.adapters.base import Call, Problem, SchemaApplied
+from beds.adapters.base import Call
 from beds.config import DatasourceSettings
 from beds.errors import RequestError
 from beds.protocol import Result
@@ -37,12 +37,6 @@ class StubAdapter:
         if isinstance(answer, RequestError):
             raise answer
         return answer
-
-    async def check(self, templates: list[Template]) -> list[Problem]:
-        return []
-
-    async def apply_schema(self, files: list[Path], reset_password: bool = False) -> SchemaApplied:
-        return SchemaApplied([str(f) for f in files], "no application account (stub)")
 
     async def ping(self) -> bool:
         return self.opened

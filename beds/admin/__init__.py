@@ -1,1 +1,4 @@
-"""The admin role's built-in services."""
+"""The admin role's built-in services.
+
+Layer: operations (admin node).
+"""

@@ -2,7 +2,7 @@
 request and error rates, latency percentiles, broker instances and dead-letter depth, with a
 bounded history for the dashboard's charts.
 
-Layer: admin (operations). Pure: no I/O and no clock of its own; callers say when a snapshot
+Layer: operations (admin node). Pure: no I/O and no clock of its own; callers say when a snapshot
 arrived and what time a summary is for. adminGraphBroker (admin/graph.py) feeds it; the
 dashboard's /api/cluster and `beds status` read `summary()`.
 
@@ -20,67 +20,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from beds.admin.counters import (
+    QUANTILES,
+    Counters,
+    is_number,
+    number_or,
+    rates,
+    read_ops,
+    sum_counters,
+)
+
 LOST_AFTER = 3          # snapshot intervals without news after which a node is shown as lost
 MAX_POINTS = 300        # points per chart series; the step widens for long histories
-QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-MAX_OPS = 500           # template.op series kept per node; the rest are summed under OTHER
-MAX_OP_NAME = 160       # longer keys are not a template.op a node could serve: OTHER too
-OTHER = "<other>"
-"""Where a snapshot's surplus ops go: a node (or anyone publishing on the metrics exchange) with
-thousands of op names must not make every chart bin and summary grow with them."""
 _COLUMNS = ("rps", "errors_per_s", *(label for label, _ in QUANTILES))
-
-
-@dataclass(frozen=True)
-class Counters:
-    """Answers, errors and per-bucket latency counts of one template.op (or a sum of them)."""
-
-    count: float = 0.0
-    errors: float = 0.0
-    buckets: tuple[float, ...] = ()
-
-    def plus(self, other: Counters, scale: float = 1.0) -> Counters:
-        if not self.buckets:
-            buckets = tuple(b * scale for b in other.buckets)
-        elif len(other.buckets) == len(self.buckets):
-            buckets = tuple(a + b * scale for a, b in zip(self.buckets, other.buckets, strict=True))
-        else:
-            buckets = self.buckets   # different bounds: the counts add, the latencies cannot
-        return Counters(self.count + other.count * scale, self.errors + other.errors * scale,
-                        buckets)
-
-    def increase_since(self, before: Counters | None) -> Counters:
-        """What happened since `before`; all of self when a counter went down (a restart)."""
-        if before is None or self.count < before.count or self.errors < before.errors or \
-                len(self.buckets) != len(before.buckets) or \
-                any(a < b for a, b in zip(self.buckets, before.buckets, strict=True)):
-            return self
-        return Counters(self.count - before.count, self.errors - before.errors,
-                        tuple(a - b for a, b in zip(self.buckets, before.buckets, strict=True)))
-
-
-def quantile(q: float, bounds: Sequence[float], buckets: Sequence[float]) -> float | None:
-    """Prometheus' histogram_quantile: linear interpolation inside the bucket that holds the
-    q-th observation; the +Inf bucket answers the highest finite bound. None without data.
-    `buckets` are per-bucket counts (not cumulative), one more than `bounds` (the last is +Inf)."""
-    total = sum(max(n, 0.0) for n in buckets)
-    if total <= 0 or not bounds:
-        return None
-    rank = q * total
-    below = 0.0
-    for i, n in enumerate(buckets):
-        n = max(n, 0.0)
-        if n > 0 and below + n >= rank:
-            if i >= len(bounds):
-                return float(bounds[-1])
-            lower = float(bounds[i - 1]) if i > 0 else 0.0
-            return lower + (float(bounds[i]) - lower) * max(rank - below, 0.0) / n
-        below += n
-    return float(bounds[-1])
 
 
 @dataclass
@@ -130,9 +86,9 @@ class ClusterView:
         name = snapshot.get("node")
         if not isinstance(name, str) or not name:
             raise ValueError("snapshot.node: expected a node name")
-        at = _number(snapshot.get("at"), received_at)
-        bounds = tuple(float(b) for b in snapshot.get("bucket_bounds") or () if _is_num(b))
-        raw = _read_ops(snapshot.get("ops"), len(bounds) + 1)
+        at = number_or(snapshot.get("at"), received_at)
+        bounds = tuple(float(b) for b in snapshot.get("bucket_bounds") or () if is_number(b))
+        raw = read_ops(snapshot.get("ops"), len(bounds) + 1)
         identity = (snapshot.get("pid"), snapshot.get("started_at"))
         node = self._nodes.get(name)
         if node is None or node.bounds != bounds:
@@ -217,7 +173,7 @@ class ClusterView:
             lo, hi = self._bin(node.last_at - self.window_seconds) + 1, self._bin(node.last_at)
             per_op, covered = _sum_bins(node.bins.get(k) for k in range(lo, hi + 1))
             live = state != "lost" and covered > 0
-            total = _total(per_op.values()) if live else Counters()
+            total = sum_counters(per_op.values()) if live else Counters()
             nodes[name] = {
                 "node": name, "role": node.last.get("role"), "state": state,
                 "reported_state": node.last.get("state"), "pid": node.last.get("pid"),
@@ -229,7 +185,7 @@ class ClusterView:
                 "inflight": node.last.get("inflight"),
                 "dead_letters": node.last.get("dead_letters"),
                 "restarts": node.last.get("restarts") or {},
-                **_rates(total, covered, node.bounds)}
+                **rates(total, covered, node.bounds)}
             bounds = bounds or node.bounds
             if node.last.get("dead_letters") is not None and node.last_at > dead[0]:
                 dead = (node.last_at, node.last.get("dead_letters"))
@@ -242,7 +198,7 @@ class ClusterView:
                     # per-node rates add up; the node's own covered time is its denominator
                     recent[op] = recent.get(op, Counters()).plus(per_op[op], 1 / covered)
         for op, row in ops.items():
-            row.update(_rates(recent.get(op, Counters()), 1.0, bounds))
+            row.update(rates(recent.get(op, Counters()), 1.0, bounds))
         live_nodes = [n for n in nodes.values() if n["state"] != "lost"]
         return {
             "at": round(now, 3), "step": self.step, "window_seconds": self.window_seconds,
@@ -303,7 +259,7 @@ class ClusterView:
             hit = self._node_points.get((name, k))
             if hit is None or hit[0] != b.version:
                 # A bin no new interval reaches never changes again: computed once.
-                hit = (b.version, _rates(_total(b.ops.values()), b.covered, node.bounds))
+                hit = (b.version, rates(sum_counters(b.ops.values()), b.covered, node.bounds))
                 self._node_points[(name, k)] = hit
             for key in _COLUMNS:
                 cols[key][i] = hit[1][key]
@@ -320,18 +276,9 @@ class ClusterView:
                 if b.covered > 0:
                     for op, c in b.ops.items():
                         sums[op] = sums.get(op, Counters()).plus(c, 1 / b.covered)
-            hit = (signature, {op: _rates(c, 1.0, bounds) for op, c in sums.items()})
+            hit = (signature, {op: rates(c, 1.0, bounds) for op, c in sums.items()})
             self._op_points[k] = hit
         return hit[1]
-
-
-def _rates(c: Counters, seconds: float, bounds: Sequence[float]) -> dict[str, Any]:
-    out: dict[str, Any] = {"rps": round(c.count / seconds, 3) if seconds > 0 else 0.0,
-                           "errors_per_s": round(c.errors / seconds, 3) if seconds > 0 else 0.0}
-    for label, q in QUANTILES:
-        value = quantile(q, bounds, c.buckets) if len(c.buckets) == len(bounds) + 1 else None
-        out[label] = round(value * 1000, 3) if value is not None else None
-    return out
 
 
 def _sum_bins(bins: Iterable[_Bin | None]) -> tuple[dict[str, Counters], float]:
@@ -346,57 +293,12 @@ def _sum_bins(bins: Iterable[_Bin | None]) -> tuple[dict[str, Counters], float]:
     return per_op, covered
 
 
-def _total(counters: Iterable[Counters]) -> Counters:
-    total = Counters()
-    for c in counters:
-        total = total.plus(c)
-    return total
-
-
 def _carry(values: list[int | None]) -> list[int | None]:
     """Depth is a gauge sampled now and then: between samples the last one holds."""
     out: list[int | None] = []
     for v in values:
         out.append(v if v is not None else (out[-1] if out else None))
     return out
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _number(value: Any, default: float) -> float:
-    return float(value) if _is_num(value) else default
-
-
-def _read_ops(ops: Any, width: int) -> dict[str, Counters]:
-    """The cumulative counters of a snapshot's `ops`; malformed entries are left out, and past
-    MAX_OPS (or with an implausible name) an entry is added to the OTHER key."""
-    out: dict[str, Counters] = {}
-    if not isinstance(ops, dict):
-        return out
-    for name, entry in ops.items():
-        if not isinstance(name, str) or not isinstance(entry, dict):
-            continue
-        counters = _read_entry(entry, width)
-        if counters is None:
-            continue
-        if len(name) > MAX_OP_NAME or (name not in out and len(out) >= MAX_OPS):
-            name = OTHER
-        out[name] = out[name].plus(counters) if name in out else counters
-    return out
-
-
-def _read_entry(entry: dict[str, Any], width: int) -> Counters | None:
-    outcomes = entry.get("outcomes")
-    if not isinstance(outcomes, dict) or not all(_is_num(v) for v in outcomes.values()):
-        return None
-    errors = sum(float(v) for k, v in outcomes.items() if k != "ok")
-    count = _number(entry.get("count"), sum(float(v) for v in outcomes.values()))
-    buckets = entry.get("buckets")
-    hist = tuple(float(b) for b in buckets) if isinstance(buckets, list) and \
-        len(buckets) == width and all(_is_num(b) for b in buckets) else ()
-    return Counters(count, errors, hist)
 
 
 def _brokers(brokers: Any) -> dict[str, dict[str, Any]]:
@@ -409,5 +311,5 @@ def _brokers(brokers: Any) -> dict[str, dict[str, Any]]:
 
 def _instances(brokers: Any) -> dict[str, int]:
     return {name: int(b["instances"]) for name, b in _brokers(brokers).items()
-            if _is_num(b.get("instances"))}
+            if is_number(b.get("instances"))}
 

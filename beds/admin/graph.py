@@ -1,6 +1,6 @@
 """adminGraphBroker: collects the metric snapshots every node publishes and serves the dashboard.
 
-Layer: admin (operations). Snapshots arrive on the metrics exchange with key `node.<name>`; each
+Layer: operations (admin node). Snapshots arrive on the metrics exchange with key `node.<name>`; each
 one feeds the ClusterView the admin node's services share (`ctx.shared["cluster"]`, also read by
 `beds status`). Instance 0 serves the dashboard on `[admin] dashboard_listen`: the page and its
 script (static files shipped in beds/admin/dashboard/) and `/api/cluster`, the view's summary,

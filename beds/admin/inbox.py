@@ -1,6 +1,6 @@
 """adminBrokerIn: control commands for the cluster (`beds status|scale|drain|resume|reload|ping`).
 
-Layer: admin (operations). Commands arrive on the control exchange with routing key `admin`.
+Layer: operations (admin node). Commands arrive on the control exchange with routing key `admin`.
 Cluster-wide ones (`ping`, `status`, `reload-templates` without a node) are asked of every node
 (`node.all`) and the answers gathered for a short window; the others are forwarded to the one
 node named in `args.node`, whose answer is relayed back. RabbitMQ's own consumer and message

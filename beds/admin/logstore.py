@@ -1,6 +1,6 @@
 """adminLogsBroker: every node's shipped log lines and audit events -> the DBA-owned log store.
 
-Layer: admin (operations). Consumes its own queue, bound `#` on the logs exchange, and appends
+Layer: operations (admin node). Consumes its own queue, bound `#` on the logs exchange, and appends
 the lines in batches through a template op of the admin's own (`[admin] log_template` /
 `log_op`, templates/admin/logs.toml), called straight through the node's dispatcher: the log
 store is reached like any other data, through a procedure the DBA wrote and granted.

@@ -1,6 +1,6 @@
 """adminBrokerOut: relays node events to the events exchange and remembers the recent ones.
 
-Layer: admin (operations). Nodes publish their events (started, stopping, broker_crashed,
+Layer: operations (admin node). Nodes publish their events (started, stopping, broker_crashed,
 broker_restarted, scaled, drained, resumed, reloaded, warehoused) on the control exchange with
 key `event.<node>.<event>`; this service republishes each one on the events exchange with key
 `<node>.<event>`, so subscribers bind one exchange whatever the cluster looks like, and keeps
@@ -65,7 +65,8 @@ class EventRelay(QueueService):
             return
         self.recent.append(event)
         # The event's own keys must not clash with the log call's: an event carrying
-        # `event_name` raised TypeError here and was never settled (64 wedged the relay).
+        # `event_name` would raise TypeError here and stay unsettled, and enough of them stall
+        # the relay (its prefetch fills with messages it never settles).
         log.info("event", **{k: v for k, v in event.items() if k not in _LOG_KEYS},
                  event_name=event.get("event"))
         with contextlib.suppress(*AMQP_ERRORS):   # a lost ack (stopping): relayed again later

@@ -1,7 +1,7 @@
 """The common shape of the admin services: a queue of their own bound to an ops exchange,
 consumed until the node stops.
 
-Layer: admin (operations). Subclasses say which queue arguments and bindings they need and
+Layer: operations (admin node). Subclasses say which queue arguments and bindings they need and
 handle each delivery; the base class owns the channel's life, so every service reacts the same
 way to a lost channel (raise ChannelLost: the supervisor restarts it) and to a stop (return).
 """

@@ -1,6 +1,6 @@
 """adminSyslogBroker: every node's shipped log lines and audit events -> syslog, RFC 5424.
 
-Layer: admin (operations). Consumes its own queue, bound `#` on the logs exchange, formats each
+Layer: operations (admin node). Consumes its own queue, bound `#` on the logs exchange, formats each
 line as an RFC 5424 message and sends it as one datagram to `[admin] syslog`: `udp://host:port`
 (RFC 5426) or `unix:///path` (a datagram socket such as /dev/log). With `syslog = ""` it says
 once that it is off and idles without a queue.
@@ -28,8 +28,8 @@ from aiormq.abc import DeliveredMessage
 
 from beds.admin.service import QueueService
 from beds.brokers.link import AMQP_ERRORS, sleep_unless
+from beds.config.ops import SYSLOG_FACILITIES
 from beds.log import get_logger
-from beds.opsconfig import SYSLOG_FACILITIES
 
 log = get_logger("beds.admin.syslog")
 SEVERITY = {"emergency": 0, "alert": 1, "critical": 2, "error": 3, "warning": 4, "audit": 5,

@@ -26,8 +26,8 @@ from beds.brokers.link import (
 )
 from beds.brokers.retry import backoff, delivery_count, may_run_again, retry_delay
 from beds.config import BrokerSettings, OpKind
+from beds.dispatch import Dispatcher, Route
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
-from beds.factory import Dispatcher, Route
 from beds.log import get_logger
 from beds.ops.metrics import NodeMetrics
 from beds.protocol import (

@@ -27,8 +27,8 @@ import aiormq
 from aiormq.abc import AbstractChannel
 
 from beds.config import DELIVERY_LIMIT, AmqpSettings, BrokerSettings, QueueType
+from beds.config.ops import OpsSettings
 from beds.errors import BedsError
-from beds.opsconfig import OpsSettings
 
 
 class TopologyError(BedsError):

@@ -25,8 +25,8 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from beds.brokers.consumer import SERVER_SIDE, Consumer, Shared
 from beds.config import BrokerSettings
+from beds.dispatch import Route
 from beds.errors import RequestError
-from beds.factory import Route
 from beds.protocol import Request, Result
 from beds.templates.model import OpTarget
 

@@ -79,7 +79,7 @@ def _silenced(name: str) -> Iterator[None]:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    project = Path(args.config or DEFAULT_CONFIG).parent.parent   # as config.py resolves it
+    project = Path(args.config or DEFAULT_CONFIG).parent.parent   # as beds.config.load resolves it
     if args.command == "completion":
         print(completion.script(parser, args.shell), end="")
         return 0
@@ -112,7 +112,7 @@ def _run_node(settings: Settings, args: argparse.Namespace, environ: dict[str, s
     # (still never over a variable already set).
     os.environ.update({k: v for k, v in environ.items() if k not in os.environ})
     if args.workers != 1:
-        from beds.workers import run_workers
+        from beds.processes import run_workers
         return run_workers(settings, args.role, args.workers, args.config, args.env)
     from beds.node import Node
 

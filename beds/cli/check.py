@@ -12,11 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from beds.adapters.base import Adapter, Problem
+from beds.adapters import schema_tool
+from beds.adapters.base import Adapter
+from beds.adapters.schema import Problem
 from beds.cli.commands import print_json
 from beds.config import Settings
+from beds.dispatch import adapters_for, assign_broker
 from beds.errors import RequestError, TemplateError
-from beds.factory import adapters_for, assign_broker
 from beds.templates import Template, TemplateRegistry, load_template
 from beds.templates.names import clashes
 from beds.templates.repeats import unexplained_repeats
@@ -72,7 +74,7 @@ async def database_problems(settings: Settings, templates: list[Template]) -> li
     adapters: dict[str, Adapter] = adapters_for(settings, registry)
     for name, adapter in adapters.items():
         try:
-            problems += await adapter.check([t for t in registry if t.datasource == name])
+            problems += await schema_tool(adapter).check([t for t in registry if t.datasource == name])
         except RequestError as exc:
             problems.append(Problem(f"datasource {name}", f"cannot check: {exc}: check that the "
                                     "database runs and that the datasource's dsn names the "

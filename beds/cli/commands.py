@@ -73,7 +73,7 @@ def config_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def schema_apply(settings: Settings, args: argparse.Namespace) -> int:
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     name = args.datasource
     if name not in settings.datasources:
@@ -84,7 +84,7 @@ async def schema_apply(settings: Settings, args: argparse.Namespace) -> int:
                    (".sql", ".json", ".js", ".toml"))
     if not files:
         raise ConfigError(f"datasources.{name}.schema_dir: no schema files in {ds.schema_dir}")
-    applied = await create_adapter(ds).apply_schema(files, args.reset_password)
+    applied = await schema_tool(create_adapter(ds)).apply_schema(files, args.reset_password)
     for path in applied.files:
         print(f"applied {path}")
     print(applied.account)

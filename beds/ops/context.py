@@ -14,7 +14,7 @@ from beds.adapters import Adapter
 from beds.brokers.link import AmqpLink, ReplyPublisher
 from beds.brokers.pool import Worker
 from beds.config import BrokerSettings, RoleSettings, Settings
-from beds.factory import Dispatcher
+from beds.dispatch import Dispatcher
 from beds.ops.control import Controllable
 from beds.ops.events import Events
 from beds.ops.metrics import NodeMetrics

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from beds.config.ops import split_listen
 from beds.log import get_logger
-from beds.opsconfig import split_listen
 
 log = get_logger("beds.http")
 Readiness = Callable[[], Awaitable[dict[str, Any]]]

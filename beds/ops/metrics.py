@@ -8,7 +8,7 @@ docs/metrics.md lists every family; names follow Prometheus practice (base units
 
 Label values come only from the node's own configuration: a template.op the node does not serve
 (a caller-chosen name) is counted under one fixed `<unknown>` series, so callers cannot grow
-/metrics or the snapshot (reliability audit F3).
+/metrics or the snapshot.
 """
 
 from __future__ import annotations

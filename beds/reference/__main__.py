@@ -1,4 +1,7 @@
-"""`python -m beds.reference NAME`: print one generated docs block (run from the project)."""
+"""`python -m beds.reference NAME`: print one generated docs block (run from the project).
+
+Layer: tooling.
+"""
 
 import sys
 from pathlib import Path

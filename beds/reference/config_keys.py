@@ -12,10 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from beds import config
+from beds.config import load as config_load
 from beds.reference.markdown import code, default_of, table
 from beds.reference.recording import Recorder, RecordingTable
-from beds.tomlread import Table
+from beds.table import Table
 
 DESCRIPTIONS = {
     "node.name": "Node name in logs, metrics, replies (`meta.node`) and control commands; "
@@ -113,9 +113,9 @@ _COMMENTED_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=.*?#\s*(.+)$")
 def record(path: Path) -> Recorder:
     """Run the settings validation over `path` (unset ${VAR}s read as "") and note every key."""
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    merged = config._substitute(raw, "", {}, [])
+    merged = config_load._substitute(raw, "", {}, [])
     recorder = Recorder()
-    config._validate(RecordingTable(merged, recorder, source=str(path)), path.parent)
+    config_load._validate(RecordingTable(merged, recorder, source=str(path)), path.parent)
     return recorder
 
 
@@ -175,7 +175,7 @@ def env_variables(paths: list[Path]) -> str:
     for path in paths:
         lines = path.read_text(encoding="utf-8").splitlines()
         text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
-        for match in config._VAR_RE.finditer(text):
+        for match in config_load._VAR_RE.finditer(text):
             name, default = match.group(1), match.group(2)
             note = ("required" if default is None else
                     "default empty" if not default else f"default `{default}`")
@@ -187,8 +187,8 @@ def env_variables(paths: list[Path]) -> str:
 def roles_table(path: Path) -> str:
     """Markdown: each role of the shipped config, its brokers and what each one does."""
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    settings = config._validate(Table(config._substitute(raw, "", {}, []), lambda _p: str(path)),
-                                path.parent)
+    merged = config_load._substitute(raw, "", {}, [])
+    settings = config_load._validate(Table(merged, lambda _p: str(path)), path.parent)
     rows = []
     for role in settings.roles.values():
         folder = f"`{settings.node.templates_dir.name}/{role.templates}/`" if role.templates \

@@ -1,4 +1,7 @@
-"""Small Markdown helpers shared by the generated blocks. Layer: tooling."""
+"""Small Markdown helpers shared by the generated blocks.
+
+Layer: tooling.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A `Table` that records every key the loaders read: its type, default and constraints.
 
-Layer: tooling. The config and template loaders read TOML only through `beds.tomlread.Table`;
+Layer: tooling. The config and template loaders read TOML only through `beds.table.Table`;
 running them over a `RecordingTable` yields the list of keys they accept with the defaults the
 code really applies, instead of a copy in the docs that drifts.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beds.errors import BedsError, ConfigError
-from beds.tomlread import _MISSING, Table
+from beds.table import _MISSING, Table
 
 REQUIRED: Any = _MISSING
 """The default of a key the loader demands (the sentinel `Table` itself uses)."""

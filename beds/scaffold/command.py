@@ -1,6 +1,6 @@
 """`beds scaffold`: a spec in, files for the DBA to review out. Never touches a database.
 
-Layer: scaffold (CLI glue). Writes `schema/<engine>/NNN_<name>.sql` (`.json` for MongoDB and
+Layer: tooling (scaffold CLI glue). Writes `schema/<engine>/NNN_<name>.sql` (`.json` for MongoDB and
 DynamoDB; numbered after the files already there, or the number this domain already has),
 `templates/<name>.toml` and `docs/templates/<name>.md` under the project (or `--out DIR`). A
 file that exists with other content is not overwritten without --force; nothing is written

@@ -6,7 +6,7 @@ OpenAI-compatible chat-completions endpoint the user provides. Off unless config
     BEDS_LLM_API_KEY  sent as "Authorization: Bearer ..." when set
     BEDS_LLM_TIMEOUT  seconds to wait for the answer (default 60)
 
-Layer: scaffold. The answer is only ever parsed as TOML and validated as a spec; nothing it says
+Layer: tooling. The answer is only ever parsed as TOML and validated as a spec; nothing it says
 is executed or applied. The file written is the validated spec re-rendered (`spectext`), and it
 is the DBA's input to `beds scaffold SPEC --engine ...`, which is deterministic.
 """

@@ -1,6 +1,6 @@
 """From a spec to the objects every engine generates: names, the op signatures, the view columns.
 
-Layer: scaffold. Pure. The template writer, each engine's generator and the docs all read this,
+Layer: tooling. Pure. The template writer, each engine's generator and the docs all read this,
 so the procedure a template names and the procedure a schema file creates cannot disagree.
 
     op      object                 params (IN, in order)                         out

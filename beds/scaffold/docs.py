@@ -1,6 +1,6 @@
 """Markdown for a template: what each op takes and returns, with an example request and reply.
 
-Layer: scaffold (docs). Pure. Used twice: `beds scaffold` writes `docs/templates/NAME.md` with
+Layer: tooling (scaffold docs). Pure. Used twice: `beds scaffold` writes `docs/templates/NAME.md` with
 `ReplyHint`s it knows from the spec (the columns a fetch returns, what an out value means);
 `beds docs` renders every loaded template into the catalogue, where only the template is known.
 """

@@ -1,6 +1,6 @@
 """Example values for the docs: what a caller would send for a field, and what a reply carries.
 
-Layer: scaffold (docs). Pure. An example is checked against the field's own validator, so a
+Layer: tooling (scaffold docs). Pure. An example is checked against the field's own validator, so a
 documented request is one a node accepts; when none can be made up (a pattern nothing here
 matches) the caller gets None and says so.
 """

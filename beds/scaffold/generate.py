@@ -1,6 +1,6 @@
 """Everything one `beds scaffold` run writes, as text, before anything is written.
 
-Layer: scaffold. Pure apart from reading the generated template back through the real loader
+Layer: tooling. Pure apart from reading the generated template back through the real loader
 (in a temporary directory), so a scaffold never writes a template a node would refuse.
 """
 

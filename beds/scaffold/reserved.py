@@ -1,7 +1,7 @@
 """Words MariaDB/MySQL or PostgreSQL reserve: the scaffold writes names unquoted, so that the SQL
 a DBA reviews reads like hand-written SQL, and therefore refuses these as names.
 
-Layer: scaffold. Pure data.
+Layer: tooling. Pure data.
 """
 
 from __future__ import annotations

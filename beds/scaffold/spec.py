@@ -1,6 +1,6 @@
 """The domain spec a DBA (or `--describe`) writes: entity, fields, keys, ops, options.
 
-Layer: scaffold (DBA tooling). Pure: reads one file, never connects. Every error names the file
+Layer: tooling. Pure: reads one file, never connects. Every error names the file
 and the key, like config and template errors: `docs/specs/supplier.toml: fields.email.max_length:
 expected int >= 1, got 0`. See docs/specs/supplier.toml for a commented example.
 """
@@ -22,8 +22,8 @@ from beds.scaffold.spec_fields import (
     check_name,
     parse_field,
 )
+from beds.table import Table, describe
 from beds.templates.model import FieldType
-from beds.tomlread import Table, describe
 
 __all__ = ["INDEXABLE_CHARS", "NAME_RE", "RESERVED_NAMES", "SPEC_TYPES", "ListSpec", "Spec",
            "SpecField", "load_spec", "parse_spec"]

@@ -1,7 +1,7 @@
 """One field of a domain spec: its model and its validation (type, bounds, length, pattern,
 choices, decimal precision, and an example the node's own validator accepts).
 
-Layer: scaffold. Pure. Errors name the file and the key, through `beds.tomlread.Table`.
+Layer: tooling. Pure. Errors name the file and the key, through `beds.table.Table`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 from beds.errors import ValidationFailed
 from beds.scaffold.examples import made_up_example
 from beds.scaffold.reserved import RESERVED_WORDS
+from beds.table import Table, describe
 from beds.templates.model import Field, FieldType
 from beds.templates.params import compile_field
-from beds.tomlread import Table, describe
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 """Lower case (PostgreSQL folds unquoted names), short enough for derived index names."""

@@ -1,7 +1,7 @@
 """A validated spec back to TOML (what `--describe` writes): the canonical form, so the file
 holds exactly what was validated, not the endpoint's text.
 
-Layer: scaffold. Pure.
+Layer: tooling. Pure.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The template a spec becomes: `templates/NAME.toml`, wired to the objects the engine generators
 create (names and signatures from `design`).
 
-Layer: scaffold. Pure text out; `load_generated` reads it back through the real template loader,
+Layer: tooling. Pure text out; `load_generated` reads it back through the real template loader,
 so a scaffold never writes a template a node would refuse.
 """
 

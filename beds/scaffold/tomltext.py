@@ -1,7 +1,7 @@
 """TOML values written by hand, in the style of the shipped files (inline field tables, literal
 strings for patterns), for the template and spec writers.
 
-Layer: scaffold. Pure. Whatever is written here is read back by tomllib before it is used.
+Layer: tooling. Pure. Whatever is written here is read back by tomllib before it is used.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Templates: what a DBA exposes. model (types), loader (TOML -> model), params (validators),
-registry (the frozen set a node serves), names (the names another role owns)."""
+registry (the frozen set a node serves), names (the names another role owns), repeats, warehouse.
+
+Layer: domain.
+"""
 
 from beds.templates.loader import load_template, load_templates
 from beds.templates.model import Field, FieldType, Op, OpTarget, Template

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from beds.config import OpKind
 from beds.errors import TemplateError
+from beds.table import IDENT_RE, Table
 from beds.templates.model import Field, FieldType, Op, OpTarget, OrderBy, Template
-from beds.tomlread import IDENT_RE, Table
-from beds.warehouse.policy import parse_policy
+from beds.templates.warehouse import parse_policy
 
 _FIELD_KEYS = ("type", "required", "min", "max", "max_length", "pattern", "choices",
                "protected", "description")

@@ -1,6 +1,7 @@
 """The template model: what a DBA declares in `templates/NAME.toml`.
 
-Layer: domain model. Pure data; imports only beds.config enums.
+Layer: domain. Pure data; imports only beds.config enums. The warehouse policy's parsing and
+checks live in `beds.templates.warehouse`.
 """
 
 from __future__ import annotations
@@ -8,12 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from beds.config import OpKind
-
-if TYPE_CHECKING:
-    from beds.warehouse.policy import WarehousePolicy
 
 
 class FieldType(StrEnum):
@@ -80,6 +78,25 @@ class Op:
     # one request may carry.
     of: str | None = None
     max_rows: int = 0
+
+
+@dataclass(frozen=True)
+class WarehousePolicy:
+    """A template's `[warehouse]` table, as `beds.templates.warehouse.parse_policy` read it."""
+
+    key: str
+    age_field: str
+    older_than: float      # seconds
+    batch: int
+    every: float           # seconds between runs
+    extract: str           # op of the HOT template
+    purge: str             # op of the HOT template
+    load_template: str     # the COOL template ...
+    load_op: str           # ... and its op
+
+    @property
+    def age_seconds(self) -> int:
+        return max(1, round(self.older_than))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 
 from beds.errors import ValidationFailed
+from beds.table import describe
 from beds.templates.model import Field, FieldType
-from beds.tomlread import describe
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 Check = Callable[[Any], Any]

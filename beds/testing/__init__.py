@@ -1,6 +1,6 @@
 """The BEDS test kit for service authors.
 
-Layer: test kit (imports the client and, lazily, the node; nothing in beds imports it).
+Layer: tooling (test kit) (imports the client and, lazily, the node; nothing in beds imports it).
 
 - `FakeBeds`: answers a service's calls from canned replies or callables, without RabbitMQ, in
   the reply and error shapes of the real client (unit tests).

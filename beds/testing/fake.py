@@ -1,7 +1,7 @@
 """FakeBeds: BEDS for a service's unit tests, without RabbitMQ. Answers each (template, op) from
 a canned reply or a Python callable, in the shapes the real client returns.
 
-Layer: test kit. Replies go through the node's own encoder and the client's own decoder, so a
+Layer: tooling (test kit). Replies go through the node's own encoder and the client's own decoder, so a
 fake reply is a `beds.Reply` and a fake failure is the same exception class, code, message and
 details a real node would produce. Given the templates, FakeBeds also routes, authorizes and
 validates each request with the node's own code (unknown op, wrong param type, ...).
@@ -36,7 +36,7 @@ from beds.protocol import (
 )
 
 if TYPE_CHECKING:
-    from beds.factory import Dispatcher
+    from beds.dispatch import Dispatcher
 
 Rows = list[dict[str, Any]]
 
@@ -165,7 +165,7 @@ class FakeBeds:
 
     def _check(self, request: Request, message_id: str | None) -> str:
         """Route, authorize and validate as the node does; the broker that would serve it."""
-        from beds.factory import Dispatcher
+        from beds.dispatch import Dispatcher
 
         assert self._dispatcher is not None
         # The node's own order: authorisation comes with routing (nothing leaks before it).
@@ -239,7 +239,7 @@ def _given(params: dict[str, Any] | None) -> dict[str, Any]:
 def _dispatcher_for(templates: Path) -> Dispatcher:
     """The node's Dispatcher over `templates`, with stub adapters that are never run."""
     from beds.adapters.stub import StubAdapter
-    from beds.factory import Dispatcher
+    from beds.dispatch import Dispatcher
     from beds.templates import TemplateRegistry, load_templates
     from beds.testing.node import load_config, node_config
 

@@ -1,7 +1,7 @@
 """A real BEDS node for a service's tests: the node code itself (beds.node.Node), run on a thread
 of its own, on a namespace (exchange, queues) nobody else uses, removed afterwards.
 
-Layer: test kit. Builds its config as TOML and loads it with beds.config, so a bad datasource
+Layer: tooling (test kit). Builds its config as TOML and loads it with beds.config, so a bad datasource
 gets the same error a real node would print.
 """
 

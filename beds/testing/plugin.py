@@ -1,6 +1,6 @@
 """The pytest plugin of the BEDS test kit (entry point `beds` under `pytest11`).
 
-Layer: test kit. Fixtures, all prefixed `beds_` (or `fake_beds`) so they never shadow a
+Layer: tooling (test kit). Fixtures, all prefixed `beds_` (or `fake_beds`) so they never shadow a
 project's own:
 
   beds_templates     the template folder the node serves (ini `beds_templates`, default

@@ -2,6 +2,6 @@
 warehouse (COOL) one per a template's `[warehouse]` policy; cBroker serves reads of the COOL
 templates like any request broker.
 
-policy (the `[warehouse]` table, pure; the template loader reads it), mover (the whBroker
-service). Importing this package imports neither.
+Layer: application. mover (the whBroker service); the `[warehouse]` table itself is template
+format, read by `beds.templates.warehouse`. Importing this package imports nothing.
 """

@@ -29,13 +29,13 @@ from typing import Any
 
 from beds.brokers.link import sleep_unless
 from beds.config import BrokerSettings
+from beds.dispatch import Dispatcher
 from beds.errors import BedsError, RequestError, TemplateError
-from beds.factory import Dispatcher
 from beds.log import get_logger
 from beds.ops.context import NodeContext
 from beds.protocol import Request
-from beds.templates.model import Template
-from beds.warehouse.policy import WarehousePolicy, check_load
+from beds.templates.model import Template, WarehousePolicy
+from beds.templates.warehouse import check_load
 
 log = get_logger("beds.warehouse")
 IDLE_SECONDS = 5.0   # with no policy to run: how often to look again (templates may be reloaded)

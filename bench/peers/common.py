@@ -1,4 +1,4 @@
-"""What both peer servers share: command line, MariaDB pool settings, event loop choice."""
+"""What the peer servers share: command line, MariaDB pool settings, event loop choice."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def parse_args(prog: str) -> argparse.Namespace:
     parser.add_argument("--mysql-user", required=True)
     parser.add_argument("--mysql-db", required=True)
     parser.add_argument("--pool-max", type=int, default=16)
+    parser.add_argument("--no-confirms", action="store_true",
+                        help="publish replies without publisher confirms (aio-pika peer only)")
     return parser.parse_args()
 
 

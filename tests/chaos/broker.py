@@ -117,15 +117,12 @@ def _free_port() -> int:
 def private_node(home: Path, tag: str) -> Iterator[PrivateRabbit]:
     """A started PrivateRabbit, halted at the end; skips (fails under CI=true) where RabbitMQ is
     not installed."""
-    import pytest
 
-    from tests.conftest import CI
+    from tests.support.services import missing
 
     why = PrivateRabbit.available()
     if why is not None:
-        if CI:
-            pytest.fail(f"cannot start a private RabbitMQ node: {why} (CI=true)")
-        pytest.skip(f"cannot start a private RabbitMQ node: {why}")
+        missing(f"cannot start a private RabbitMQ node: {why}")
     node = PrivateRabbit(home, tag)
     node.start()
     try:

@@ -102,6 +102,12 @@ class Request:
                 return reply
         return self.replies[-1][1] if self.replies else None
 
+    def answer(self) -> dict[str, Any]:
+        """The final reply of a request the scenario knows was answered."""
+        reply = self.final()
+        assert reply is not None, f"request {self.rid} got no reply"
+        return reply
+
     def lateness(self) -> list[tuple[str, float]]:
         """(code, seconds past the copy's deadline when its reply arrived) for every reply of a
         request with a `budget`; negative when it came in time."""

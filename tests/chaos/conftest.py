@@ -25,7 +25,8 @@ from tests.chaos.broker import PrivateRabbit, RabbitCtl, shared_ctl
 from tests.chaos.checker import RESULTS, table
 from tests.chaos.lab import Lab
 from tests.chaos.mariadb import RootDb
-from tests.conftest import CI, ROOT, SESSION, MysqlDb, make_stack
+from tests.support.services import ROOT, SESSION, MysqlDb, missing
+from tests.support.stack import make_stack
 
 HERE = Path(__file__).resolve().parent
 FULL = os.environ.get("BEDS_CHAOS", "") == "1"
@@ -78,7 +79,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _scenario_order(row: Any) -> tuple[int, str]:
-    number, letter = re.match(r"(\d*)([a-z]?)", row.scenario).groups()  # type: ignore[union-attr]
+    match = re.match(r"(\d*)([a-z]?)", row.scenario)
+    assert match is not None   # the pattern matches any string (both groups may be empty)
+    number, letter = match.groups()
     return int(number or 999), letter
 
 
@@ -88,9 +91,7 @@ def _scenario_order(row: Any) -> tuple[int, str]:
 def shared_rabbitmqctl(rabbitmq: str) -> RabbitCtl:
     ctl = shared_ctl()
     if ctl is None:
-        if CI:
-            pytest.fail("rabbitmqctl is not on PATH (CI=true)")
-        pytest.skip("rabbitmqctl is not on PATH")
+        missing("rabbitmqctl is not on PATH")
     return ctl
 
 
@@ -100,9 +101,7 @@ def private_rabbit(rabbitmq: str, tmp_path_factory: pytest.TempPathFactory
     """A RabbitMQ node of this session's own, for faults that hit a whole broker."""
     why = PrivateRabbit.available()
     if why is not None:
-        if CI:
-            pytest.fail(f"cannot start a private RabbitMQ node: {why} (CI=true)")
-        pytest.skip(f"cannot start a private RabbitMQ node: {why}")
+        missing(f"cannot start a private RabbitMQ node: {why}")
     node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"), SESSION)
     node.start()
     try:
@@ -118,17 +117,17 @@ async def root_db(mysql_db: MysqlDb, tmp_path_factory: pytest.TempPathFactory) -
     return RootDb(mysql_db)
 
 
-async def apply_chaos_schema(datasource: dict[str, str], tmp_path: Path, *,
+async def apply_chaos_schema(datasource: dict[str, Any], tmp_path: Path, *,
                              shipped: bool = True) -> None:
     """The example schema (unless it is there already) and the chaos objects, as a node's
     `beds schema apply` would: the application account gets EXECUTE/SELECT grants only."""
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     engine = datasource.get("engine", "mysql")
     settings = make_stack(datasource, tmp_path, "chaos-schema").settings
     adapter = create_adapter(settings.datasources["main"])
     files = sorted((ROOT / "schema" / engine).glob("*.sql")) if shipped else []
-    await adapter.apply_schema([*files, *sorted((CHAOS_SCHEMA / engine).glob("*.sql"))])
+    await schema_tool(adapter).apply_schema([*files, *sorted((CHAOS_SCHEMA / engine).glob("*.sql"))])
 
 
 @pytest.fixture(scope="session")

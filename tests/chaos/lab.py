@@ -19,19 +19,10 @@ from beds.config import Settings, load_settings
 from tests.chaos.broker import PrivateRabbit, RabbitCtl
 from tests.chaos.mariadb import RootDb
 from tests.chaos.workload import Caller, Workload, wait_until
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    SESSION,
-    MysqlDb,
-    RunningNode,
-    Stack,
-    _env_data,
-    host_port,
-    start_node,
-)
-from tests.e2e.conftest import NodeProcess, spawn_node
+from tests.support.node_process import NodeProcess, spawn_node
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, ROOT, SESSION, MysqlDb, host_port
+from tests.support.stack import RunningNode, Stack, env_data, merge, start_node
 
 
 @dataclass
@@ -54,15 +45,6 @@ class ChaosStack:
 
     def queue(self, broker: str) -> str:
         return self.settings.brokers[broker].queue
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 @dataclass
@@ -91,13 +73,13 @@ class Lab:
             host, port = host_port(self.db.admin_dsn, 3306)
             datasource["dsn"] = self.db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{db_port}")
             datasource["connect_timeout"] = 2
-        data = _env_data(datasource, exchange)
+        data = env_data(datasource, exchange)
         url = rabbit.url if rabbit is not None else AMQP_URL
         data["amqp"]["url"] = url
         data["node"]["name"] = f"chaos-{tag}"
         data["node"]["templates_dir"] = str(templates or self.templates)
         data["node"]["grace_seconds"] = 5
-        _merge(data, overrides or {})
+        merge(data, overrides or {})
         env = self.tmp_path / f"env-{tag}.toml"
         env.write_text(tomli_w.dumps(data))
         settings = load_settings(ROOT / "config/beds.toml", env, environ={})
@@ -108,7 +90,7 @@ class Lab:
     def env_variant(self, stack: ChaosStack, name: str, *, amqp_port: int | None = None,
                     overrides: dict[str, Any] | None = None) -> Path:
         """The stack's env file for another node: its own name, maybe AMQP through a proxy."""
-        data = _merge(copy.deepcopy(stack.data), {"node": {"name": name}, **(overrides or {})})
+        data = merge(copy.deepcopy(stack.data), {"node": {"name": name}, **(overrides or {})})
         if amqp_port is not None:
             host, port = host_port(stack.url, 5672)
             data["amqp"]["url"] = stack.url.replace(f"{host}:{port}", f"127.0.0.1:{amqp_port}")

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiomysql
 
-from tests.conftest import MysqlDb
+from tests.support.services import MysqlDb
 
 
 class RootDb:

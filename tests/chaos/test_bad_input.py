@@ -14,7 +14,7 @@ from beds.templates.model import OpTarget
 from tests.chaos.lab import Lab
 from tests.chaos.mariadb import RootDb
 from tests.chaos.workload import next_paid_at
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos,
               pytest.mark.chaos_fast]
@@ -51,8 +51,8 @@ async def test_10_oversized_request_and_reply(lab: Lab) -> None:
     assert big_pay.code() == big_read.code() == "TOO_LARGE"
     assert big_pay.dead and big_read.dead and big_pay.effects == 0
     assert too_big.code() == "REPLY_TOO_LARGE", too_big.final()
-    assert "ask for a smaller page" in too_big.final()["error"]["message"]
-    assert fits.code() == "ok" and len(fits.final()["data"]) == 5000
+    assert "ask for a smaller page" in too_big.answer()["error"]["message"]
+    assert fits.code() == "ok" and len(fits.answer()["data"]) == 5000
     assert after.code() == "ok"
 
 
@@ -124,7 +124,7 @@ async def test_11_sql_injection_in_every_parameter_of_every_op(lab: Lab) -> None
                   "customer.create")
     await wl.run([seed])
     assert seed.code() == "ok", seed.final()
-    fresh = seed.final()["out"]["customer_id"]
+    fresh = seed.answer()["out"]["customer_id"]
     values = Values(fresh)
     before = await _snapshot(lab.root, fresh)
 
@@ -159,7 +159,7 @@ async def test_11_sql_injection_in_every_parameter_of_every_op(lab: Lab) -> None
                if key == "customer.create" and r.code() == "ok"]
     for r, key, _name, attack in cases:
         if key == "film.list" and r.code() == "ok":
-            assert r.final()["data"] == [], (attack, r.final())   # a value, never SQL
+            assert r.answer()["data"] == [], (attack, r.final())   # a value, never SQL
         if r.paid_at and r.code() == "ok":
             assert r.effects == 1
 
@@ -175,7 +175,7 @@ async def test_11_sql_injection_in_every_parameter_of_every_op(lab: Lab) -> None
     assert after["counts"]["payment"] - before["counts"]["payment"] == paid
     # What a create stored is exactly what was sent: a value, never SQL.
     for r, attack, name in created:
-        new_id = r.final()["out"]["customer_id"]
+        new_id = r.answer()["out"]["customer_id"]
         column = {"first_name": "first_name", "last_name": "last_name", "email": "email",
                   "store_id": "store_id", "pin": None}[name]
         if column is not None:

@@ -12,13 +12,14 @@ import contextlib
 import os
 import re
 import signal
+from collections.abc import Awaitable
 
 import pytest
 
 from tests.chaos.broker import PrivateRabbit
 from tests.chaos.lab import Lab
 from tests.chaos.workload import AT_LEAST_ONCE, wait_until
-from tests.conftest import host_port
+from tests.support.services import host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
 HEARTBEAT = 2   # seconds; the frozen-broker scenarios last well past it
@@ -168,8 +169,8 @@ async def test_5_memory_alarm_under_load(lab: Lab, private_rabbit: PrivateRabbit
     assert not node.events("broker.crashed")
 
 
-async def _not(value: object) -> bool:
-    return not await value   # type: ignore[misc]
+async def _not(value: Awaitable[object]) -> bool:
+    return not await value
 
 
 async def test_14b_dead_lettering_is_at_least_once(lab: Lab, private_rabbit: PrivateRabbit

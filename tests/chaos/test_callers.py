@@ -12,7 +12,7 @@ import pytest
 
 from tests.chaos.broker import RabbitCtl
 from tests.chaos.lab import Lab
-from tests.conftest import AMQP_URL, SESSION, host_port
+from tests.support.services import AMQP_URL, SESSION, host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos,
               pytest.mark.chaos_fast]
@@ -73,8 +73,8 @@ async def test_12_forged_missing_and_unlisted_callers(lab: Lab, users: dict[str,
     for request in unlisted + unnamed + unnamed_reads:
         assert request.code() == "FORBIDDEN", request.final()
         assert request.effects == 0
-    assert "may not call customer.pay" in unlisted[0].final()["error"]["message"]
-    assert "requires an authenticated caller" in unnamed[0].final()["error"]["message"]
+    assert "may not call customer.pay" in unlisted[0].answer()["error"]["message"]
+    assert "requires an authenticated caller" in unnamed[0].answer()["error"]["message"]
     # RabbitMQ itself refuses a user_id that is not the connection's user: never delivered.
     for request in forged:
         assert not request.confirmed and request.refused, request

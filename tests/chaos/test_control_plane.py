@@ -20,7 +20,7 @@ from pamqp.commands import Basic
 
 from tests.chaos.broker import RabbitCtl
 from tests.chaos.lab import ChaosStack, Lab
-from tests.conftest import AMQP_URL, SESSION, host_port
+from tests.support.services import AMQP_URL, SESSION, host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
 OPERATOR = f"chaos-operator-{SESSION}"

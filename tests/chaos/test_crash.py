@@ -16,8 +16,8 @@ import pytest
 
 from tests.chaos.lab import Lab
 from tests.chaos.workload import AT_LEAST_ONCE, wait_until
-from tests.conftest import host_port
-from tests.e2e.conftest import NodeProcess
+from tests.support.node_process import NodeProcess
+from tests.support.services import host_port
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
 
@@ -55,7 +55,7 @@ async def test_1a_sigkill_mid_write_before_the_commit(lab: Lab) -> None:
     errors = [reply["error"]["message"] for r in pays for _, reply in r.replies
               if not reply.get("ok")]
     assert row.dead == 0 and not errors, f"B's outcomes: {outcomes(b)}; errors: {errors[:3]}"
-    assert {r.final()["meta"]["node"] for r in pays} == {"chaos-1a-b"}
+    assert {r.answer()["meta"]["node"] for r in pays} == {"chaos-1a-b"}
 
 
 async def test_1b_sigkill_after_the_commit_before_the_ack(lab: Lab) -> None:
@@ -97,7 +97,7 @@ async def test_1b_sigkill_after_the_commit_before_the_ack(lab: Lab) -> None:
     assert [r.effects for r in counted] == [2] * 4 and row.reexecuted == 4, (
         f"count_pay runs {[r.effects for r in counted]}: the checker did not see B run again "
         "what A had committed")
-    assert {r.final()["meta"]["node"] for r in pays + counted} == {"chaos-1b-b"}
+    assert {r.answer()["meta"]["node"] for r in pays + counted} == {"chaos-1b-b"}
     redelivered = [e for e in b.events("request") if e.get("redelivered")]
     assert len(redelivered) >= 16 and all(e["outcome"] == "ok" for e in redelivered)
 

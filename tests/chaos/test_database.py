@@ -9,6 +9,7 @@ them through again (restore) — what a node sees of a restart."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Sized
 
 import aiormq
 import pytest
@@ -17,6 +18,7 @@ from structlog.testing import capture_logs
 
 from tests.chaos.lab import Lab
 from tests.chaos.workload import wait_until
+from tests.support.services import x_death
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb, pytest.mark.chaos]
 
@@ -47,8 +49,8 @@ async def test_6a_kill_the_nodes_database_session_mid_call(lab: Lab) -> None:
     assert all(r.code() == "ok" for r in reads)
 
 
-async def _count(values: object, n: int) -> bool:
-    return len(await values) >= n   # type: ignore[misc]
+async def _count(values: Awaitable[Sized], n: int) -> bool:
+    return len(await values) >= n
 
 
 async def test_6b_database_away_and_back_under_load(lab: Lab) -> None:
@@ -106,10 +108,9 @@ async def test_14_a_failure_that_never_clears_is_dead_lettered(lab: Lab) -> None
         await wl.collect_dead()
         queues = {stack.queue("wBroker"), stack.queue("rBroker")}
         for message in wl.dead_messages:
-            headers = message.header.properties.headers or {}
-            death = headers["x-death"][0]
-            assert death["reason"] == "rejected" and death["queue"] in queues, headers
-        assert sorted(m.header.properties.message_id for m in wl.dead_messages) == sorted(
+            death = x_death(message)
+            assert death["reason"] == "rejected" and death["queue"] in queues, death
+        assert sorted(m.header.properties.message_id or "" for m in wl.dead_messages) == sorted(
             r.rid for r in requests)
     finally:
         proxy.restore()
@@ -124,7 +125,7 @@ async def test_14_a_failure_that_never_clears_is_dead_lettered(lab: Lab) -> None
         channel = await conn.channel(publisher_confirms=True)
         for message in wl.dead_messages:
             props = message.header.properties
-            key = props.headers["x-death"][0]["routing-keys"][0]
+            key = x_death(message)["routing-keys"][0]
             await channel.basic_publish(message.body, exchange=stack.exchange, routing_key=key,
                                         properties=Basic.Properties(
                                             message_id=props.message_id, delivery_mode=2,

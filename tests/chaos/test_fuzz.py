@@ -17,7 +17,7 @@ from tests.chaos.broker import RabbitCtl
 from tests.chaos.lab import ChaosStack, Lab
 from tests.chaos.mariadb import RootDb
 from tests.chaos.workload import Workload
-from tests.conftest import ROOT, MysqlDb
+from tests.support.services import ROOT, MysqlDb
 
 pytest.importorskip("hypothesis", reason="hypothesis is not installed (dev extra)")
 from hypothesis import HealthCheck, example, given, settings
@@ -93,9 +93,10 @@ def wrong_types(draw: st.DrawFn) -> tuple[str, bytes, str, str | None]:
                 f"{template.name}.{op.name}", None)
     name = draw(st.sampled_from(names))
     ftype = template.fields[name].type
-    if template.fields[name].choices is not None:
-        value = draw(st.one_of(WRONG[ftype], st.text().filter(
-            lambda v: v not in template.fields[name].choices)))
+    choices = template.fields[name].choices
+    if choices is not None:
+        unlisted: st.SearchStrategy[Any] = st.text().filter(lambda v: v not in choices)
+        value = draw(st.one_of(WRONG[ftype], unlisted))
     else:
         value = draw(WRONG[ftype])
     params = {name: value}

@@ -26,8 +26,9 @@ import pytest
 
 from tests.chaos.checker import RESULTS, Request, tally
 from tests.chaos.workload import Caller
-from tests.conftest import AMQP_URL, RunningNode, delete_namespace
 from tests.support.replica_schema import Pair, new_id, open_pair, start_replicated_node
+from tests.support.services import AMQP_URL, delete_namespace
+from tests.support.stack import RunningNode
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.chaos]
 
@@ -124,7 +125,7 @@ async def count_effects(pair: Pair, load: ReplicaLoad, within: float = 30.0) -> 
         await asyncio.sleep(0.5)
     for item, bumps in load.bumps.items():
         final = finals[item]
-        told = {r.final()["out"]["version"]: r for r in bumps   # type: ignore[index]
+        told = {r.answer()["out"]["version"]: r for r in bumps
                 if (r.final() or {}).get("ok")}
         for version, request in told.items():
             request.effects = 1 if version <= final else 0

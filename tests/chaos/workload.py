@@ -31,6 +31,7 @@ from beds.config import Settings
 from tests.chaos.broker import RabbitCtl
 from tests.chaos.checker import COLUMNS, RESULTS, Request, Row, tally
 from tests.chaos.mariadb import RootDb
+from tests.support.waiting import Predicate, wait_for
 
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 AT_LEAST_ONCE = ("at-least-once delivery: a write committed but not acked when the node's link "
@@ -148,19 +149,10 @@ class Caller:
             self._waiting.pop(cid, None)
 
 
-async def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll a sync or async predicate until it is true; fail naming `what` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(interval)
+async def wait_until(predicate: Predicate, timeout: float, what: str, interval: float = 0.1
+                     ) -> None:
+    """tests/support/waiting.py's wait_for, with the chaos scenarios' poll interval."""
+    await wait_for(predicate, timeout, interval, what)
 
 
 class Workload:
@@ -320,8 +312,9 @@ class Workload:
                     break
                 props = got.header.properties
                 self.dead_messages.append(got)
-                deaths = (props.headers or {}).get("x-death") or []
-                reasons = [str(d.get("reason", "?")) for d in deaths if isinstance(d, dict)]
+                deaths = (props.headers or {}).get("x-death")
+                reasons = [str(d.get("reason", "?")) for d in
+                           (deaths if isinstance(deaths, list) else []) if isinstance(d, dict)]
                 request = by_id.get(props.message_id or "")
                 if request is None:
                     self.foreign_dead += 1

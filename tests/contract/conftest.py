@@ -16,29 +16,25 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-import tomli_w
 
 from beds.client import Client
-from tests.conftest import (
+from tests.contract.dynamodb_server import MotoServer
+from tests.contract.script import SCRIPT
+from tests.support.services import (
     AMQP_URL,
-    CI,
     MYSQL_ADMIN_DSN,
     ROOT,
     SESSION,
-    RunningNode,
-    Stack,
-    _env_data,
     delete_namespace,
     host_port,
-    make_stack,
+    missing,
     require_service,
-    start_node,
 )
-from tests.contract.dynamodb_server import MotoServer
-from tests.contract.script import SCRIPT
+from tests.support.sql import drop_sql_database
+from tests.support.stack import RunningNode, Stack, make_stack, start_node, write_env_file
 
 POSTGRES_ADMIN_DSN = os.environ.get("BEDS_TEST_POSTGRES_ADMIN_DSN",
                                     "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -67,11 +63,8 @@ class EngineDb:
 
     def env_file(self, tmp_path: Path, templates_dir: Path, **extra: Any) -> Path:
         """An env file for `beds ... --env`: this database, templates from `templates_dir`."""
-        data = _env_data(self.datasource(**extra), f"beds-test-{SESSION}-unused")
-        data["node"]["templates_dir"] = str(templates_dir)
-        path = tmp_path / f"env-{self.engine}.toml"
-        path.write_text(tomli_w.dumps(data))
-        return path
+        return write_env_file(self.datasource(**extra), tmp_path / f"env-{self.engine}.toml",
+                              templates=templates_dir)
 
 
 @dataclass
@@ -93,11 +86,11 @@ def _settings(db: EngineDb, tmp_path: Path) -> Any:
 
 
 async def _apply(db: EngineDb, tmp_path: Path) -> None:
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     adapter = create_adapter(_settings(db, tmp_path))
     suffix = "*.json" if db.engine in NOSQL else "*.sql"
-    await adapter.apply_schema(sorted((ROOT / "schema" / db.engine).glob(suffix)))
+    await schema_tool(adapter).apply_schema(sorted((ROOT / "schema" / db.engine).glob(suffix)))
 
 
 # -- databases --------------------------------------------------------------------------------
@@ -113,22 +106,7 @@ async def mysql_contract_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
         await _apply(db, tmp_path_factory.mktemp("mysql"))
         yield db
     finally:
-        await _drop_mysql(db)
-
-
-async def _drop_mysql(db: EngineDb) -> None:
-    import aiomysql
-
-    admin = urlsplit(db.admin_dsn)
-    conn = await aiomysql.connect(host=admin.hostname or "127.0.0.1", port=admin.port or 3306,
-                                  user=unquote(admin.username or "root"),
-                                  password=unquote(admin.password or ""))
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(f"DROP DATABASE IF EXISTS `{db.database}`")
-            await cur.execute(f"DROP USER IF EXISTS '{db.user}'@'%'")
-    finally:
-        conn.close()
+        await drop_sql_database("mysql", db.admin_dsn, db.database, db.user)
 
 
 @pytest.fixture(scope="session")
@@ -217,9 +195,7 @@ def dynamodb_server() -> Iterator[str]:
         return
     if not MotoServer.available():
         reason = "moto[server] is not installed (pip install 'moto[server]')"
-        if CI:
-            pytest.fail(f"{reason} (CI=true: a missing service is a failure, not a skip)")
-        pytest.skip(reason)
+        missing(reason)
     server = MotoServer()
     try:
         yield server.start()
@@ -247,7 +223,7 @@ def dynamodb_dsn(server: str, prefix: str) -> str:
 
 
 async def drop_dynamodb(db: EngineDb, tmp_path: Path) -> None:
-    from beds.adapters.dynamodb import DynamoAdapter
+    from beds.adapters.dynamodb.adapter import DynamoAdapter
 
     adapter = DynamoAdapter(_settings(db, tmp_path))
     try:

@@ -1,5 +1,5 @@
-"""What the MongoDB and DynamoDB contract tests share: a script step checked exactly as
-`test_replies.test_reply` checks it, and `beds templates check` run through the CLI."""
+"""What the contract tests share: a script step's reply checked (`assert_reply`, for every
+engine), and `beds templates check` run through the CLI (MongoDB, DynamoDB)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from beds.cli import main
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb
 from tests.contract.script import Column, Step, comparable
+from tests.support.services import ROOT
 
 
 def assert_reply(raw: dict[str, Any], step: Step) -> None:

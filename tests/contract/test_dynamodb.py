@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from beds.errors import Conflict, DbError, ValidationFailed
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb, EngineRun
 from tests.contract.nosql import assert_reply, differing, problems_by_op, templates_check
 from tests.contract.script import NOT_ATOMIC, SCRIPT, Step
 from tests.contract.test_templates_check import BROKEN
+from tests.support.services import ROOT
 
 OFFSET = ("DynamoDB cannot skip rows server-side: a view op pages with the engine's cursor "
           "(LastEvaluatedKey), not an offset; the reply is VALIDATION_FAILED saying so")

@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
+from beds.adapters import schema_tool
 from beds.adapters.base import Call
-from beds.adapters.dynamodb import DynamoAdapter
+from beds.adapters.dynamodb.adapter import DynamoAdapter
 from beds.config import DatasourceSettings, Engine
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, ValidationFailed
 from beds.templates import load_template
 from beds.templates.model import Template
-from tests.conftest import ROOT, SESSION
 from tests.contract.conftest import dynamodb_dsn, dynamodb_tables
 from tests.contract.dynamodb_server import free_port
+from tests.support.services import ROOT, SESSION
 
 SCRATCH = """{
   "tables": {"notes": {"key": {"note_id": "S"}}},
@@ -94,7 +95,7 @@ async def scratch(dynamodb_server: str, tmp_path_factory: pytest.TempPathFactory
     directory = schema_dir(tmp_path_factory.mktemp("dynamodb-scratch"))
     dsn = dynamodb_dsn(dynamodb_server, f"beds_scratch_{SESSION}_")
     adapter = DynamoAdapter(settings(dsn, directory))
-    await adapter.apply_schema(sorted(directory.glob("*.json")))
+    await schema_tool(adapter).apply_schema(sorted(directory.glob("*.json")))
     try:
         yield adapter
     finally:
@@ -200,25 +201,25 @@ async def test_schema_apply_never_overwrites_an_item(scratch: DynamoAdapter,
     await scratch.call("update_item", TableName=table, Key={"film_id": {"N": "13"}},
                        UpdateExpression="SET #t = :t", ExpressionAttributeNames={"#t": "title"},
                        ExpressionAttributeValues={":t": {"S": "Changed"}})
-    await scratch.apply_schema(sorted(scratch.settings.schema_dir.glob("*.json")))
+    await schema_tool(scratch).apply_schema(sorted(scratch.settings.schema_dir.glob("*.json")))
     item = await scratch.call("get_item", TableName=table, Key={"film_id": {"N": "13"}})
     assert item["Item"]["title"] == {"S": "Changed"}
 
 
 async def test_templates_check_compares_with_the_live_tables(
         scratch: DynamoAdapter, template: Template, tmp_path: Path) -> None:
-    assert await scratch.check([template]) == []
+    assert await schema_tool(scratch).check([template]) == []
     changed = SCRATCH.replace('"notes": {"key": {"note_id": "S"}}',
                               '"notes": {"key": {"note_id": "N"}}, '
                               '"ghost": {"key": {"g": "S"}, "indexes": {"i": {"key": {"h": "N"}}}}')
     changed = changed.replace('"table": "notes", "key"', '"table": "ghost", "index": "i", "key"')
     other = DynamoAdapter(settings(scratch.settings.dsn, schema_dir(tmp_path, changed)))
     try:
-        problems = [str(p) for p in await other.check([template])]
+        problems = [str(p) for p in await schema_tool(other).check([template])]
         assert any("ops.get: error: table 'ghost' does not exist" in p for p in problems), problems
         assert any("tables.notes: error: table 'notes' has the key (note_id S) in the database; "
                    "the schema declares (note_id N)" in p for p in problems), problems
         with pytest.raises(DbError, match="cannot change a key in place"):
-            await other.apply_schema(sorted(other.settings.schema_dir.glob("*.json")))
+            await schema_tool(other).apply_schema(sorted(other.settings.schema_dir.glob("*.json")))
     finally:
         await other.close()

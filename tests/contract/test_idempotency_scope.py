@@ -15,8 +15,8 @@ import pytest
 from beds.errors import Conflict
 from beds.node import Node
 from beds.protocol import Request
-from tests.conftest import make_stack
 from tests.contract.conftest import EngineDb, EngineRun
+from tests.support.stack import make_stack
 
 
 @pytest.fixture

@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 
 from beds.adapters.base import Call
-from beds.adapters.mongodb import MongoAdapter
+from beds.adapters.mongodb.adapter import MongoAdapter
 from beds.config import DatasourceSettings, Engine
 from beds.errors import Conflict, DbError, DbUnavailable
 from beds.templates import load_template, load_templates
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb, EngineRun
 from tests.contract.dynamodb_server import free_port
 from tests.contract.nosql import assert_reply, differing, problems_by_op, templates_check
 from tests.contract.script import NOT_ATOMIC, SCRIPT, Step
 from tests.contract.test_templates_check import BROKEN
+from tests.support.services import ROOT
 
 DESCENDING = """
 name = "films"

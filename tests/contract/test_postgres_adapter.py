@@ -17,15 +17,17 @@ from typing import Any
 import asyncpg
 import pytest
 
-from beds.adapters.base import Call, Problem
-from beds.adapters.postgres import PostgresAdapter
+from beds.adapters import schema_tool
+from beds.adapters.base import Call
+from beds.adapters.postgres.adapter import PostgresAdapter
+from beds.adapters.schema import Problem
 from beds.config import DatasourceSettings, Engine, OpKind
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 from beds.protocol import Result, encode_ok
 from beds.templates.model import Op, OpTarget, Template
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb
 from tests.support.proxy import TcpProxy
+from tests.support.services import ROOT
 
 pytestmark = [pytest.mark.postgres]
 
@@ -256,9 +258,10 @@ async def test_a_node_starts_while_the_database_is_down() -> None:
 
 
 async def test_a_broken_connection_is_not_reused(scratch: EngineDb) -> None:
-    host_port = scratch.dsn.split("@", 1)[1].split("/", 1)[0]
-    proxy = await TcpProxy(*host_port.split(":")[0:1], int(host_port.split(":")[1])).start()
-    a = PostgresAdapter(settings(scratch.dsn.replace(host_port, f"127.0.0.1:{proxy.port}")))
+    address = scratch.dsn.split("@", 1)[1].split("/", 1)[0]
+    host, port = address.split(":")
+    proxy = await TcpProxy(host, int(port)).start()
+    a = PostgresAdapter(settings(scratch.dsn.replace(address, f"127.0.0.1:{proxy.port}")))
     await a.open()
     try:
         assert (await run(a, OpTarget.FUNCTION, "beds_test_series", 1)).rows == [{"value": 1}]
@@ -290,7 +293,7 @@ async def test_check_reports_privileges_order_and_search_path(scratch: EngineDb)
                  op(OpTarget.PROCEDURE, "beds_test_out_first", 1, out=("out",))[0],
                  op(OpTarget.PROCEDURE, "beds_test_series", 1)[0],
                  op(OpTarget.VIEW, "beds_test_log")[0]]
-    problems = await a.check(templates)
+    problems = await schema_tool(a).check(templates)
     where = "t.toml: ops.op"
     assert problems == [
         Problem(where, "the configured user may not execute function 'beds_test_private' "

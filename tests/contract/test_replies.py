@@ -9,24 +9,15 @@ import pytest
 
 from beds.errors import Conflict, DbError
 from tests.contract.conftest import EngineRun
-from tests.contract.script import SCRIPT, Column, Step, comparable
+from tests.contract.nosql import assert_reply
+from tests.contract.script import SCRIPT, Step, comparable
 
 pytestmark = [pytest.mark.rabbitmq]
 
 
 @pytest.mark.parametrize("step", SCRIPT, ids=[s.key for s in SCRIPT])
 def test_reply(engine: EngineRun, step: Step) -> None:
-    raw = engine.replies[step.key]
-    reply = comparable(copy.deepcopy(raw))
-    meta = reply.pop("meta")
-    assert meta["template"] == step.template and meta["op"] == step.op
-    if isinstance(step.expect, Column):
-        assert reply["ok"], reply
-        assert [row[step.expect.name] for row in reply["data"]] == step.expect.values
-    else:
-        assert reply == step.expect
-    if reply["ok"]:
-        assert meta["rows"] == len(reply["data"])
+    assert_reply(engine.replies[step.key], step)
 
 
 def test_engines_reply_identically(mysql_run: EngineRun, postgres_run: EngineRun) -> None:

@@ -3,48 +3,16 @@ a template naming a missing routine or passing the wrong number of arguments is 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from beds.cli import main
-from tests.conftest import ROOT
 from tests.contract.conftest import EngineDb
+from tests.support.services import ROOT, SAMPLES
+from tests.support.stack import copy_templates
 
-BROKEN = """
-name = "broken"
-datasource = "main"
-[fields]
-film_id = { type = "int" }
-store_id = { type = "int" }
-customer_id = { type = "int" }
-[ops.no_function]
-kind = "read"
-function = "no_such_function"
-[ops.function_args]
-kind = "read"
-function = "get_customer_balance"
-params = ["customer_id"]
-[ops.no_procedure]
-kind = "read"
-procedure = "no_such_procedure"
-[ops.procedure_args]
-kind = "read"
-procedure = "film_fetch"
-params = ["film_id", "store_id"]
-[ops.no_out]
-kind = "read"
-procedure = "film_in_stock"
-params = ["film_id", "store_id"]
-[ops.bad_filter]
-kind = "read"
-view = "film_list"
-filters = ["store_id"]
-[ops.no_view]
-kind = "read"
-view = "no_such_view"
-"""
+BROKEN = (SAMPLES / "broken_template.toml").read_text()
 
 
 def check(db: EngineDb, tmp_path: Path, templates: Path,
@@ -64,9 +32,7 @@ def test_shipped_templates_match_the_schema(engine_db: EngineDb, tmp_path: Path,
 
 def test_broken_template_is_reported(engine_db: EngineDb, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    shutil.copy(ROOT / "templates/film.toml", templates / "film.toml")
+    templates = copy_templates(tmp_path / "templates", "film.toml")
     (templates / "broken.toml").write_text(BROKEN)
     code, out, err = check(engine_db, tmp_path, templates, capsys)
     assert code == 1

@@ -11,9 +11,10 @@ import pytest
 
 from beds.cli import main
 from beds.client import Client
-from tests.conftest import AMQP_URL, ROOT, delete_namespace, make_stack, start_node
 from tests.contract.conftest import EngineDb
 from tests.integration.test_tercero import bad_input, users_and_sessions
+from tests.support.services import AMQP_URL, ROOT, delete_namespace
+from tests.support.stack import make_stack, start_node
 
 
 def test_tercero_templates_match_the_schema(engine_db: EngineDb, tmp_path: Path,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beds.factory import Dispatcher, adapters_for
+from beds.adapters import schema_tool
+from beds.dispatch import Dispatcher, adapters_for
 from beds.protocol import Request, Result
 from beds.templates import TemplateRegistry, load_template
-from tests.conftest import ROOT, make_stack
 from tests.contract.conftest import EngineDb
+from tests.support.services import ROOT
+from tests.support.stack import make_stack
 
 TEN_YEARS = 10 * 365 * 86400
 
@@ -25,7 +27,7 @@ async def test_the_hot_routines_match_and_answer_alike(engine_db: EngineDb,
     adapter = adapters["main"]
     await adapter.open()
     try:
-        assert [p for p in await adapter.check([payments]) if not p.warning] == []
+        assert [p for p in await schema_tool(adapter).check([payments]) if not p.warning] == []
         dispatcher = Dispatcher.build(settings, registry, adapters)
 
         async def call(op: str, params: dict[str, object]) -> Result:

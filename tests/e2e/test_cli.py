@@ -19,7 +19,9 @@ import tomli_w
 from pamqp.commands import Basic
 
 from beds import __version__
-from tests.conftest import AMQP_URL, CI, ROOT, SESSION
+from tests.support.node_process import NodeProcess
+from tests.support.services import AMQP_URL, ROOT, SESSION, private_queue, require_tool
+from tests.support.stack import Stack
 
 BEDS = Path(sys.executable).parent / "beds"    # the console script `pip install` made
 CONFIG = str(ROOT / "config/beds.toml")
@@ -35,7 +37,7 @@ async def beds(*args: str) -> tuple[int, str, str]:
 
 @pytest.mark.rabbitmq
 @pytest.mark.mariadb
-async def test_beds_call_answers_from_a_running_node(stack, node_process) -> None:
+async def test_beds_call_answers_from_a_running_node(stack: Stack, node_process: NodeProcess) -> None:
     code, out, err = await beds("call", "film", "in_stock", "--env", str(stack.env_file),
                                 "--params", '{"film_id": 1, "store_id": 1}')
     assert code == 0, err
@@ -71,7 +73,7 @@ EVERY_OP = [
 
 @pytest.mark.rabbitmq
 @pytest.mark.mariadb
-async def test_every_op_of_the_example_templates_answers(stack, node_process) -> None:
+async def test_every_op_of_the_example_templates_answers(stack: Stack, node_process: NodeProcess) -> None:
     from beds.templates import load_templates
 
     shipped = {(t.name, op) for t in load_templates(ROOT / "templates") for op in t.ops}
@@ -308,12 +310,8 @@ def test_bash_completion_follows_the_command_tree() -> None:
 
 
 def test_zsh_completion_defines_the_function(tmp_path: Path) -> None:
-    zsh = shutil.which("zsh")
-    if zsh is None:   # .ci/services installs it; like a missing service, a failure under CI
-        reason = "zsh is not installed (apt-get install zsh)"
-        if CI:
-            pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
-        pytest.skip(reason)
+    # .ci/services installs it; like a missing service, a failure under CI
+    zsh = require_tool("zsh", "the completion check (apt-get install zsh)")
     script = run("completion", "zsh", cwd=tmp_path).stdout
     result = subprocess.run(
         [zsh, "-c", 'eval "$BEDS_COMPLETION"; whence -w _beds'], capture_output=True, text=True,
@@ -332,7 +330,7 @@ async def test_call_options_reach_the_wire(rabbitmq: str, tmp_path: Path) -> Non
     try:
         channel = await conn.channel()
         await channel.exchange_declare(exchange, exchange_type="topic", auto_delete=True)
-        queue = (await channel.queue_declare("", exclusive=True)).queue
+        queue = await private_queue(channel)
         await channel.queue_bind(queue, exchange, routing_key="film.list")
         got: asyncio.Future[aiormq.abc.DeliveredMessage] = asyncio.get_running_loop().create_future()
 
@@ -367,5 +365,6 @@ async def test_call_options_reach_the_wire(rabbitmq: str, tmp_path: Path) -> Non
     request = got.result()
     props = request.header.properties
     assert (props.message_id, props.user_id, props.expiration) == ("req-42", user, "7000")
-    assert before + 7000 <= props.headers["x-deadline"] <= after + 7000
+    deadline = (props.headers or {})["x-deadline"]
+    assert isinstance(deadline, int) and before + 7000 <= deadline <= after + 7000
     assert json.loads(request.body)["cursor"] == "abc"

@@ -20,21 +20,20 @@ from typing import Any
 
 import aiohttp
 import pytest
-import tomli_w
 
 from beds.config import load_settings
-from tests.conftest import (
+from tests.support.mysql import Databases, apply_schema, drop, new_databases, query
+from tests.support.node_process import NodeProcess, spawn_node
+from tests.support.proxy import TcpProxy
+from tests.support.services import (
     MYSQL_ADMIN_DSN,
     ROOT,
-    _env_data,
     consumer_count,
     delete_namespace,
     host_port,
-    wait_for,
 )
-from tests.e2e.conftest import NodeProcess, spawn_node
-from tests.support.mysql import Databases, apply_schema, drop, new_databases, query
-from tests.support.proxy import TcpProxy
+from tests.support.stack import write_env_file
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 ROLES = {"appServer": "app1", "admin": "adm1", "segundo": "seg1", "tercero": "ter1"}
@@ -86,21 +85,17 @@ async def cluster(rabbitmq: str, mysql_server: str, tmp_path: Path) -> AsyncIter
     env: dict[str, Path] = {}
     http: dict[str, str] = {}
     for role, name in ROLES.items():
-        data = _env_data(dbs.datasource(dbs.hot), exchange)
-        data["datasources"]["cool"] = dbs.datasource(dbs.cool)
-        data["node"]["name"] = name
-        data["node"]["grace_seconds"] = 3
-        data["ops"]["snapshot_seconds"] = 0.5
         http[name] = f"127.0.0.1:{free_port()}"
-        data["ops"]["http_listen"] = http[name]
-        data["admin"]["syslog"] = f"udp://127.0.0.1:{syslog_port}"
-        data["admin"]["log_flush_seconds"] = 0.2
+        main: dict[str, Any] = {**dbs.datasource(dbs.hot)}
         if role == "appServer":   # its MariaDB is behind the proxy: "stopping" it is a cut
-            main = data["datasources"]["main"]
             main["dsn"] = main["dsn"].replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
             main["connect_timeout"] = 1
-        env[name] = tmp_path / f"env-{name}.toml"
-        env[name].write_text(tomli_w.dumps(data))
+        env[name] = write_env_file(
+            main, tmp_path / f"env-{name}.toml", exchange=exchange,
+            datasources={"cool": dbs.datasource(dbs.cool)},
+            node={"name": name, "grace_seconds": 3},
+            ops={"snapshot_seconds": 0.5, "http_listen": http[name]},
+            admin={"syslog": f"udp://127.0.0.1:{syslog_port}", "log_flush_seconds": 0.2})
     settings = load_settings(ROOT / "config/beds.toml", env["adm1"], environ={})
     nodes: dict[str, NodeProcess] = {}
     try:

@@ -21,21 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from beds.errors import ValidationFailed
-from tests.conftest import (
+from tests.support.node_process import NodeProcess, spawn_node
+from tests.support.services import (
     AMQP_URL,
-    CI,
     ROOT,
     MysqlDb,
-    _env_data,
     consumer_count,
     delete_namespace,
+    missing,
     queue_depth,
-    wait_for,
 )
-from tests.e2e.conftest import NodeProcess, spawn_node
+from tests.support.stack import write_env_file
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 CHROMIUM = Path(os.environ.get("BEDS_CHROMIUM", "/usr/bin/chromium"))
@@ -60,9 +59,7 @@ def require_browser() -> None:
             reason = "playwright is not installed: pip install -e '.[dev]'"
     if reason is None:
         return
-    if CI:
-        pytest.fail(f"{reason} (CI=true: a missing browser is a failure, not a skip)")
-    pytest.skip(reason)
+    missing(reason)
 
 
 @dataclass
@@ -80,16 +77,17 @@ async def cluster(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> AsyncIter
     dashboard = f"127.0.0.1:{free_port()}"
     env: dict[str, Path] = {}
     for role, name in (("appServer", "app1"), ("admin", "adm1")):
-        data = _env_data(mysql_db.datasource(), exchange)
-        data["node"].update(name=name, grace_seconds=3)
-        data["ops"].update(snapshot_seconds=0.5, http_listen=f"127.0.0.1:{free_port()}")
+        overrides: dict[str, Any] = {}
         if role == "admin":
-            data["admin"].update(dashboard_listen=dashboard, history_seconds=120)   # 0.5 s steps
             # The admin runs the services the dashboard needs; the log store and syslog have
             # tests of their own (tests/e2e/test_cluster.py runs the whole shipped role).
-            data["roles"] = {"admin": {"templates": "", "brokers": list(ADMIN_BROKERS)}}
-        env[name] = tmp_path / f"env-{name}.toml"
-        env[name].write_text(tomli_w.dumps(data))
+            overrides = {"admin": {"dashboard_listen": dashboard,
+                                   "history_seconds": 120},   # 0.5 s steps
+                         "roles": {"admin": {"templates": "", "brokers": list(ADMIN_BROKERS)}}}
+        env[name] = write_env_file(
+            mysql_db.datasource(), tmp_path / f"env-{name}.toml", exchange=exchange,
+            node={"name": name, "grace_seconds": 3},
+            ops={"snapshot_seconds": 0.5, "http_listen": f"127.0.0.1:{free_port()}"}, **overrides)
     from beds.config import load_settings
     settings = load_settings(ROOT / "config/beds.toml", env["app1"],
                              environ={"BEDS_MYSQL_PASSWORD": "x"})

@@ -10,6 +10,7 @@ import secrets
 import signal
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aiormq
@@ -17,8 +18,10 @@ import tomli_w
 from pamqp.commands import Basic
 
 from beds.protocol import encode
-from tests.conftest import AMQP_URL, Stack, wait_for
-from tests.e2e.conftest import NodeProcess, spawn_node
+from tests.support.node_process import NodeProcess, spawn_node
+from tests.support.services import AMQP_URL, private_queue
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 FLOOD = 3000
 WARM_UP = 300
@@ -82,7 +85,7 @@ async def test_unknown_name_flood_leaves_metrics_and_memory_flat(stack: Stack,
         port = node.events("http.listening")[0]["port"]
         metrics = f"http://127.0.0.1:{port}/metrics"
         channel = await conn.channel()
-        snapshots = (await channel.queue_declare(exclusive=True, auto_delete=True)).queue
+        snapshots = await private_queue(channel)
         await channel.queue_bind(snapshots, stack.settings.ops.metrics_exchange,
                                  routing_key=f"node.{stack.settings.node.name}")
         queue = stack.settings.brokers["rBroker"].queue
@@ -113,7 +116,7 @@ async def test_unknown_name_flood_leaves_metrics_and_memory_flat(stack: Stack,
         await wait_for(lambda: _answered(metrics, WARM_UP + FLOOD), 120, interval=0.5)
         after_text = await scrape(metrics)
         rss_after = rss_bytes(node.proc.pid)
-        snapshot: dict = {}
+        snapshot: dict[str, Any] = {}
 
         async def counted_snapshot() -> bool:
             nonlocal snapshot

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import AMQP_URL, CI, Stack
+from tests.support.node_process import NodeProcess
+from tests.support.services import AMQP_URL, require_tool
+from tests.support.stack import Stack
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 
@@ -22,11 +24,7 @@ INTEROP = Path(__file__).resolve().parent / "interop"
 def node_client() -> Path:
     """client.mjs with its npm dependencies installed (once: only when node_modules is missing)."""
     for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            reason = f"{tool} is not installed; the Node.js interop client needs it"
-            if CI:
-                pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
-            pytest.skip(reason)
+        require_tool(tool, "the Node.js interop client")
     if not (INTEROP / "node_modules/amqplib/package.json").exists():
         # npm ci installs exactly package-lock.json, so every run tests the same amqplib.
         done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP,
@@ -35,8 +33,8 @@ def node_client() -> Path:
     return INTEROP / "client.mjs"
 
 
-async def run_client(client: Path, exchange: str, calls: list[dict], tmp_path: Path,
-                     url: str = AMQP_URL) -> tuple[int, list[dict] | None, str]:
+async def run_client(client: Path, exchange: str, calls: list[dict[str, Any]], tmp_path: Path,
+                     url: str = AMQP_URL) -> tuple[int, list[dict[str, Any]] | None, str]:
     """Run the Node.js client on `calls`; (exit code, replies in call order or None, stderr)."""
     script = tmp_path / f"calls-{secrets.token_hex(3)}.json"
     script.write_text(json.dumps(calls))
@@ -51,10 +49,10 @@ async def run_client(client: Path, exchange: str, calls: list[dict], tmp_path: P
 
 @pytest.mark.rabbitmq
 @pytest.mark.mariadb
-async def test_node_client_gets_correct_replies(stack: Stack, node_process, node_client: Path,
+async def test_node_client_gets_correct_replies(stack: Stack, node_process: NodeProcess, node_client: Path,
                                                 tmp_path: Path) -> None:
     email = f"interop-{secrets.token_hex(4)}@example.com"   # unique: the email column is UNIQUE
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"template": "film", "op": "in_stock", "params": {"film_id": 1, "store_id": 1}},
         {"template": "film", "op": "list", "params": {"category": "Action"},
          "limit": 3, "offset": 2},

@@ -11,8 +11,10 @@ import pytest
 from aiohttp import web
 
 from beds.client import Client
-from tests.conftest import AMQP_URL, Stack, wait_for
-from tests.e2e.conftest import spawn_node
+from tests.support.node_process import spawn_node
+from tests.support.services import AMQP_URL
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="needs the otel extra")
 
@@ -68,7 +70,8 @@ def attrs(span: Span) -> dict[str, Any]:
     return out
 
 
-async def test_spans_reach_an_otlp_http_receiver(stack: Stack, receiver) -> None:
+async def test_spans_reach_an_otlp_http_receiver(stack: Stack, receiver: tuple[Receiver, int]
+                                                 ) -> None:
     recv, port = receiver
     node = await spawn_node(stack.env_file, env={
         "OTEL_TRACES_EXPORTER": "otlp",

@@ -10,8 +10,9 @@ import pytest
 import tomli_w
 
 from beds.client import Client
-from tests.conftest import AMQP_URL, ROOT, Stack
-from tests.e2e.conftest import spawn_node
+from tests.support.node_process import spawn_node
+from tests.support.services import AMQP_URL, ROOT
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 

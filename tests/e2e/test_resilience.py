@@ -6,6 +6,8 @@ import json
 import shutil
 import signal
 import subprocess
+from pathlib import Path
+from typing import Any
 
 import aiormq
 import pytest
@@ -13,8 +15,10 @@ from pamqp.commands import Basic
 
 from beds.client import Client
 from beds.errors import CallTimeout
-from tests.conftest import AMQP_URL, CI, Stack, consumer_count, queue_depth, wait_for
-from tests.e2e.conftest import NodeProcess, spawn_node
+from tests.support.node_process import NodeProcess, spawn_node
+from tests.support.services import AMQP_URL, CI, consumer_count, queue_depth
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -23,12 +27,12 @@ async def test_sigterm_under_load_answers_in_flight_and_loses_nothing(stack: Sta
                                                                       node_process: NodeProcess
                                                                       ) -> None:
     total = 3000
-    replies: dict[str, dict] = {}
+    replies: dict[str, dict[str, Any]] = {}
     conn = await aiormq.connect(AMQP_URL)
     channel = await conn.channel(publisher_confirms=False)   # load faster than the node drains
 
     async def on_reply(message: aiormq.abc.DeliveredMessage) -> None:
-        cid = message.header.properties.correlation_id
+        cid = message.header.properties.correlation_id or ""
         assert cid not in replies, f"request {cid} answered twice"
         replies[cid] = json.loads(message.body)
 
@@ -95,7 +99,7 @@ async def test_survives_rabbitmq_closing_every_connection(stack: Stack,
     assert node_process.events("amqp.connected")
 
 
-async def test_waits_for_rabbitmq_and_stops_cleanly_meanwhile(stack: Stack, tmp_path) -> None:
+async def test_waits_for_rabbitmq_and_stops_cleanly_meanwhile(stack: Stack, tmp_path: Path) -> None:
     """RabbitMQ unreachable at start: the node keeps trying (one warning, no traceback) and a
     SIGTERM still ends it with status 0."""
     env = tmp_path / "unreachable.toml"

@@ -25,8 +25,8 @@ import aiomysql
 import aiormq
 import pytest
 
-from tests.conftest import ROOT, host_port
-from tests.e2e.conftest import NodeProcess
+from tests.support.node_process import NodeProcess
+from tests.support.services import ROOT, host_port
 
 PAGE = ROOT / "docs/tutorial.md"
 _FENCE = re.compile(r'^```(\w+)(?: title="([^"]+)")?\n(.*?)^```', re.M | re.S)

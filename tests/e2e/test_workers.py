@@ -8,8 +8,10 @@ import signal
 import pytest
 
 from beds.client import Client
-from tests.conftest import AMQP_URL, Stack, consumer_count, wait_for
-from tests.e2e.conftest import spawn_node
+from tests.support.node_process import spawn_node
+from tests.support.services import AMQP_URL, consumer_count
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 

@@ -11,28 +11,17 @@ import re
 import secrets
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
+from beds.admin.logstore import LogStore
 from beds.client import Client
-from beds.config import load_settings
 from beds.ops.commands import CommandFailed, node_key, open_command_client
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    MysqlDb,
-    RunningNode,
-    Stack,
-    _env_data,
-    delete_namespace,
-    host_port,
-    start_node,
-    wait_for,
-)
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, MysqlDb
+from tests.support.stack import NodeFactory, RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -58,36 +47,37 @@ class SyslogListener(asyncio.DatagramProtocol):
         return out
 
 
-def _stack(tmp_path: Path, db: MysqlDb, exchange: str, name: str, syslog: str,
-           datasource: dict[str, Any] | None = None) -> Stack:
-    data = _env_data(datasource or db.datasource(), exchange)
-    data["node"]["name"] = name
-    data["node"]["grace_seconds"] = 2
-    data["admin"].update(syslog=syslog, log_flush_seconds=0.2, dashboard_listen="")
-    env = tmp_path / f"env-{name}.toml"
-    env.write_text(tomli_w.dumps(data))
-    return Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
+Cluster = tuple[RunningNode, RunningNode, SyslogListener]
+Store = tuple[RunningNode, RunningNode, TcpProxy]
+
+
+async def start_pair(node_factory: NodeFactory, syslog: str,
+                     admin_datasource: dict[str, Any] | None = None
+                     ) -> tuple[RunningNode, RunningNode]:
+    """An appServer and an admin (the log store, on `admin_datasource`) on one namespace."""
+    tag = f"logs-{secrets.token_hex(3)}"
+    admin_conf = {"syslog": syslog, "log_flush_seconds": 0.2, "dashboard_listen": ""}
+    admin = await node_factory(role="admin", tag=tag, datasource=admin_datasource,
+                               node={"name": f"adm-{tag}", "grace_seconds": 2}, admin=admin_conf)
+    app = await node_factory(tag=tag, node={"name": f"app-{tag}", "grace_seconds": 2},
+                             admin=admin_conf)
+    return app, admin
 
 
 @pytest.fixture
-async def cluster(rabbitmq: str, mysql_db: MysqlDb,
-                  tmp_path: Path) -> AsyncIterator[tuple[RunningNode, RunningNode, SyslogListener]]:
+async def cluster(node_factory: NodeFactory) -> AsyncIterator[Cluster]:
     loop = asyncio.get_running_loop()
     transport, listener = await loop.create_datagram_endpoint(SyslogListener,
                                                               local_addr=("127.0.0.1", 0))
-    port = transport.get_extra_info("sockname")[1]
-    tag = secrets.token_hex(3)
-    exchange = f"beds-test-logs-{tag}"
-    syslog = f"udp://127.0.0.1:{port}"
-    admin = await start_node(_stack(tmp_path, mysql_db, exchange, f"adm-{tag}", syslog),
-                             role="admin")
-    app = await start_node(_stack(tmp_path, mysql_db, exchange, f"app-{tag}", syslog))
-    yield app, admin, listener
-    for running in (app, admin):
-        running.stop.set()
-    await asyncio.gather(app.task, admin.task)
-    transport.close()
-    await delete_namespace(admin.stack.settings)
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        app, admin = await start_pair(node_factory, f"udp://127.0.0.1:{port}")
+        yield app, admin, listener
+        for running in (app, admin):
+            running.stop.set()
+        await asyncio.gather(app.stopped(), admin.stopped())   # while syslog still listens
+    finally:
+        transport.close()
 
 
 async def _refuse(app: RunningNode, broker: str) -> None:
@@ -107,7 +97,8 @@ async def _recent(client: Client, **filters: Any) -> list[dict[str, Any]]:
     return (await client.call("logs", "recent", filters)).data
 
 
-async def test_a_warning_on_the_app_lands_in_the_store_and_in_syslog(cluster) -> None:
+async def test_a_warning_on_the_app_lands_in_the_store_and_in_syslog(cluster: Cluster
+                                                                     ) -> None:
     app, admin, listener = cluster
     app_name = app.stack.settings.node.name
     await _refuse(app, "noSuchBroker")
@@ -148,7 +139,7 @@ async def test_a_warning_on_the_app_lands_in_the_store_and_in_syslog(cluster) ->
         assert json.loads(stdout)["data"][0]["log_id"] == row["log_id"]
 
 
-async def test_a_write_call_leaves_an_audit_event_with_its_caller(cluster) -> None:
+async def test_a_write_call_leaves_an_audit_event_with_its_caller(cluster: Cluster) -> None:
     app, _admin, _listener = cluster
     app_name = app.stack.settings.node.name
     async with Client(AMQP_URL, app.stack.exchange, default_timeout=10,
@@ -156,7 +147,7 @@ async def test_a_write_call_leaves_an_audit_event_with_its_caller(cluster) -> No
         reply = await client.call("customer", "create", {
             "store_id": 1, "first_name": "Audit", "last_name": "Trail",
             "email": f"audit-{secrets.token_hex(4)}@example.com"})
-        customer_id = reply.out["customer_id"]  # type: ignore[index]
+        customer_id = (reply.out or {})["customer_id"]
         await client.call("customer", "fetch", {"customer_id": customer_id})   # a read: no audit
         found: list[dict[str, Any]] = []
 
@@ -176,30 +167,17 @@ async def test_a_write_call_leaves_an_audit_event_with_its_caller(cluster) -> No
 
 
 @pytest.fixture
-async def store_behind_proxy(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path,
-                             ) -> AsyncIterator[tuple[RunningNode, RunningNode, TcpProxy]]:
-    host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await TcpProxy(host, port).start()
-    datasource: dict[str, Any] = mysql_db.datasource()
-    datasource["dsn"] = mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
-    datasource["connect_timeout"] = 1
-    tag = secrets.token_hex(3)
-    exchange = f"beds-test-logs-{tag}"
-    admin = await start_node(_stack(tmp_path, mysql_db, exchange, f"adm-{tag}", "", datasource),
-                             role="admin")
-    app = await start_node(_stack(tmp_path, mysql_db, exchange, f"app-{tag}", ""))
-    try:
-        yield app, admin, proxy
-    finally:
-        proxy.restore()
-        for running in (app, admin):
-            running.stop.set()
-        await asyncio.gather(app.task, admin.task)
-        await proxy.close()
-        await delete_namespace(admin.stack.settings)
+async def store_behind_proxy(node_factory: NodeFactory, mysql_db: MysqlDb,
+                             mysql_proxy: TcpProxy) -> AsyncIterator[Store]:
+    app, admin = await start_pair(node_factory, "", mysql_db.via(mysql_proxy.port))
+    yield app, admin, mysql_proxy
+    mysql_proxy.restore()
+    for running in (app, admin):
+        running.stop.set()
+    await asyncio.gather(app.stopped(), admin.stopped())   # before the proxy goes
 
 
-async def test_lines_wait_while_the_store_is_down_and_are_stored_after(store_behind_proxy,
+async def test_lines_wait_while_the_store_is_down_and_are_stored_after(store_behind_proxy: Store,
                                                                       ) -> None:
     app, admin, proxy = store_behind_proxy
     app_name, admin_name = app.stack.settings.node.name, admin.stack.settings.node.name
@@ -207,8 +185,9 @@ async def test_lines_wait_while_the_store_is_down_and_are_stored_after(store_beh
     await _refuse(app, "whileDown")
     async with Client(AMQP_URL, app.stack.exchange, default_timeout=10) as client:
         # The store tries, fails with DB_UNAVAILABLE and holds the batch (retrying)...
-        stores = [w for w in admin.node._pool.workers()   # type: ignore[attr-defined]
-                  if w.broker.name == "adminLogsBroker"]
+        assert admin.node._pool is not None
+        stores = [w for w in admin.node._pool.workers()
+                  if isinstance(w, LogStore) and w.broker.name == "adminLogsBroker"]
         await wait_for(lambda: stores[0].held == "DB_UNAVAILABLE", 30, interval=0.1)
         proxy.restore()
         # ... and once the database is back the line is there, and so is the admin's own warning

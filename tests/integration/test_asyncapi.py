@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from beds.asyncapi import field_schema, params_schema
 from beds.cli import main
@@ -21,7 +20,8 @@ from beds.errors import ERROR_CODES
 from beds.scaffold.command import scaffold
 from beds.templates.loader import load_template, load_templates
 from beds.templates.model import Field, FieldType
-from tests.conftest import CI, ROOT, _env_data
+from tests.support.services import ROOT, require_tool
+from tests.support.stack import write_env_file
 
 CHECKER = ROOT / "tests/asyncapi"
 
@@ -30,11 +30,7 @@ CHECKER = ROOT / "tests/asyncapi"
 def validator() -> Path:
     """validate.mjs with @asyncapi/parser installed (npm ci, only when node_modules is missing)."""
     for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            reason = f"{tool} is not installed; the AsyncAPI parser check needs it"
-            if CI:
-                pytest.fail(f"{reason} (CI=true: a missing tool is a failure, not a skip)")
-            pytest.skip(reason)
+        require_tool(tool, "the AsyncAPI parser check")
     if not (CHECKER / "node_modules/@asyncapi/parser/package.json").exists():
         # npm ci installs exactly package-lock.json; --ignore-scripts: nothing runs at install.
         done = subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
@@ -56,11 +52,9 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs")
     shutil.copytree(ROOT / "templates", root / "templates")
     scaffold(ROOT / "docs/specs/supplier.toml", "mysql", root)
-    data = _env_data(None, "beds-docs")
-    data["node"]["templates_dir"] = str(root / "templates")
-    data["amqp"]["url"] = "amqp://app:secret@rabbit.example:5673/prod"
-    env = root / "env.toml"
-    env.write_text(tomli_w.dumps(data))
+    env = write_env_file(None, root / "env.toml", exchange="beds-docs",
+                         templates=root / "templates",
+                         amqp={"url": "amqp://app:secret@rabbit.example:5673/prod"})
     assert main(["docs", "--env", str(env), "--out", str(root / "api")]) == 0
     return root
 

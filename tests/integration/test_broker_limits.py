@@ -6,6 +6,7 @@ settings), its limit lowered at run time."""
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from structlog.testing import capture_logs
 from beds.brokers.limits import HEADROOM, effective_reply_limit
 from beds.brokers.link import AmqpLink, ReplyPublisher
 from tests.chaos.broker import PrivateRabbit, private_node
-from tests.conftest import SESSION
+from tests.support.services import SESSION
 
 pytestmark = [pytest.mark.rabbitmq]
 LIMIT = 1_048_576
@@ -49,5 +50,22 @@ async def test_a_broker_that_takes_the_configured_size_keeps_it(small_rabbit: Pr
     link = AmqpLink(small_rabbit.url, "beds-test-limits", 10, 1.0)
     try:
         assert await effective_reply_limit(link, LIMIT // 2, LIMIT) == LIMIT // 2
+    finally:
+        await link.close()
+
+
+async def test_the_probe_never_holds_its_body(small_rabbit: PrivateRabbit) -> None:
+    """The probe (16 MiB here) goes out frame by frame from one reused chunk: sent in one piece
+    it held the body, its frames and their join at once and made the node's peak RSS."""
+    link = AmqpLink(small_rabbit.url, "beds-test-limits", 10, 1.0)
+    try:
+        await (await link.channel()).close()   # the connection's own buffers are not the probe's
+        tracemalloc.start()
+        try:
+            assert await effective_reply_limit(link, 16 * LIMIT, LIMIT) == LIMIT - HEADROOM
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < LIMIT, f"the probe held {peak} bytes at once"
     finally:
         await link.close()

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiormq
 import pytest
@@ -17,8 +18,10 @@ import pytest
 from beds.client import Client
 from beds.errors import DbError, ValidationFailed, WrongBroker
 from beds.protocol import encode_request
-from tests.conftest import AMQP_URL, MysqlDb, Stack, queue_depth, start_node, wait_for
 from tests.support.mysql import query
+from tests.support.services import AMQP_URL, MysqlDb, queue_depth
+from tests.support.stack import RunningNode, Stack, start_node
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -72,7 +75,8 @@ async def test_rows_are_checked_before_any_runs(client: Client) -> None:
         await client.call("customer", "import", {"rows": rows(501, "too-many")})
 
 
-async def test_a_bulk_request_on_the_write_queue_is_refused(running, client: Client) -> None:
+async def test_a_bulk_request_on_the_write_queue_is_refused(running: RunningNode,
+                                                             client: Client) -> None:
     w_queue = running.stack.settings.brokers["wBroker"].queue
     conn = await aiormq.connect(AMQP_URL)
     try:
@@ -89,7 +93,7 @@ async def test_a_bulk_request_on_the_write_queue_is_refused(running, client: Cli
     assert str(error).startswith("op: customer.import (bulk) is served by mBroker, not by wBroker")
 
 
-REPLIES: list[dict[str, object]] = []
+REPLIES: list[dict[str, Any]] = []
 
 
 async def _collect(message: aiormq.abc.DeliveredMessage) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from beds import Client, SyncClient, ValidationFailed
 from beds.cli import main
-from tests.conftest import AMQP_URL, ROOT, RunningNode
+from tests.support.services import AMQP_URL, ROOT
+from tests.support.stack import RunningNode
 from tests.unit.test_client_gen import load
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]

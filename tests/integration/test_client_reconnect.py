@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
@@ -14,18 +13,16 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from beds import CallTimeout, Client, Disconnected
-from tests.conftest import AMQP_URL, CI, RunningNode, host_port, queue_depth, wait_for
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, host_port, queue_depth, require_tool
+from tests.support.stack import RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
 
 def require_rabbitmqctl() -> None:
-    if shutil.which("rabbitmqctl") is None:
-        reason = "rabbitmqctl is not installed: cannot close one connection from the broker side"
-        if CI:
-            pytest.fail(f"{reason} (CI=true)")
-        pytest.skip(reason)
+    require_tool("rabbitmqctl", "closing one connection from the broker side")
 
 
 def close_connection(name: str) -> None:

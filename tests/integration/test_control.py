@@ -8,69 +8,63 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiormq
 import msgspec
 import pytest
-import tomli_w
 
 from beds.client import Client
-from beds.config import load_settings
 from beds.ops.commands import ADMIN_KEY, CommandClient, CommandFailed, open_command_client
-from tests.conftest import (
+from tests.support.services import (
     AMQP_URL,
-    ROOT,
     SESSION,
-    MysqlDb,
-    RunningNode,
-    Stack,
-    _env_data,
     consumer_count,
-    delete_namespace,
-    start_node,
-    wait_for,
+    private_queue,
 )
+from tests.support.stack import NodeFactory, RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
 
-def _stack(tmp_path: Path, db: MysqlDb, exchange: str, name: str) -> Stack:
-    data = _env_data(db.datasource(), exchange)
-    data["node"]["name"] = name
-    data["node"]["grace_seconds"] = 2
-    data["ops"]["snapshot_seconds"] = 0.5
-    # The admin's log store and dashboard are other tests' business: this one needs the
-    # command inbox and the event relay only.
-    data["roles"] = {"admin": {"templates": "", "brokers": ["adminBrokerIn", "adminBrokerOut"]}}
-    env = tmp_path / f"env-{name}.toml"
-    env.write_text(tomli_w.dumps(data))
-    return Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
+# The admin's log store and dashboard are other tests' business: this one needs the command
+# inbox and the event relay only.
+ADMIN_ROLE = {"admin": {"templates": "", "brokers": ["adminBrokerIn", "adminBrokerOut"]}}
+
+
+Cluster = dict[str, RunningNode]
 
 
 @pytest.fixture
-async def cluster(rabbitmq: str, mysql_db: MysqlDb,
-                  tmp_path: Path) -> AsyncIterator[dict[str, RunningNode]]:
-    exchange = f"beds-test-control-{secrets.token_hex(3)}"
-    app = await start_node(_stack(tmp_path, mysql_db, exchange, "app1"))
-    admin = await start_node(_stack(tmp_path, mysql_db, exchange, "adm1"), role="admin")
-    yield {"app": app, "admin": admin}
-    for running in (app, admin):
-        running.stop.set()
-    await asyncio.gather(app.task, admin.task)
-    await delete_namespace(app.stack.settings)
+def tag() -> str:
+    """The namespace of this test's nodes."""
+    return f"control-{secrets.token_hex(3)}"
+
+
+async def start(node_factory: NodeFactory, tag: str, name: str, role: str = "appServer"
+                ) -> RunningNode:
+    return await node_factory(role=role, tag=tag, roles=ADMIN_ROLE,
+                              node={"name": name, "grace_seconds": 2},
+                              ops={"snapshot_seconds": 0.5})
 
 
 @pytest.fixture
-async def commands(cluster: dict[str, RunningNode]) -> AsyncIterator[CommandClient]:
+async def cluster(node_factory: NodeFactory, tag: str) -> Cluster:
+    """An appServer and an admin on one namespace."""
+    return {"app": await start(node_factory, tag, "app1"),
+            "admin": await start(node_factory, tag, "adm1", "admin")}
+
+
+@pytest.fixture
+async def commands(cluster: Cluster) -> AsyncIterator[CommandClient]:
     settings = cluster["app"].stack.settings
     client, connection = await open_command_client(AMQP_URL, settings.ops.control_exchange, 10)
     yield client
     await connection.close()
 
 
-async def test_status_shows_every_node_with_its_brokers(cluster, commands) -> None:
+async def test_status_shows_every_node_with_its_brokers(cluster: Cluster, commands: CommandClient) -> None:
     status = await commands.send(ADMIN_KEY, "status")
     nodes = {n["node"]: n for n in status["nodes"]}
     assert set(nodes) == {"app1", "adm1"}
@@ -82,7 +76,7 @@ async def test_status_shows_every_node_with_its_brokers(cluster, commands) -> No
     assert status["dead_letters"] == 0
 
 
-async def test_scale_changes_rabbitmqs_consumer_count(cluster, commands) -> None:
+async def test_scale_changes_rabbitmqs_consumer_count(cluster: Cluster, commands: CommandClient) -> None:
     queue = cluster["app"].stack.settings.brokers["rBroker"].queue
     assert await consumer_count(queue) == 2
     answer = await commands.send(ADMIN_KEY, "set-instances",
@@ -101,7 +95,7 @@ async def _eq(value: Any, expected: int) -> bool:
     return bool(await value == expected)
 
 
-async def test_drain_stops_intake_and_resume_restores_it(cluster, commands) -> None:
+async def test_drain_stops_intake_and_resume_restores_it(cluster: Cluster, commands: CommandClient) -> None:
     settings = cluster["app"].stack.settings
     queue = settings.brokers["rBroker"].queue
     drained = await commands.send(ADMIN_KEY, "drain", {"node": "app1"})
@@ -118,7 +112,7 @@ async def test_drain_stops_intake_and_resume_restores_it(cluster, commands) -> N
     assert await consumer_count(queue) == 2
 
 
-async def test_bad_commands_are_refused_with_the_argument_named(cluster, commands) -> None:
+async def test_bad_commands_are_refused_with_the_argument_named(cluster: Cluster, commands: CommandClient) -> None:
     with pytest.raises(CommandFailed, match=r"args\.instances: expected an integer from 0 to 256"):
         await commands.send(ADMIN_KEY, "set-instances",
                             {"node": "app1", "broker": "rBroker", "instances": -1})
@@ -139,19 +133,19 @@ async def events_of(settings: Any, node: str) -> AsyncIterator[tuple[Any, list[d
     seen: list[dict[str, Any]] = []
     try:
         channel = await conn.channel()
-        ok = await channel.queue_declare(exclusive=True)
-        await channel.queue_bind(ok.queue, settings.ops.events_exchange, routing_key=f"{node}.#")
+        events = await private_queue(channel)
+        await channel.queue_bind(events, settings.ops.events_exchange, routing_key=f"{node}.#")
 
         async def collect(message: aiormq.abc.DeliveredMessage) -> None:
             seen.append(msgspec.json.decode(message.body))
 
-        await channel.basic_consume(ok.queue, collect, no_ack=True)
+        await channel.basic_consume(events, collect, no_ack=True)
         yield channel, seen
     finally:
         await conn.close()
 
 
-async def test_events_reach_the_events_exchange_through_the_admin(cluster, commands) -> None:
+async def test_events_reach_the_events_exchange_through_the_admin(cluster: Cluster, commands: CommandClient) -> None:
     async with events_of(cluster["app"].stack.settings, "app1") as (_channel, seen):
         await commands.send(ADMIN_KEY, "set-instances",
                             {"node": "app1", "broker": "wBroker", "instances": 2})
@@ -161,7 +155,7 @@ async def test_events_reach_the_events_exchange_through_the_admin(cluster, comma
                       "before": 1, "instances": 2}
 
 
-async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster, commands) -> None:
+async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster: Cluster, commands: CommandClient) -> None:
     # L8: the relay logged **event beside event_name=...: TypeError, never settled; 64 of them
     # (its prefetch) wedged it.
     settings = cluster["app"].stack.settings
@@ -176,22 +170,19 @@ async def test_an_event_carrying_event_name_is_relayed_not_wedged(cluster, comma
     assert len([e for e in seen if e["event"] == "odd"]) == 70
 
 
-async def test_a_second_node_of_the_same_name_is_told_at_start(cluster, tmp_path: Path,
-                                                                mysql_db: MysqlDb) -> None:
+async def test_a_second_node_of_the_same_name_is_told_at_start(cluster: Cluster,
+                                                                node_factory: NodeFactory,
+                                                                tag: str) -> None:
     from structlog.testing import capture_logs
 
     with capture_logs() as logs:
-        twin = await start_node(_stack(tmp_path, mysql_db, cluster["app"].stack.exchange, "app1"))
-    try:
-        (taken,) = [e for e in logs if e["event"] == "node.name_taken"]
-        assert taken["node"] == "app1" and len(taken["others"]) == 1
-        assert "BEDS_NODE_NAME" in taken["hint"]
-    finally:
-        twin.stop.set()
-        await twin.task
+        await start(node_factory, tag, "app1")
+    (taken,) = [e for e in logs if e["event"] == "node.name_taken"]
+    assert taken["node"] == "app1" and len(taken["others"]) == 1
+    assert "BEDS_NODE_NAME" in taken["hint"]
 
 
-async def test_a_lost_connection_restarts_brokers_and_says_so(cluster, commands) -> None:
+async def test_a_lost_connection_restarts_brokers_and_says_so(cluster: Cluster, commands: CommandClient) -> None:
     """The consume connection dies under the appServer: its brokers come back by themselves,
     `broker_restarted` events reach the events exchange, and the restart counters move."""
     app = cluster["app"]
@@ -200,14 +191,15 @@ async def test_a_lost_connection_restarts_brokers_and_says_so(cluster, commands)
     seen: list[dict[str, Any]] = []
     try:
         channel = await conn.channel()
-        ok = await channel.queue_declare(exclusive=True)
-        await channel.queue_bind(ok.queue, settings.ops.events_exchange,
+        events = await private_queue(channel)
+        await channel.queue_bind(events, settings.ops.events_exchange,
                                  routing_key="app1.broker_restarted")
 
         async def collect(message: aiormq.abc.DeliveredMessage) -> None:
             seen.append(msgspec.json.decode(message.body))
 
-        await channel.basic_consume(ok.queue, collect, no_ack=True)
+        await channel.basic_consume(events, collect, no_ack=True)
+        assert app.node._link is not None
         consume = await app.node._link.connection()   # the node's consuming connection
         await consume.close()
         queue = settings.brokers["rBroker"].queue
@@ -238,7 +230,7 @@ def node_account(rabbitmq: str) -> Iterator[str]:
 
 
 async def test_a_non_operator_cannot_drain_even_with_the_node_account(
-        cluster, commands, node_account: str) -> None:
+        cluster: Cluster, commands: CommandClient, node_account: str) -> None:
     # F6: anyone who could publish to the control exchange could drain every node.
     settings = cluster["app"].stack.settings
     client, connection = await open_command_client(node_account, settings.ops.control_exchange, 5)
@@ -257,7 +249,7 @@ async def test_a_non_operator_cannot_drain_even_with_the_node_account(
     assert status["state"] == "ready" and not cluster["app"].node.draining
 
 
-async def test_a_command_without_user_id_is_refused(cluster) -> None:
+async def test_a_command_without_user_id_is_refused(cluster: Cluster) -> None:
     # RabbitMQ checks user_id only when it is set: a command without it proves nothing.
     settings = cluster["app"].stack.settings
     client, connection = await open_command_client(AMQP_URL, settings.ops.control_exchange, 5)
@@ -272,7 +264,7 @@ async def test_a_command_without_user_id_is_refused(cluster) -> None:
     assert await consumer_count(settings.brokers["rBroker"].queue) == 2
 
 
-async def test_draining_every_node_takes_an_explicit_all(cluster, commands) -> None:
+async def test_draining_every_node_takes_an_explicit_all(cluster: Cluster, commands: CommandClient) -> None:
     # F6: one message to node.all used to drain the whole cluster.
     answers = await commands.gather("node.all", "drain", window=1.0)
     assert answers and all(a["error"]["code"] == "NEEDS_ALL" for a in answers)

@@ -10,7 +10,6 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiormq
@@ -18,16 +17,9 @@ import pytest
 from pamqp.commands import Basic
 
 from beds.client import Client
-from tests.conftest import (
-    AMQP_URL,
-    MysqlDb,
-    RunningNode,
-    delete_namespace,
-    host_port,
-    make_stack,
-    start_node,
-)
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, MysqlDb
+from tests.support.stack import NodeFactory, RunningNode
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -36,23 +28,12 @@ HANG = 3.0   # a correctness bound (an answer at all), not a performance claim: 
 
 
 @pytest.fixture
-async def stalled_stack(rabbitmq: str, mysql_db: MysqlDb,
-                        tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, RunningNode]]:
-    host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await TcpProxy(host, port).start()
-    datasource: dict[str, Any] = mysql_db.datasource()
-    datasource["dsn"] = mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
-    datasource["pool_max"] = 4
-    stack = make_stack(datasource, tmp_path, f"stall{secrets.token_hex(2)}")
-    node = await start_node(stack)
-    try:
-        yield proxy, node
-    finally:
-        proxy.restore()
-        node.stop.set()
-        await asyncio.wait_for(node.task, 30)
-        await proxy.close()
-        await delete_namespace(stack.settings)
+async def stalled_stack(node_factory: NodeFactory, mysql_db: MysqlDb,
+                        mysql_proxy: TcpProxy) -> AsyncIterator[tuple[TcpProxy, RunningNode]]:
+    node = await node_factory(datasource={**mysql_db.via(mysql_proxy.port, None), "pool_max": 4})
+    yield mysql_proxy, node
+    mysql_proxy.restore()
+    await node.stopped()   # before its database goes away
 
 
 class Caller:
@@ -81,7 +62,8 @@ class Caller:
                 headers={"x-deadline": int((time.time() + DEADLINE) * 1000)}))
 
 
-async def test_a_stalled_database_answers_every_request_by_its_deadline(stalled_stack) -> None:
+async def test_a_stalled_database_answers_every_request_by_its_deadline(
+        stalled_stack: tuple[TcpProxy, RunningNode]) -> None:
     proxy, node = stalled_stack
     async with Client(AMQP_URL, node.stack.exchange, default_timeout=10) as client:
         # Pooled connections are open and idle when the server freezes.
@@ -118,7 +100,7 @@ async def test_a_stalled_database_answers_every_request_by_its_deadline(stalled_
 
         proxy.restore()
         async with Client(AMQP_URL, node.stack.exchange, default_timeout=20) as client:
-            reply = await client.call("film", "fetch", {"film_id": 3})
-            assert reply.data[0]["FID"] == 3
+            fetched = await client.call("film", "fetch", {"film_id": 3})
+            assert fetched.data[0]["FID"] == 3
     finally:
         await conn.close()

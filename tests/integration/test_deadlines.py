@@ -6,32 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import aiomysql
 import aiormq
 import pytest
-import tomli_w
 from pamqp.commands import Basic
 
 from beds.client import Client
-from beds.config import load_settings
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    MysqlDb,
-    RunningNode,
-    Stack,
-    _env_data,
-    delete_namespace,
-    host_port,
-    start_node,
-    wait_for,
-)
+from tests.support.services import AMQP_URL, MysqlDb, host_port
+from tests.support.stack import NodeFactory, RunningNode, copy_templates
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -64,36 +52,20 @@ async def admin_exec(db: MysqlDb, *statements: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def start_slow_node(mysql_db: MysqlDb, tmp_path: Path, sections: dict[str, Any] | None = None,
-                          **main: Any) -> RunningNode:
-    """A node serving film, customer and `slow.scan`; `main`: datasource settings to change,
-    `sections`: other settings to change, by section (e.g. {"node": {"grace_seconds": 1}})."""
+async def start_slow_node(node_factory: NodeFactory, mysql_db: MysqlDb, tmp_path: Path,
+                          **overrides: Any) -> RunningNode:
+    """A node serving film, customer and `slow.scan`; `overrides`: settings to change, by
+    section (e.g. `node={"grace_seconds": 1}`, `datasources={"main": {"pool_max": 1}}`)."""
     await admin_exec(mysql_db, SLOW_PROCEDURE,
                      f"GRANT EXECUTE ON PROCEDURE slow_scan TO '{mysql_db.user}'@'%'")
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    for name in ("film.toml", "customer.toml"):
-        shutil.copy(ROOT / "templates" / name, templates / name)
+    templates = copy_templates(tmp_path / "templates", "film.toml", "customer.toml")
     (templates / "slow.toml").write_text(SLOW_TEMPLATE)
-    exchange = f"beds-test-deadline-{secrets.token_hex(3)}"
-    data = _env_data(mysql_db.datasource(), exchange)
-    data["node"]["templates_dir"] = str(templates)
-    data["datasources"]["main"].update(main)
-    for section, values in (sections or {}).items():
-        data[section].update(values)
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    stack = Stack(load_settings(ROOT / "config/beds.toml", env, environ={}), env, exchange)
-    return await start_node(stack)
+    return await node_factory(templates=templates, **overrides)
 
 
 @pytest.fixture
-async def slow_node(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> AsyncIterator[RunningNode]:
-    node = await start_slow_node(mysql_db, tmp_path)
-    yield node
-    node.stop.set()
-    await node.task
-    await delete_namespace(node.stack.settings)
+async def slow_node(node_factory: NodeFactory, mysql_db: MysqlDb, tmp_path: Path) -> RunningNode:
+    return await start_slow_node(node_factory, mysql_db, tmp_path)
 
 
 async def raw_call(exchange: str, key: str, body: dict[str, Any],
@@ -156,33 +128,29 @@ async def scans_running(db: MysqlDb) -> int:
 
 
 async def test_a_request_that_waited_out_its_deadline_for_a_connection_never_runs(
-        rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> None:
+        node_factory: NodeFactory, mysql_db: MysqlDb, tmp_path: Path) -> None:
     # F7: the time left used to be taken before the pool wait, so a write could start after its
     # caller gave up. One connection, held by a 6 s scan; a write with 1 s waits for it.
-    node = await start_slow_node(mysql_db, tmp_path, pool_min=1, pool_max=1)
-    try:
-        exchange = node.stack.exchange
-        scan = asyncio.ensure_future(raw_call(exchange, "slow.scan", {
-            "template": "slow", "op": "scan", "params": {"n": 2}}, int(time.time() * 1000) + 6000))
-        await wait_for(lambda: _positive(scans_running(mysql_db)), 10)
-        email = f"waited-{secrets.token_hex(3)}@example.com"
-        reply = await raw_call(exchange, "customer.create", {
-            "template": "customer", "op": "create",
-            "params": {"store_id": 1, "first_name": "W", "last_name": "W", "email": email}},
-            int(time.time() * 1000) + 1000)
-        assert reply["ok"] is False and reply["error"]["code"] == "DEADLINE_EXCEEDED", reply
-        assert reply["error"]["details"]["ran"] is False
-        assert (await scan)["error"]["code"] == "DEADLINE_EXCEEDED"
-        # the connection is free again, and the write never ran after its caller gave up
-        async with Client(AMQP_URL, exchange) as client:
-            assert (await client.call("film", "fetch", {"film_id": 1})).data
-        rows = await admin_exec(mysql_db, f"SELECT COUNT(*) FROM customer WHERE email = '{email}'")
-        assert rows == [(0,)]
-    finally:
-        node.stop.set()
-        await node.task
-        await delete_namespace(node.stack.settings)
+    node = await start_slow_node(node_factory, mysql_db, tmp_path,
+                                 datasources={"main": {"pool_min": 1, "pool_max": 1}})
+    exchange = node.stack.exchange
+    scan = asyncio.ensure_future(raw_call(exchange, "slow.scan", {
+        "template": "slow", "op": "scan", "params": {"n": 2}}, int(time.time() * 1000) + 6000))
+    await wait_for(lambda: _positive(scans_running(mysql_db)), 10)
+    email = f"waited-{secrets.token_hex(3)}@example.com"
+    reply = await raw_call(exchange, "customer.create", {
+        "template": "customer", "op": "create",
+        "params": {"store_id": 1, "first_name": "W", "last_name": "W", "email": email}},
+        int(time.time() * 1000) + 1000)
+    assert reply["ok"] is False and reply["error"]["code"] == "DEADLINE_EXCEEDED", reply
+    assert reply["error"]["details"]["ran"] is False
+    assert (await scan)["error"]["code"] == "DEADLINE_EXCEEDED"
+    # the connection is free again, and the write never ran after its caller gave up
+    async with Client(AMQP_URL, exchange) as client:
+        assert (await client.call("film", "fetch", {"film_id": 1})).data
+    rows = await admin_exec(mysql_db, f"SELECT COUNT(*) FROM customer WHERE email = '{email}'")
+    assert rows == [(0,)]
 
 
-async def _positive(count: Any) -> bool:
+async def _positive(count: Awaitable[int]) -> bool:
     return bool(await count)

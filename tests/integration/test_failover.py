@@ -11,27 +11,19 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiormq
 import pytest
-import tomli_w
 
 from beds.client import Client
-from beds.config import load_settings
 from tests.chaos.broker import PrivateRabbit, private_node
-from tests.conftest import (
+from tests.support.services import (
     AMQP_URL,
-    ROOT,
     SESSION,
-    MysqlDb,
-    Stack,
-    _env_data,
     consumer_count,
-    delete_namespace,
-    start_node,
-    wait_for,
 )
+from tests.support.stack import NodeFactory
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -55,79 +47,48 @@ def closed_port_url() -> str:
     return f"amqp://guest:guest@127.0.0.1:{port}/"
 
 
-def cluster_stack(mysql_db: MysqlDb, tmp_path: Path, tag: str, urls: list[str]) -> Stack:
-    exchange = f"beds-test-{SESSION}-{tag}"
-    data = _env_data(mysql_db.datasource(), exchange)
-    data["amqp"]["urls"] = urls
-    path = tmp_path / f"env-{tag}.toml"
-    path.write_text(tomli_w.dumps(data))
-    settings = load_settings(ROOT / "config/beds.toml", path, environ={"BEDS_MYSQL_PASSWORD": "x"})
-    return Stack(settings, path, exchange)
-
-
 async def fetch_film(urls: list[str], exchange: str) -> list[dict[str, object]]:
     async with Client(urls=urls, exchange=exchange, default_timeout=15) as client:
         return (await client.call("film", "fetch", {"film_id": 1})).data
 
 
-async def test_a_dead_first_endpoint_is_skipped(rabbitmq: str, mysql_db: MysqlDb,
-                                                tmp_path: Path) -> None:
+async def test_a_dead_first_endpoint_is_skipped(node_factory: NodeFactory) -> None:
     urls = [closed_port_url(), AMQP_URL]
-    stack = cluster_stack(mysql_db, tmp_path, "deadfirst", urls)
-    node = await start_node(stack)
-    try:
-        assert (await fetch_film(urls, stack.exchange))[0]["FID"] == 1
-        assert node.node._link.endpoint == "127.0.0.1:5672/"   # type: ignore[attr-defined]
-    finally:
-        node.stop.set()
-        await node.task
-        await delete_namespace(stack.settings)
+    node = await node_factory(amqp={"urls": urls})
+    assert (await fetch_film(urls, node.stack.exchange))[0]["FID"] == 1
+    assert node.node._link is not None and node.node._link.endpoint == "127.0.0.1:5672/"
 
 
 async def test_a_stopped_endpoint_is_left_for_the_next_live_one(
-        rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path, lone_rabbit: PrivateRabbit) -> None:
+        node_factory: NodeFactory, lone_rabbit: PrivateRabbit) -> None:
     urls = [lone_rabbit.url, AMQP_URL]
-    stack = cluster_stack(mysql_db, tmp_path, "moves", urls)
-    rbroker = stack.settings.brokers["rBroker"]
-    node = await start_node(stack)
+    node = await node_factory(amqp={"urls": urls})
+    exchange, rbroker = node.stack.exchange, node.stack.settings.brokers["rBroker"]
+    assert (await fetch_film([lone_rabbit.url], exchange))[0]["FID"] == 1
+    await lone_rabbit.ctl("stop_app")   # the node's RabbitMQ goes away
     try:
-        assert (await fetch_film([lone_rabbit.url], stack.exchange))[0]["FID"] == 1
-        await lone_rabbit.ctl("stop_app")   # the node's RabbitMQ goes away
-        try:
-            # On the shared RabbitMQ: the node declared its queues there and consumes again,
-            # every instance (a consumer lost in the move would show as a lower count).
-            await wait_for(lambda: _consumers(rbroker.queue, rbroker.instances), 30,
-                           interval=0.3)
-            assert await consumer_count(rbroker.queue) == rbroker.instances
-            # A client with the same list moves too (its first endpoint is down).
-            assert (await fetch_film(urls, stack.exchange))[0]["FID"] == 1
-        finally:
-            await lone_rabbit.ctl("start_app")
+        # On the shared RabbitMQ: the node declared its queues there and consumes again,
+        # every instance (a consumer lost in the move would show as a lower count).
+        await wait_for(lambda: _consumers(rbroker.queue, rbroker.instances), 30, interval=0.3)
+        assert await consumer_count(rbroker.queue) == rbroker.instances
+        # A client with the same list moves too (its first endpoint is down).
+        assert (await fetch_film(urls, exchange))[0]["FID"] == 1
     finally:
-        node.stop.set()
-        await node.task
-        await delete_namespace(stack.settings)
+        await lone_rabbit.ctl("start_app")
 
 
-async def test_a_deleted_queue_is_declared_again_and_consumed(rabbitmq: str, mysql_db: MysqlDb,
-                                                              tmp_path: Path) -> None:
+async def test_a_deleted_queue_is_declared_again_and_consumed(node_factory: NodeFactory) -> None:
     """RabbitMQ cancels the consumers of a deleted queue (basic.cancel); aiormq only drops
     them. The node notices, declares its topology again and consumes."""
-    stack = cluster_stack(mysql_db, tmp_path, "cancelled", [AMQP_URL])
-    rbroker = stack.settings.brokers["rBroker"]
-    node = await start_node(stack)
+    node = await node_factory(amqp={"urls": [AMQP_URL]})
+    rbroker = node.stack.settings.brokers["rBroker"]
+    conn = await aiormq.connect(AMQP_URL)
     try:
-        conn = await aiormq.connect(AMQP_URL)
-        try:
-            await (await conn.channel()).queue_delete(rbroker.queue)
-        finally:
-            await conn.close()
-        await wait_for(lambda: _consumers(rbroker.queue, rbroker.instances), 30, interval=0.3)
-        assert (await fetch_film([AMQP_URL], stack.exchange))[0]["FID"] == 1
+        await (await conn.channel()).queue_delete(rbroker.queue)
     finally:
-        node.stop.set()
-        await node.task
-        await delete_namespace(stack.settings)
+        await conn.close()
+    await wait_for(lambda: _consumers(rbroker.queue, rbroker.instances), 30, interval=0.3)
+    assert (await fetch_film([AMQP_URL], node.stack.exchange))[0]["FID"] == 1
 
 
 async def _consumers(queue: str, expected: int = 1) -> bool:

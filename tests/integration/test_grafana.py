@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
-import tomli_w
 
 from beds.client import Client
-from beds.config import load_settings
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    MysqlDb,
-    Stack,
-    _env_data,
-    delete_namespace,
-    start_node,
-)
+from tests.support.services import AMQP_URL, ROOT
+from tests.support.stack import NodeFactory
 
 DASHBOARD = ROOT / "docs/grafana/beds.json"
 # PromQL words that are not metric names (functions, aggregations, keywords) used or likely.
@@ -32,25 +21,13 @@ PROMQL_WORDS = frozenset(["sum", "min", "max", "avg", "count", "stddev", "stdvar
 
 
 @pytest.fixture
-async def metrics_text(rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> AsyncIterator[str]:
-    exchange = f"beds-test-grafana-{secrets.token_hex(3)}"
-    data = _env_data(mysql_db.datasource(), exchange)
-    data["ops"]["http_listen"] = "127.0.0.1:0"
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    settings = load_settings(ROOT / "config/beds.toml", env, environ={})
-    running = await start_node(Stack(settings, env, exchange))
-    try:
-        async with Client(AMQP_URL, exchange) as client:
-            await client.call("film", "fetch", {"film_id": 1})
-        port = running.node.ops.http_port   # type: ignore[attr-defined]
-        async with aiohttp.ClientSession() as session, \
-                session.get(f"http://127.0.0.1:{port}/metrics") as response:
-            yield await response.text()
-    finally:
-        running.stop.set()
-        await running.task
-        await delete_namespace(settings)
+async def metrics_text(node_factory: NodeFactory) -> str:
+    running = await node_factory(ops={"http_listen": "127.0.0.1:0"})
+    async with Client(AMQP_URL, running.stack.exchange) as client:
+        await client.call("film", "fetch", {"film_id": 1})
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"{running.http_url}/metrics") as response:
+        return await response.text()
 
 
 def exported_names(text: str) -> set[str]:

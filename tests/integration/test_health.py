@@ -4,58 +4,29 @@ shared, so it is never stopped), and /ready comes back by itself when the proxy 
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import tomli_w
 
 from beds.client import Client
-from beds.config import load_settings
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    MysqlDb,
-    RunningNode,
-    Stack,
-    _env_data,
-    delete_namespace,
-    host_port,
-    start_node,
-    wait_for,
-)
 from tests.support.proxy import TcpProxy
+from tests.support.services import AMQP_URL, MysqlDb
+from tests.support.stack import NodeFactory, RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
+NodeAndProxy = tuple[RunningNode, TcpProxy, str]
+"""A node whose MariaDB is behind a proxy the test can cut, and its HTTP base URL."""
 
 
 @pytest.fixture
-async def node(rabbitmq: str, mysql_db: MysqlDb,
-               tmp_path: Path) -> AsyncIterator[tuple[RunningNode, TcpProxy, str]]:
-    host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await TcpProxy(host, port).start()
-    datasource: dict[str, Any] = mysql_db.datasource()
-    datasource["dsn"] = mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
-    datasource["connect_timeout"] = 1
-    exchange = f"beds-test-health-{secrets.token_hex(3)}"
-    data = _env_data(datasource, exchange)
-    data["ops"]["http_listen"] = "127.0.0.1:0"   # any free port; the node says which
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    running = await start_node(Stack(load_settings(ROOT / "config/beds.toml", env, environ={}),
-                                     env, exchange))
-    port_bound = running.node.ops.http_port   # type: ignore[attr-defined]
-    assert port_bound, "the node did not bind its HTTP port"
-    try:
-        yield running, proxy, f"http://127.0.0.1:{port_bound}"
-    finally:
-        running.stop.set()
-        await running.task
-        await proxy.close()
-        await delete_namespace(running.stack.settings)
+async def node(node_factory: NodeFactory, mysql_db: MysqlDb,
+               mysql_proxy: TcpProxy) -> AsyncIterator[NodeAndProxy]:
+    running = await node_factory(datasource=mysql_db.via(mysql_proxy.port),
+                                 ops={"http_listen": "127.0.0.1:0"})   # the node says which port
+    yield running, mysql_proxy, running.http_url
+    await running.stopped()   # before its database goes away
 
 
 async def get(url: str) -> tuple[int, str]:
@@ -63,7 +34,7 @@ async def get(url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-async def test_live_ready_and_metrics(node) -> None:
+async def test_live_ready_and_metrics(node: NodeAndProxy) -> None:
     running, _proxy, base = node
     assert (await get(f"{base}/live"))[0] == 200
     status, body = await get(f"{base}/ready")
@@ -84,7 +55,7 @@ async def test_live_ready_and_metrics(node) -> None:
     assert "beds_build_info{" in text and "process_resident_memory_bytes " in text
 
 
-async def test_ready_follows_the_database(node) -> None:
+async def test_ready_follows_the_database(node: NodeAndProxy) -> None:
     _running, proxy, base = node
     assert (await get(f"{base}/ready"))[0] == 200
     proxy.cut()

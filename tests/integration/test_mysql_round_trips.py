@@ -10,23 +10,25 @@ SHOW WARNINGS).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from beds.adapters.base import Call
-from beds.adapters.mysql import MysqlAdapter, MysqlStatement
+from beds.adapters.mysql.adapter import MysqlAdapter, MysqlStatement
 from beds.errors import Conflict
 from beds.templates.loader import load_template
 from beds.templates.model import OpTarget
-from tests.conftest import ROOT, MysqlDb, host_port, make_stack
 from tests.support.mysql import query
 from tests.support.proxy import TcpProxy
+from tests.support.services import ROOT, MysqlDb, host_port
+from tests.support.stack import make_stack
 
 pytestmark = pytest.mark.mariadb
 
@@ -48,8 +50,9 @@ class CountingProxy(TcpProxy):
             self.commands += self._buffer[3] == 0
             self._buffer = self._buffer[4 + length:]
 
-    async def _accept(self, reader: Any, writer: Any) -> None:
-        await super()._accept(_Tap(reader, self), writer)
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Duck-typed: the proxy's pipe only calls read() on the client's side.
+        await super()._accept(cast(asyncio.StreamReader, _Tap(reader, self)), writer)
 
 
 @dataclass
@@ -86,7 +89,8 @@ class Wire:
 @pytest.fixture
 async def wire(mysql_db: MysqlDb, tmp_path: Path) -> AsyncIterator[Wire]:
     host, port = host_port(mysql_db.admin_dsn, 3306)
-    proxy = await CountingProxy(host, port).start()
+    proxy = CountingProxy(host, port)
+    await proxy.start()
     datasource: dict[str, Any] = mysql_db.datasource()
     datasource["dsn"] = mysql_db.dsn.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
     datasource["pool_min"] = datasource["pool_max"] = 1

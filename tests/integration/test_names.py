@@ -9,7 +9,8 @@ import pytest
 from beds.client import Client
 from beds.errors import BadRequest, OpNotFound, TemplateNotFound
 from beds.ops.metrics import UNKNOWN
-from tests.conftest import AMQP_URL, RunningNode
+from tests.support.services import AMQP_URL
+from tests.support.stack import RunningNode
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -30,7 +31,7 @@ async def test_names_outside_the_pattern_are_refused_and_unknown_ones_share_a_se
             with pytest.raises(OpNotFound):
                 await client.call("film", f"nosuch{n}")
         assert (await client.call("film", "fetch", {"film_id": 1})).data   # still serving
-    metrics = running.node.ops.metrics   # type: ignore[attr-defined]
+    metrics = running.ops.metrics
     assert set(metrics.ops) == {("film", "fetch"), (UNKNOWN, UNKNOWN)}
     assert metrics.ops[(UNKNOWN, UNKNOWN)].outcomes == {
         "BAD_REQUEST": 2, "TEMPLATE_NOT_FOUND": 20, "OP_NOT_FOUND": 20}

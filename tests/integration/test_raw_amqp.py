@@ -11,7 +11,9 @@ from typing import Any
 import aio_pika
 import pytest
 
-from tests.conftest import AMQP_URL, RunningNode, queue_depth, wait_for
+from tests.support.services import AMQP_URL, queue_depth
+from tests.support.stack import RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -127,7 +129,7 @@ async def test_the_unrouted_and_dead_letter_queues_are_bounded_quorum_queues(
         queue_arguments,
         unrouted_broker,
     )
-    from tests.conftest import AMQP_URL as URL
+    from tests.support.services import AMQP_URL as URL
 
     amqp = running.stack.settings.amqp
     expected = {

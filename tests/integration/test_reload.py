@@ -3,30 +3,17 @@ and the old set keeps serving; a removed op stops being routed."""
 
 from __future__ import annotations
 
-import secrets
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 from structlog.testing import capture_logs
 
 from beds.client import Client
-from beds.config import load_settings
 from beds.errors import TemplateNotFound
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    MysqlDb,
-    RunningNode,
-    Stack,
-    _env_data,
-    delete_namespace,
-    start_node,
-    wait_for,
-)
+from tests.support.services import AMQP_URL, MysqlDb
+from tests.support.stack import NodeFactory, RunningNode, copy_templates
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -43,26 +30,13 @@ params = ["film_id"]
 
 
 @pytest.fixture
-async def reloadable(rabbitmq: str, mysql_db: MysqlDb,
-                     tmp_path: Path) -> AsyncIterator[tuple[RunningNode, Path]]:
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    for name in ("film.toml", "customer.toml"):
-        shutil.copy(ROOT / "templates" / name, templates / name)
-    exchange = f"beds-test-reload-{secrets.token_hex(3)}"
-    data = _env_data(mysql_db.datasource(), exchange)
-    data["node"]["templates_dir"] = str(templates)
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    node = await start_node(Stack(load_settings(ROOT / "config/beds.toml", env, environ={}),
-                                  env, exchange))
-    yield node, templates
-    node.stop.set()
-    await node.task
-    await delete_namespace(node.stack.settings)
+async def reloadable(node_factory: NodeFactory, tmp_path: Path) -> tuple[RunningNode, Path]:
+    templates = copy_templates(tmp_path / "templates", "film.toml", "customer.toml")
+    return await node_factory(templates=templates), templates
 
 
-async def test_reload_adds_rejects_and_removes(reloadable) -> None:
+async def test_reload_adds_rejects_and_removes(reloadable: tuple[RunningNode, Path]
+                                               ) -> None:
     running, templates = reloadable
     node = running.node
     async with Client(AMQP_URL, running.stack.exchange) as client:
@@ -109,32 +83,20 @@ async def _connections_of(db: MysqlDb) -> int:
 
 
 async def test_a_rejected_reload_closes_the_datasource_it_opened(
-        rabbitmq: str, mysql_db: MysqlDb, tmp_path: Path) -> None:
+        node_factory: NodeFactory, mysql_db: MysqlDb, tmp_path: Path) -> None:
     # F12: the new set's datasource was opened for the check and left open when the set was
     # rejected; every rejected reload leaked a pool.
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    shutil.copy(ROOT / "templates" / "film.toml", templates / "film.toml")
-    exchange = f"beds-test-reload-{secrets.token_hex(3)}"
-    data = _env_data(mysql_db.datasource(), exchange)
-    data["node"]["templates_dir"] = str(templates)
-    data["datasources"]["spare"] = {**mysql_db.datasource(), "pool_min": 3, "pool_max": 3}
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    running = await start_node(Stack(load_settings(ROOT / "config/beds.toml", env, environ={}),
-                                     env, exchange))
-    try:
-        before = await _connections_of(mysql_db)
-        (templates / "extra.toml").write_text(
-            EXTRA.replace('"main"', '"spare"').replace("PROCEDURE", "no_such_procedure"))
-        with capture_logs() as logs:
-            assert not await running.node.reload()   # type: ignore[attr-defined]
-        (event,) = [e for e in logs if e["event"] == "templates.reload_rejected"]
-        assert "no_such_procedure" in event["error"]   # rejected by the check, once open
-        # The check's own connections close asynchronously on the server: wait for them; the
-        # spare pool's three would stay for good.
-        await wait_for(lambda: _count_is(_connections_of(mysql_db), before), 10)
-    finally:
-        running.stop.set()
-        await running.task
-        await delete_namespace(running.stack.settings)
+    templates = copy_templates(tmp_path / "templates", "film.toml")
+    running = await node_factory(
+        templates=templates,
+        datasources={"spare": {**mysql_db.datasource(), "pool_min": 3, "pool_max": 3}})
+    before = await _connections_of(mysql_db)
+    (templates / "extra.toml").write_text(
+        EXTRA.replace('"main"', '"spare"').replace("PROCEDURE", "no_such_procedure"))
+    with capture_logs() as logs:
+        assert not await running.node.reload()
+    (event,) = [e for e in logs if e["event"] == "templates.reload_rejected"]
+    assert "no_such_procedure" in event["error"]   # rejected by the check, once open
+    # The check's own connections close asynchronously on the server: wait for them; the
+    # spare pool's three would stay for good.
+    await wait_for(lambda: _count_is(_connections_of(mysql_db), before), 10)

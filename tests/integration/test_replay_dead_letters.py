@@ -64,6 +64,7 @@ async def _dead_letter(t: Topology, bodies: dict[str, bytes]) -> None:
     for _ in bodies:
         message = await t.channel.basic_get(t.queue, no_ack=False)
         assert isinstance(message.delivery, Basic.GetOk)
+        assert message.delivery.delivery_tag is not None
         await t.channel.basic_reject(message.delivery.delivery_tag, requeue=False)
     await _wait_count(t, t.dlq, len(bodies))
 
@@ -82,7 +83,7 @@ def _run(t: Topology, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def _drain(t: Topology, queue: str) -> list[aiormq.abc.DeliveredMessage]:
-    taken = []
+    taken: list[aiormq.abc.DeliveredMessage] = []
     while True:
         message = await t.channel.basic_get(queue, no_ack=True)
         if not isinstance(message.delivery, Basic.GetOk):

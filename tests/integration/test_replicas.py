@@ -15,8 +15,9 @@ import pytest
 
 from beds.client import Client
 from beds.errors import BadRequest
-from tests.conftest import AMQP_URL, RunningNode, delete_namespace
 from tests.support.replica_schema import Pair, new_id, open_pair, start_replicated_node
+from tests.support.services import AMQP_URL, delete_namespace
+from tests.support.stack import RunningNode
 
 pytestmark = [pytest.mark.rabbitmq]
 
@@ -43,7 +44,7 @@ async def client(node: RunningNode) -> AsyncIterator[Client]:
 
 
 def router(node: RunningNode) -> Any:
-    return node.node.adapters["main"]   # type: ignore[attr-defined]
+    return node.node.adapters["main"]
 
 
 async def wait_for_state(node: RunningNode, state: str, timeout: float = 20.0) -> None:
@@ -155,7 +156,7 @@ async def test_a_malformed_read_after_is_a_bad_request(client: Client) -> None:
 
 async def test_ready_and_metrics_show_the_replica_and_lag_does_not_make_the_node_unready(
         client: Client, node: RunningNode, pair: Pair) -> None:
-    ops = node.node.ops   # type: ignore[attr-defined]
+    ops = node.ops
     item = new_id()
     await client.call("item", "bump", {"id": item})
     await wait_for_state(node, "serving")

@@ -17,7 +17,9 @@ from structlog.testing import capture_logs
 
 from beds.brokers.consumer import Consumer
 from beds.brokers.link import AmqpLink, ReplyPublisher
-from tests.conftest import AMQP_URL, MysqlDb, RunningNode, host_port, queue_depth, wait_for
+from tests.support.services import AMQP_URL, MysqlDb, host_port, queue_depth
+from tests.support.stack import RunningNode
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -118,10 +120,11 @@ async def test_requeue_is_a_counted_basic_reject_never_a_nack(rabbitmq: str) -> 
 
         channel.basic_nack = no_nack   # type: ignore[method-assign]
         first = await channel.basic_get(queue)
+        assert isinstance(first.delivery, Basic.GetOk) and first.delivery.delivery_tag is not None
         assert await Consumer._settle(channel, first.delivery.delivery_tag, requeue=True)
         again = await channel.basic_get(queue, no_ack=True)
-        assert again.delivery.redelivered
-        assert again.header.properties.headers["x-delivery-count"] == 1
+        assert isinstance(again.delivery, Basic.GetOk) and again.delivery.redelivered
+        assert (again.header.properties.headers or {})["x-delivery-count"] == 1
         await channel.queue_delete(queue)
     finally:
         await conn.close()

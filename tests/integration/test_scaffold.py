@@ -24,25 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import tomli_w
 
 from beds import Conflict, ValidationFailed
 from beds.cli import main
 from beds.client import Client
 from beds.config import load_settings
 from beds.idempotency import scoped_key
-from tests.conftest import (
-    AMQP_URL,
-    MYSQL_ADMIN_DSN,
-    ROOT,
-    SESSION,
-    Stack,
-    _env_data,
-    delete_namespace,
-    host_port,
-    require_service,
-    start_node,
-)
 from tests.contract.conftest import (
     MONGO_URL,
     NO_MONGO,
@@ -53,7 +40,18 @@ from tests.contract.conftest import (
     dynamodb_server,  # noqa: F401 (a fixture: moto's server for this module's dynamodb run)
     mongo_app_dsn,
 )
+from tests.support.services import (
+    AMQP_URL,
+    MYSQL_ADMIN_DSN,
+    ROOT,
+    SAMPLES,
+    SESSION,
+    delete_namespace,
+    host_port,
+    require_service,
+)
 from tests.support.sql import drop_sql_database
+from tests.support.stack import Stack, start_node, write_env_file
 
 POSTGRES_ADMIN_DSN = os.environ.get("BEDS_TEST_POSTGRES_ADMIN_DSN",
                                     "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -63,24 +61,7 @@ ENGINES = [pytest.param("mysql", marks=[pytest.mark.mariadb, pytest.mark.rabbitm
            pytest.param("dynamodb", marks=pytest.mark.rabbitmq, id="dynamodb"),
            pytest.param("mongodb", marks=pytest.mark.rabbitmq, id="mongodb")]
 SQL = ("mysql", "postgres")
-PARCEL = """\
-name = "parcel"
-description = "Parcels handed to carriers"
-primary_key = "tracking_code"
-[fields]
-tracking_code = { type = "str", max_length = 20, pattern = '^[A-Z0-9]{8,20}$', example = "PX12345678" }
-carrier       = { type = "str", choices = ["dhl", "ups", "post"] }
-weight_kg     = { type = "decimal", min = 0.01, max = 999.99, precision = 5, scale = 2 }
-ship_date     = { type = "date" }
-delivered_at  = { type = "datetime", required = false }
-fragile       = { type = "bool", required = false }
-[ops]
-fetch = true
-list = { filters = ["carrier", "ship_date"], order_by = ["-ship_date", "tracking_code"], limit = 20 }
-create = true
-update = { fields = ["carrier", "delivered_at", "fragile"] }
-delete = true
-"""
+PARCEL = (SAMPLES / "parcel.toml").read_text()
 
 
 @dataclass
@@ -134,17 +115,15 @@ async def project(request: pytest.FixtureRequest,
         code, out = await beds("scaffold", str(spec), "--engine", engine, "--out", str(root))
         assert code == 0, out
     datasource = {**db.datasource(), "schema_dir": str(root / "schema" / engine)}
-    data = _env_data(datasource, f"beds-test-{SESSION}-scaffold-{engine}")
-    data["node"]["templates_dir"] = str(root / "templates")
-    env_file = root / "env.toml"
-    env_file.write_text(tomli_w.dumps(data))
-    admin = None
+    env_file = write_env_file(datasource, root / "env.toml", templates=root / "templates",
+                              exchange=f"beds-test-{SESSION}-scaffold-{engine}")
+    admin: Any = None   # a DynamoAdapter or a motor client, by engine
     try:
         applied = [await beds("schema", "apply", "--datasource", "main", "--env", str(env_file))
                    for _ in range(2)]
         checked = await beds("templates", "check", "--env", str(env_file))
         if engine == "dynamodb":
-            from beds.adapters.dynamodb import DynamoAdapter
+            from beds.adapters.dynamodb.adapter import DynamoAdapter
 
             settings = load_settings(ROOT / "config/beds.toml", env_file,
                                      environ={"BEDS_MYSQL_PASSWORD": "x"})
@@ -262,7 +241,7 @@ async def stored(project: Project, table: str, key: str, value: Any, request_id:
                                         f"'{request_id}'")
         return Stored(exists == 1, deleted == 1, audit, requests)
     if project.engine == "dynamodb":
-        from beds.adapters.dynamodb_requests import to_attr
+        from beds.adapters.dynamodb.requests import to_attr
 
         admin = project.admin
         item = (await admin.call("get_item", TableName=admin.physical(table),

@@ -17,7 +17,7 @@ import pytest
 
 from beds.cli import main
 from beds.scaffold.spec import load_spec
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 GOOD_SPEC = """\
 name = "customer_card"

@@ -10,8 +10,9 @@ import hashlib
 import hmac
 import secrets
 from asyncio import run
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiomysql
 import asyncpg
@@ -20,7 +21,7 @@ import pytest
 import tomli_w
 
 from beds.cli import main
-from tests.conftest import MYSQL_ADMIN_DSN, ROOT, SESSION, host_port, require_service
+from tests.support.services import MYSQL_ADMIN_DSN, ROOT, SESSION, host_port, require_service
 from tests.support.sql import drop_sql_database
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -54,7 +55,7 @@ def apply(tmp_path: Path, engine: str, dsn: str, admin_dsn: str, *extra: str) ->
 
 def account_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str,
                        dsn: Callable[[str], str], admin_dsn: str, name: str,
-                       can_login: Callable[[str], Awaitable[bool]]) -> None:
+                       can_login: Callable[[str], Coroutine[Any, Any, bool]]) -> None:
     """main() runs its own event loop: the test is synchronous, logins go through run()."""
     first, second = secrets.token_hex(8), secrets.token_hex(8)
     code, schema = apply(tmp_path, engine, dsn(first), admin_dsn)

@@ -11,7 +11,8 @@ import threading
 import pytest
 
 from beds import OpNotFound, SyncClient, ValidationFailed
-from tests.conftest import AMQP_URL, RunningNode
+from tests.support.services import AMQP_URL
+from tests.support.stack import RunningNode
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 THREADS, CALLS = 8, 50

@@ -7,20 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from beds.cli import main
-from tests.conftest import ROOT, MysqlDb, _env_data
+from tests.support.services import ROOT, SAMPLES, MysqlDb
+from tests.support.stack import copy_templates, write_env_file
 
 pytestmark = [pytest.mark.mariadb]
 
 
 def env_file(tmp_path: Path, db: MysqlDb, templates: Path) -> Path:
-    data = _env_data(db.datasource(), "beds-check-unused")
-    data["node"]["templates_dir"] = str(templates)
-    path = tmp_path / "env.toml"
-    path.write_text(tomli_w.dumps(data))
-    return path
+    return write_env_file(db.datasource(), tmp_path / "env.toml", templates=templates)
 
 
 def test_shipped_templates_match_the_schema(mysql_db: MysqlDb, tmp_path: Path,
@@ -36,40 +32,13 @@ def test_missing_procedure_and_wrong_parameter_count_are_reported(
         mysql_db: MysqlDb, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    shutil.copy(ROOT / "templates/film.toml", templates / "film.toml")
-    (templates / "broken.toml").write_text("""
-name = "broken"
-datasource = "main"
-[fields]
-film_id = { type = "int" }
-store_id = { type = "int" }
-category = { type = "str" }
-[ops.gone]
-kind = "read"
-procedure = "no_such_procedure"
-[ops.too_many]
-kind = "read"
-procedure = "film_fetch"
-params = ["film_id", "store_id"]
-[ops.no_out]
-kind = "read"
-procedure = "film_in_stock"
-params = ["film_id", "store_id"]
-[ops.bad_filter]
-kind = "read"
-view = "film_list"
-filters = ["category", "store_id"]
-[ops.no_function]
-kind = "read"
-function = "no_such_function"
-""")
+    templates = copy_templates(tmp_path / "templates", "film.toml")
+    shutil.copy(SAMPLES / "broken_template.toml", templates / "broken.toml")
     assert main(["templates", "check", "--env", str(env_file(tmp_path, mysql_db, templates))]) == 1
     out = capsys.readouterr().out
     where = f"{templates / 'broken.toml'}: ops."
-    assert f"{where}gone: error: procedure 'no_such_procedure' does not exist" in out
-    assert (f"{where}too_many: error: procedure 'film_fetch' takes 1 IN and 0 OUT parameters; "
+    assert f"{where}no_procedure: error: procedure 'no_such_procedure' does not exist" in out
+    assert (f"{where}procedure_args: error: procedure 'film_fetch' takes 1 IN and 0 OUT parameters; "
             "the template declares 2 params and 0 out") in out
     assert (f"{where}no_out: error: procedure 'film_in_stock' takes 2 IN and 1 OUT parameters; "
             "the template declares 2 params and 0 out") in out
@@ -81,7 +50,7 @@ function = "no_such_function"
 async def _admin(db: MysqlDb, *statements: str) -> None:
     import aiomysql
 
-    from tests.conftest import host_port
+    from tests.support.services import host_port
 
     host, port = host_port(db.admin_dsn, 3306)
     conn = await aiomysql.connect(host=host, port=port, user="root", db=db.database,

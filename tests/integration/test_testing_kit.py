@@ -15,7 +15,7 @@ import pytest
 
 from beds import Client, ValidationFailed
 from beds.testing import FakeBeds
-from tests.conftest import AMQP_URL, ROOT, MysqlDb
+from tests.support.services import AMQP_URL, ROOT, MysqlDb
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 FILE_BLOCK = re.compile(r'^```\w+ title="([^"]+)"\n(.*?)^```$', re.MULTILINE | re.DOTALL)

@@ -20,20 +20,12 @@ import tomli_w
 
 from beds.cli import main
 from beds.client import Client
-from beds.config import Settings, load_settings
+from beds.config import Settings
 from beds.errors import WrongBroker
-from tests.conftest import (
-    AMQP_URL,
-    ROOT,
-    SESSION,
-    Stack,
-    _env_data,
-    delete_namespace,
-    host_port,
-    start_node,
-    wait_for,
-)
-from tests.support.mysql import apply_schema, query
+from tests.support.mysql import apply_schema, drop, new_databases, query
+from tests.support.services import AMQP_URL, ROOT, delete_namespace, private_queue
+from tests.support.stack import Stack, make_stack, start_node
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.mariadb]
 
@@ -75,10 +67,7 @@ class Warehouse:
 async def warehouse(rabbitmq: str, mysql_server: str, tmp_path: Path) -> AsyncIterator[Warehouse]:
     """Fresh HOT and COOL databases (one least-privilege account), HOT seeded with aged and fresh
     payments; templates/segundo with a 0.2 s schedule and batches of 3; two movers."""
-    tag = secrets.token_hex(3)
-    hot, cool, user = f"beds_wh_{SESSION}_{tag}", f"beds_whc_{SESSION}_{tag}", f"bw_{tag}{SESSION}"
-    password = secrets.token_hex(12)
-    host, port = host_port(mysql_server, 3306)
+    dbs = new_databases("wh")
     templates = tmp_path / "templates" / "segundo"
     templates.mkdir(parents=True)
     for source in (ROOT / "templates/segundo").glob("*.toml"):
@@ -86,39 +75,31 @@ async def warehouse(rabbitmq: str, mysql_server: str, tmp_path: Path) -> AsyncIt
         if "warehouse" in data:
             data["warehouse"].update(every=0.2, batch=BATCH)
         (templates / source.name).write_text(tomli_w.dumps(data))
-    exchange = f"beds-test-{SESSION}-wh{tag}"
-    data = _env_data({"engine": "mysql", "admin_dsn": mysql_server,
-                      "dsn": f"mysql://{user}:{password}@{host}:{port}/{hot}"}, exchange)
-    data["datasources"]["cool"] = {"engine": "mysql", "admin_dsn": mysql_server,
-                                   "dsn": f"mysql://{user}:{password}@{host}:{port}/{cool}"}
-    data["node"]["templates_dir"] = str(tmp_path / "templates")
-    data["brokers"]["whBroker"]["instances"] = 2   # two movers at once must stay correct
-    env = tmp_path / "env.toml"
-    env.write_text(tomli_w.dumps(data))
-    settings = load_settings(ROOT / "config/beds.toml", env, environ={"BEDS_MYSQL_PASSWORD": "x"})
-    wh = Warehouse(Stack(settings, env, exchange), hot, cool, user)
+    stack = make_stack(dbs.datasource(dbs.hot), tmp_path, f"wh{secrets.token_hex(3)}",
+                       templates=tmp_path / "templates",
+                       datasources={"cool": dbs.datasource(dbs.cool)},
+                       brokers={"whBroker": {"instances": 2}})   # two movers at once: correct
+    wh = Warehouse(stack, dbs.hot, dbs.cool, dbs.user)
     try:
-        await apply_schema(settings, "main", "mysql")
-        await apply_schema(settings, "cool", "mysql_cool")
+        await apply_schema(stack.settings, "main", "mysql")
+        await apply_schema(stack.settings, "cool", "mysql_cool")
         values = ", ".join(f"({1 + i % 5}, {1 + i}.50, NOW() - INTERVAL {31 + i} DAY)"
                            for i in range(10))
         values += ", " + ", ".join(f"({1 + i}, 2.00, NOW() - INTERVAL 1 DAY)" for i in range(3))
-        await wh.query(hot, "INSERT INTO payment (customer_id, amount, payment_date) "
-                            f"VALUES {values}")
+        await wh.query(dbs.hot, "INSERT INTO payment (customer_id, amount, payment_date) "
+                                f"VALUES {values}")
         assert (len(await wh.aged_hot()), len(await wh.fresh_hot())) == (AGED, FRESH)
         yield wh
     finally:
-        await delete_namespace(settings)
-        await wh.query("mysql", f"DROP DATABASE IF EXISTS `{hot}`")
-        await wh.query("mysql", f"DROP DATABASE IF EXISTS `{cool}`")
-        await wh.query("mysql", f"DROP USER IF EXISTS '{user}'@'%'")
+        await delete_namespace(stack.settings)
+        await drop(dbs)
 
 
 async def listen_events(wh: Warehouse) -> aiormq.abc.AbstractConnection:
     """Collect the node's warehouse events (published on the control exchange)."""
     conn = await aiormq.connect(AMQP_URL)
     channel = await conn.channel()
-    queue = (await channel.queue_declare(exclusive=True, auto_delete=True)).queue
+    queue = await private_queue(channel)
     for event in ("warehoused", "warehouse_failed"):
         await channel.queue_bind(queue, wh.settings.ops.control_exchange,
                                  routing_key=f"event.*.{event}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiomysql
 
-from tests.conftest import MYSQL_ADMIN_DSN, ROOT, SESSION, host_port
+from tests.support.services import MYSQL_ADMIN_DSN, ROOT, SESSION, host_port
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ async def query(database: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 async def apply_schema(settings: Any, datasource: str, folder: str) -> None:
-    from beds.adapters import create_adapter
+    from beds.adapters import create_adapter, schema_tool
 
     adapter = create_adapter(settings.datasources[datasource])
     try:
-        await adapter.apply_schema(sorted((ROOT / "schema" / folder).glob("*.sql")))
+        await schema_tool(adapter).apply_schema(sorted((ROOT / "schema" / folder).glob("*.sql")))
     finally:
         await adapter.close()
 

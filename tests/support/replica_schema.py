@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import tomli_w
 
 from beds.config import load_settings
-from tests.conftest import CI, ROOT, RunningNode, Stack, _env_data, start_node
 from tests.support.dbreplicas import (
     APP_USER,
     MariadbPair,
@@ -28,6 +26,8 @@ from tests.support.dbreplicas import (
     missing_mariadb,
     missing_postgres,
 )
+from tests.support.services import ROOT, missing
+from tests.support.stack import RunningNode, Stack, env_data, start_node
 
 Pair = MariadbPair | PostgresPair
 
@@ -92,7 +92,7 @@ def install(pair: MariadbPair | PostgresPair) -> None:
 
 def node_data(pair: MariadbPair | PostgresPair, base: dict[str, Any], templates: Path,
               **datasource: Any) -> dict[str, Any]:
-    """`base` (a test env's data, see tests.conftest._env_data) serving the item template from
+    """`base` (a test env's data, see tests.support.stack.env_data) serving the item template from
     `templates` on `pair`, with its replica; `datasource`: more [datasources.main] keys."""
     templates.mkdir(parents=True, exist_ok=True)
     (templates / "item.toml").write_text(TEMPLATE)
@@ -112,11 +112,9 @@ def new_id() -> int:
 def open_pair(engine: str) -> Iterator[Pair]:
     """A started pair ("mysql" or "postgres") with the item schema, for a fixture to yield;
     stopped and removed afterwards. Missing binaries skip (FAIL under CI=true)."""
-    missing = missing_mariadb() if engine == "mysql" else missing_postgres()
-    if missing:
-        if CI:
-            pytest.fail(f"{missing} (CI=true: a missing service is a failure, not a skip)")
-        pytest.skip(missing)
+    lacking = missing_mariadb() if engine == "mysql" else missing_postgres()
+    if lacking:
+        missing(lacking)
     home = Path(tempfile.mkdtemp(prefix=f"beds-replica-{engine}-"))
     pair: Pair = MariadbPair(home) if engine == "mysql" else PostgresPair(home)
     try:
@@ -131,7 +129,7 @@ def open_pair(engine: str) -> Iterator[Pair]:
 async def start_replicated_node(pair: Pair, tmp_path: Path, **datasource: Any) -> RunningNode:
     """An appServer node in this process serving the item template on `pair`."""
     exchange = f"beds-test-replica-{secrets.token_hex(3)}"
-    data = node_data(pair, _env_data({"dsn": pair.primary_dsn}, exchange), tmp_path / "t",
+    data = node_data(pair, env_data({"dsn": pair.primary_dsn}, exchange), tmp_path / "t",
                      **datasource)
     env = tmp_path / "env.toml"
     env.write_text(tomli_w.dumps(data))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import host_port
+from urllib.parse import unquote, urlsplit
+
+from tests.support.services import host_port
 
 
 async def drop_sql_database(engine: str, admin_dsn: str, database: str, user: str) -> None:
@@ -11,7 +13,10 @@ async def drop_sql_database(engine: str, admin_dsn: str, database: str, user: st
         import aiomysql
 
         host, port = host_port(admin_dsn, 3306)
-        conn = await aiomysql.connect(host=host, port=port, user="root")
+        admin = urlsplit(admin_dsn)
+        conn = await aiomysql.connect(host=host, port=port,
+                                      user=unquote(admin.username or "root"),
+                                      password=unquote(admin.password or ""))
         try:
             async with conn.cursor() as cur:
                 await cur.execute(f"DROP DATABASE IF EXISTS `{database}`")

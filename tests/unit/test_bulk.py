@@ -143,9 +143,9 @@ class FailingStub(StubAdapter):
 
 
 async def test_without_a_transaction_the_error_says_which_rows_stay_committed() -> None:
-    from beds.factory import Dispatcher
+    from beds.dispatch import Dispatcher
     from beds.templates import TemplateRegistry, load_templates
-    from tests.conftest import ROOT
+    from tests.support.services import ROOT
 
     stub = FailingStub(SETTINGS.datasources["main"])
     dispatcher = Dispatcher.build(SETTINGS, TemplateRegistry(load_templates(ROOT / "templates")),

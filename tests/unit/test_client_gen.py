@@ -18,7 +18,7 @@ from beds.cli import main
 from beds.clientgen import render_module
 from beds.templates.loader import load_templates
 from beds.testing import FakeBeds, FakeCall
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 GOOD = """
     from beds import Client, Reply, SyncClient

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from beds.admin.cluster import ClusterView, quantile
+from beds.admin.cluster import ClusterView
+from beds.admin.counters import quantile
 
 BOUNDS = [0.001, 0.01, 0.1, 1.0]   # seconds; buckets have one more entry: +Inf
 
@@ -219,6 +220,7 @@ def test_summary_is_json_and_has_the_documented_shape() -> None:
 
 def test_malformed_snapshots_are_refused_and_bad_entries_left_out() -> None:
     view = ClusterView(snapshot_seconds=1, history_seconds=60)
+    bad: object
     for bad in ([], {"node": ""}, {"node": 3}):
         with pytest.raises(ValueError, match="snapshot"):
             view.add(bad, 1000.0)
@@ -246,7 +248,7 @@ def test_cached_chart_points_follow_new_snapshots() -> None:
 
 
 def test_a_node_with_thousands_of_ops_keeps_a_bounded_view() -> None:
-    from beds.admin.cluster import MAX_OPS, OTHER
+    from beds.admin.counters import MAX_OPS, OTHER
 
     view = ClusterView(snapshot_seconds=1, history_seconds=60)
     for i in range(3):

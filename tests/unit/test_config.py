@@ -9,7 +9,7 @@ import pytest
 from beds.cli import main
 from beds.config import OpKind, QueueType, load_settings, masked
 from beds.errors import ConfigError
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 BASE = ROOT / "config/beds.toml"
 ENV = {"BEDS_MYSQL_PASSWORD": "s3cret"}

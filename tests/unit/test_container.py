@@ -63,7 +63,8 @@ def interpolated(value: Any) -> Any:
 
 def compose() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    return interpolated(data)
+    composed: dict[str, Any] = interpolated(data)
+    return composed
 
 
 def node_services() -> dict[str, dict[str, Any]]:

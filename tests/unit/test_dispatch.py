@@ -9,6 +9,7 @@ import pytest
 
 from beds.adapters.stub import StubAdapter
 from beds.config import load_settings
+from beds.dispatch import Dispatcher
 from beds.errors import (
     DbUnavailable,
     Forbidden,
@@ -18,11 +19,10 @@ from beds.errors import (
     ValidationFailed,
     WrongBroker,
 )
-from beds.factory import Dispatcher
 from beds.idempotency import scoped_key
 from beds.protocol import Request, Result
 from beds.templates import TemplateRegistry, load_template, load_templates
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 SETTINGS = load_settings(ROOT / "config/beds.toml", environ={"BEDS_MYSQL_PASSWORD": "x"})
 

@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MKDOCS = Path(sys.executable).parent / "mkdocs"
 
-pytestmark = pytest.mark.skipif(not MKDOCS.exists(), reason="mkdocs not installed (extra docs)")
+pytestmark = [pytest.mark.skipif(not MKDOCS.exists(), reason="mkdocs not installed (extra docs)"),
+              pytest.mark.slow]   # a real mkdocs build per test: seconds each
 
 
 def _copy_project(tmp_path: Path) -> Path:

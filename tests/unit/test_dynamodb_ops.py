@@ -18,10 +18,10 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ReadTimeoutError,
 )
 
-from beds.adapters.dynamodb import endpoint_of, translate
-from beds.adapters.dynamodb_admin import catalog_problems
-from beds.adapters.dynamodb_ops import load_catalog
-from beds.adapters.dynamodb_requests import (
+from beds.adapters.dynamodb.catalog import load_catalog
+from beds.adapters.dynamodb.endpoint import endpoint_of
+from beds.adapters.dynamodb.errors import translate
+from beds.adapters.dynamodb.requests import (
     decode_cursor,
     encode_cursor,
     from_attr,
@@ -31,6 +31,7 @@ from beds.adapters.dynamodb_requests import (
     transact_request,
     view_request,
 )
+from beds.adapters.dynamodb.schema import catalog_problems
 from beds.adapters.named_ops import Source, bind_params, build_out, derive, resolve
 from beds.config import DatasourceSettings, Engine
 from beds.errors import (
@@ -42,7 +43,7 @@ from beds.errors import (
     ValidationFailed,
 )
 from beds.templates import load_templates
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 CATALOG = load_catalog(ROOT / "schema/dynamodb")
 TEMPLATES = {t.name: t for t in load_templates(ROOT / "templates")}
@@ -164,7 +165,7 @@ def test_derived_values_and_sources() -> None:
     assert values["one"] == 1
     with pytest.raises(DbError, match="takes 5 params"):
         bind_params(sig, [1])
-    rows = [{"amount": Decimal("0.99")}, {"amount": 4}]
+    rows: list[dict[str, Any]] = [{"amount": Decimal("0.99")}, {"amount": 4}]
     assert resolve(Source("sum", "amount", scale=2), {}, rows=rows) == Decimal("4.99")
     assert str(resolve(Source("sum", "amount", scale=2), {}, rows=[])) == "0.00"
     assert build_out(("a", "b"), (("a", Source("literal", literal=0)),), {}) == \

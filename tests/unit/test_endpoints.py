@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from beds.brokers import link as link_module
 from beds.brokers.link import AmqpLink, connect_first, shuffled
 from beds.brokers.topology import queue_arguments
 from beds.config import load_settings, masked
 from beds.errors import ConfigError
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 BASE = ROOT / "config/beds.toml"
 ENV = {"BEDS_MYSQL_PASSWORD": "s3cret"}
@@ -102,7 +101,7 @@ class FakeConnection:
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> ScriptedBroker:
     scripted = ScriptedBroker(set())
-    monkeypatch.setattr(link_module.aiormq, "connect", scripted.connect)
+    monkeypatch.setattr("aiormq.connect", scripted.connect)   # as beds.brokers.link calls it
     return scripted
 
 

@@ -18,7 +18,7 @@ from beds import (
     ValidationFailed,
 )
 from beds.testing import FakeBeds, FakeCall
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 
 async def test_canned_rows_come_back_as_a_reply() -> None:

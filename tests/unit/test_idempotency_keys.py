@@ -11,7 +11,7 @@ from beds.errors import TemplateError
 from beds.idempotency import scoped_key
 from beds.templates.loader import load_template
 from beds.templates.repeats import unexplained_repeats
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 TEMPLATE = """
 name = "t"

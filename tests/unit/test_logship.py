@@ -14,7 +14,7 @@ import structlog
 from beds.log import LineLogger, ship_tap
 from beds.ops import logship
 from beds.ops.logship import LogShipper, bind_node, encode_line
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 class StubPublisher:
@@ -94,7 +94,7 @@ def test_the_tap_never_fails_a_log_call() -> None:
     def broken(*_args: Any) -> None:
         raise RuntimeError("a bug in the shipper")
 
-    s.take = broken  # type: ignore[method-assign]
+    s.take = broken  # type: ignore[method-assign,assignment]   # a shipper that fails
     structlog.get_logger().warning("still.logged")   # must not raise
 
 
@@ -154,8 +154,12 @@ def test_two_nodes_in_one_process_each_line_once() -> None:
     assert all(line["node"] == "b" for _, line in lines(b))
 
 
+Shipping = tuple[LogShipper, StubPublisher]
+"""A started shipper and the publisher it ships to."""
+
+
 @pytest.fixture
-async def running() -> AsyncIterator[tuple[LogShipper, StubPublisher]]:
+async def shipping() -> AsyncIterator[Shipping]:
     publisher = StubPublisher()
     s = shipper(capacity=5, publisher=publisher)
     s.start()
@@ -163,8 +167,8 @@ async def running() -> AsyncIterator[tuple[LogShipper, StubPublisher]]:
     await s.stop()
 
 
-async def test_publishes_batches_with_level_node_keys(running) -> None:
-    s, publisher = running
+async def test_publishes_batches_with_level_node_keys(shipping: Shipping) -> None:
+    s, publisher = shipping
     structlog.get_logger().warning("one")
     s.audit({"template": "customer", "op": "create", "user": "bob"})
     await wait_for(lambda: len(publisher.sent) == 2, 5)
@@ -172,8 +176,8 @@ async def test_publishes_batches_with_level_node_keys(running) -> None:
                                                       ("beds.logs", "audit.n1")]
 
 
-async def test_rabbitmq_away_keeps_newest_then_reports_drops(running) -> None:
-    s, publisher = running
+async def test_rabbitmq_away_keeps_newest_then_reports_drops(shipping: Shipping) -> None:
+    s, publisher = shipping
     publisher.down = True
     for i in range(8):
         structlog.get_logger().warning(f"e{i}")
@@ -187,8 +191,8 @@ async def test_rabbitmq_away_keeps_newest_then_reports_drops(running) -> None:
     assert dropped["dropped"] == 3 and dropped["level"] == "warning"
 
 
-async def test_the_shippers_own_lines_are_never_shipped(running) -> None:
-    s, publisher = running
+async def test_the_shippers_own_lines_are_never_shipped(shipping: Shipping) -> None:
+    s, publisher = shipping
     # Whatever is logged while publishing (a driver warning, the shipper's own trouble) must
     # not come back into the buffer, or a failing publish would feed itself forever.
     publisher.on_publish = lambda: structlog.get_logger().warning("from.inside.publish")

@@ -27,22 +27,16 @@ from pymongo.errors import (
 )
 
 from beds.adapters.base import Call
-from beds.adapters.mongodb import (
+from beds.adapters.mongodb.adapter import (
     MongoAdapter,
     MongoStatement,
     database_of,
     translate,
     unstorable,
 )
-from beds.adapters.mongodb_admin import catalog_problems
-from beds.adapters.mongodb_ops import (
-    Placeholder,
-    build_find,
-    fill,
-    load_catalog,
-    plain,
-    to_bson,
-)
+from beds.adapters.mongodb.catalog import load_catalog
+from beds.adapters.mongodb.operations import Placeholder, build_find, fill, plain, to_bson
+from beds.adapters.mongodb.schema import catalog_problems
 from beds.config import Engine, load_settings
 from beds.errors import (
     ConfigError,
@@ -54,7 +48,7 @@ from beds.errors import (
 )
 from beds.templates import load_templates
 from beds.templates.model import FieldType, OrderBy
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 SETTINGS = replace(
     load_settings(ROOT / "config/beds.toml",
@@ -76,8 +70,8 @@ def write_schema(tmp_path: Path, operations: dict[str, Any]) -> Path:
 def test_the_shipped_schema_serves_every_template_op() -> None:
     assert catalog_problems(CATALOG, list(TEMPLATES.values())) == []
     assert set(CATALOG.views) == {"film_list", "customer_list"}
-    assert CATALOG.views["film_list"].columns == {"FID", "title", "category", "price", "length",
-                                                  "rating", "release_year"}
+    assert CATALOG.views["film_list"].columns == frozenset({
+        "FID", "title", "category", "price", "length", "rating", "release_year"})
     # Extended JSON: exact decimals and dates, as MongoDB stores them.
     film = CATALOG.documents["film"][0]
     assert film["rental_rate"] == Decimal128("0.99")
@@ -402,6 +396,7 @@ def test_a_value_bson_cannot_hold_is_a_bad_request_not_internal(document: dict[s
 
     with pytest.raises((InvalidDocument, OverflowError)) as info:
         bson.encode(document)
+    assert isinstance(info.value, (InvalidDocument, OverflowError))
     error = unstorable(info.value)
     assert error.code == "BAD_REQUEST" and error.details["ran"] is False
     assert str(error).startswith("params: a value MongoDB cannot store")

@@ -3,10 +3,11 @@ the driver's connect failures as driver errors."""
 
 from __future__ import annotations
 
+import asyncmy
 import pytest
 
-from beds.adapters import mysql_pool
-from beds.adapters.mysql_wire import CallScript, MysqlStatement, limited
+from beds.adapters.mysql import pool as mysql_pool
+from beds.adapters.mysql.wire import CallScript, MysqlStatement, limited
 from beds.templates.model import OpTarget
 
 WRITE = MysqlStatement(OpTarget.PROCEDURE, "CALL `customer_create`(%s, %s, @beds_o0)",
@@ -41,7 +42,7 @@ async def test_a_connect_the_server_cut_short_is_a_driver_error(
     async def cut_short(**kwargs: object) -> None:
         raise RuntimeError("Transport does not expose socket instance")
 
-    monkeypatch.setattr(mysql_pool.asyncmy, "connect", cut_short)
+    monkeypatch.setattr(asyncmy, "connect", cut_short)
     with pytest.raises(mysql_pool.DriverError) as caught:
         await mysql_pool.connect({"host": "127.0.0.1"})
     assert caught.value.args[0] == 2003

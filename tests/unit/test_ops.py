@@ -10,6 +10,7 @@ import pytest
 
 from beds.brokers.pool import Pool
 from beds.config import BrokerSettings, QueueType, load_settings
+from beds.config.ops import Service
 from beds.errors import ConfigError
 from beds.ops.commands import (
     Command,
@@ -21,8 +22,7 @@ from beds.ops.commands import (
 )
 from beds.ops.console import render_status
 from beds.ops.metrics import MAX_OPS, UNKNOWN, NodeMetrics
-from beds.opsconfig import Service
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 BASE = ROOT / "config/beds.toml"
 ENV = {"BEDS_MYSQL_PASSWORD": "s3cret"}

@@ -8,11 +8,12 @@ from dataclasses import replace
 import pytest
 
 from beds.adapters.base import Call
-from beds.adapters.postgres import PostgresAdapter, PostgresStatement, _statement, quote
+from beds.adapters.postgres.adapter import PostgresAdapter
+from beds.adapters.postgres.statements import PostgresStatement, _statement, quote
 from beds.config import Engine, load_settings
 from beds.errors import ConfigError
 from beds.templates import load_templates
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 SETTINGS = replace(
     load_settings(ROOT / "config/beds.toml",

@@ -20,7 +20,7 @@ from beds.protocol import (
     encode_error,
     encode_ok,
 )
-from beds.tomlread import IDENT_RE
+from beds.table import IDENT_RE
 
 LIMIT = 1024
 

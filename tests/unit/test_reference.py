@@ -10,14 +10,14 @@ from types import ModuleType
 
 import pytest
 
-from beds import config
 from beds.cli.parser import build_parser
+from beds.config import load as config_load
 from beds.errors import ERROR_CODES
 from beds.reference import config_keys as config_ref
 from beds.reference import render
-from beds.reference.recording import RecordingTable
+from beds.reference.recording import Recorder, RecordingTable
+from beds.table import Table
 from beds.templates import loader
-from beds.tomlread import Table
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "config/beds.toml"
@@ -38,9 +38,9 @@ def _hooks() -> ModuleType:
 
 
 def test_recording_reads_the_config_exactly_as_the_loader_does() -> None:
-    data = config._substitute(tomllib.loads(BASE.read_text()), "", {}, [])
-    plain = config._validate(Table(data, lambda _p: "x"), BASE.parent)
-    recorded = config._validate(RecordingTable(data, config_ref.Recorder()), BASE.parent)
+    data = config_load._substitute(tomllib.loads(BASE.read_text()), "", {}, [])
+    plain = config_load._validate(Table(data, lambda _p: "x"), BASE.parent)
+    recorded = config_load._validate(RecordingTable(data, Recorder()), BASE.parent)
     assert recorded == plain
 
 
@@ -55,7 +55,7 @@ def test_every_config_key_the_loader_accepts_is_documented_with_its_default() ->
     # Defaults as the code applies them, not as config/beds.toml overrides them.
     data = {"datasources": {"d": {"engine": "mysql", "dsn": "mysql://u@h/db"}},
             "brokers": {"b": {"kinds": ["read"]}}, "roles": {"r": {"brokers": ["b"]}}}
-    settings = config._validate(Table(data, lambda _p: "x"), BASE.parent)
+    settings = config_load._validate(Table(data, lambda _p: "x"), BASE.parent)
     assert f"`{settings.brokers['b'].prefetch}`" in _row(block, "prefetch")
     assert f"`{settings.datasources['d'].pool_max}`" in _row(block, "pool_max")
     assert "`\"\"`" in _row(block, "http_listen")          # off unless configured

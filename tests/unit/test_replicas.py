@@ -20,7 +20,7 @@ from beds.errors import BadRequest, ConfigError, DbError, DbUnavailable, Templat
 from beds.protocol import Result, newer_position, read_after_of
 from beds.templates import load_template
 from beds.templates.model import Op, OpTarget, Template
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 BASE = ROOT / "config/beds.toml"
 ENV = {"BEDS_MYSQL_PASSWORD": "s3cret"}
@@ -111,7 +111,9 @@ def test_gtid_and_lsn_positions_compare() -> None:
 @pytest.mark.parametrize("value", ["", "0-1", "0/1; DROP", "x" * 300])
 def test_a_malformed_read_after_names_the_header(value: str) -> None:
     with pytest.raises(BadRequest, match="x-read-after: expected"):
-        MariadbDialect().check(read_after_of({"x-read-after": value}))
+        after = read_after_of({"x-read-after": value})
+        assert after is not None
+        MariadbDialect().check(after)
 
 
 def test_read_after_header_and_the_clients_newest_position() -> None:

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from beds.adapters.mysql_admin import split_statements
+from beds.adapters.mysql.schema import split_statements
 from beds.cli import main
 from beds.config import OpKind
 from beds.scaffold.command import scaffold, schema_number
-from beds.scaffold.engines import generator_for
+from beds.scaffold.engines import Existing, generator_for
 from beds.scaffold.generate import build
 from beds.scaffold.spec import load_spec
 from beds.templates.loader import load_template
 from beds.templates.model import OpTarget
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 
@@ -55,8 +55,8 @@ def test_template_is_wired_to_the_generated_routines(project: Path) -> None:
         assert re.search(rf"GRANT (EXECUTE|SELECT) +ON (PROCEDURE )?{op.object_name} +TO "
                          r"\$\{app_user\};", sql), op.name
     doc = (project / "docs/templates/supplier.md").read_text()
-    for op in ops:
-        assert f"## supplier.{op}" in doc and f'"op": "{op}"' in doc
+    for name in ops:
+        assert f"## supplier.{name}" in doc and f'"op": "{name}"' in doc
 
 
 def test_schema_files_are_numbered_after_the_projects(tmp_path: Path, project: Path) -> None:
@@ -98,7 +98,7 @@ def test_spec_text_never_escapes_into_sql(tmp_path: Path, engine: str) -> None:
         'active       = { type = "bool"')
     path = tmp_path / "supplier.toml"
     path.write_text(spec_text)
-    sql = generator_for(engine).render(load_spec(path))
+    sql = generator_for(engine).render(load_spec(path), Existing())
     assert "\nDROP TABLE" not in sql and "\nGRANT ALL" not in sql
     if engine == "mysql":
         assert "CHECK (grade IN ('a''b', 'c\\\\d'))" in sql
@@ -109,7 +109,7 @@ def test_spec_text_never_escapes_into_sql(tmp_path: Path, engine: str) -> None:
 
 
 def test_mysql_file_splits_into_the_expected_statements() -> None:
-    sql = generator_for("mysql").render(load_spec(EXAMPLE))
+    sql = generator_for("mysql").render(load_spec(EXAMPLE), Existing())
     heads = [" ".join(s.split()[:4]) for s in split_statements(sql)]
     # request_log (and its params_hash column on a table made before it), the table, its audit
     assert heads[:4] == ["CREATE TABLE IF NOT", "ALTER TABLE request_log ADD",
@@ -121,7 +121,7 @@ def test_mysql_file_splits_into_the_expected_statements() -> None:
 
 
 def test_postgres_routines_are_definer_with_a_pinned_search_path() -> None:
-    sql = generator_for("postgres").render(load_spec(EXAMPLE))
+    sql = generator_for("postgres").render(load_spec(EXAMPLE), Existing())
     routines = sql.count("CREATE OR REPLACE PROCEDURE")
     assert routines == 4
     assert sql.count("SECURITY DEFINER\n    SET search_path = pg_catalog, pg_temp") == routines

@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 
-from beds.adapters import dynamodb_admin, dynamodb_ops, mongodb_admin, mongodb_ops
-from beds.adapters.dynamodb_requests import transact_request
+from beds.adapters.dynamodb import catalog as dynamodb_catalog
+from beds.adapters.dynamodb import schema as dynamodb_schema
+from beds.adapters.dynamodb.requests import transact_request
+from beds.adapters.mongodb import catalog as mongodb_catalog
+from beds.adapters.mongodb import operations as mongodb_operations
+from beds.adapters.mongodb import schema as mongodb_schema
 from beds.errors import ConfigError
 from beds.scaffold.command import scaffold
 from beds.scaffold.engines import Existing
@@ -24,29 +28,13 @@ from beds.scaffold.generate import build
 from beds.scaffold.spec import load_spec
 from beds.templates.loader import load_template
 from beds.templates.model import OpTarget
-from tests.conftest import ROOT
+from tests.support.services import ROOT, SAMPLES
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 ENGINES = ("mongodb", "dynamodb")
-PARSERS: dict[str, Any] = {"mongodb": (mongodb_ops, mongodb_admin),
-                           "dynamodb": (dynamodb_ops, dynamodb_admin)}
-PARCEL = """\
-name = "parcel"
-primary_key = "tracking_code"
-[fields]
-tracking_code = { type = "str", max_length = 20, pattern = '^[A-Z0-9]{8,20}$', example = "PX12345678" }
-carrier       = { type = "str", choices = ["dhl", "ups", "post"] }
-weight_kg     = { type = "decimal", min = 0.01, max = 999.99, precision = 5, scale = 2 }
-ship_date     = { type = "date" }
-delivered_at  = { type = "datetime", required = false }
-fragile       = { type = "bool", required = false }
-[ops]
-fetch = true
-list = { filters = ["carrier", "ship_date"], order_by = ["-ship_date", "tracking_code"], limit = 20 }
-create = true
-update = { fields = ["carrier", "delivered_at", "fragile"] }
-delete = true
-"""
+PARSERS: dict[str, Any] = {"mongodb": (mongodb_catalog, mongodb_schema),
+                           "dynamodb": (dynamodb_catalog, dynamodb_schema)}
+PARCEL = (SAMPLES / "parcel.toml").read_text()
 BY_EMAIL = """\
 name = "member"
 primary_key = "member_code"
@@ -149,7 +137,7 @@ def test_dynamodb_writes_never_touch_an_item_twice(tmp_path: Path, op: str, repe
     directory = tmp_path / "schema"
     directory.mkdir()
     (directory / "100_supplier.json").write_text(build(load_spec(EXAMPLE), "dynamodb").schema)
-    operation = dynamodb_ops.load_catalog(directory).operations[op]
+    operation = dynamodb_catalog.load_catalog(directory).operations[op]
     values: dict[str, Any] = {p.name: "x" for p in operation.sig.params}
     values |= {"supplier_id": 7, "v_op": op, "v_null": None, "v_now": datetime(2026, 1, 1),
                "o_op": op if repeat else None, "o_email": "old@example.com", "email": "new@x.y"}
@@ -217,8 +205,9 @@ def test_mongodb_values_fill_update_pipelines_as_literals(tmp_path: Path) -> Non
     directory = tmp_path / "schema"
     directory.mkdir()
     (directory / "100_supplier.json").write_text(build(load_spec(EXAMPLE), "mongodb").schema)
-    operation = mongodb_ops.load_catalog(directory).operations["supplier_update"]
-    filled = mongodb_ops.fill(operation.body.update, {"name": "$where", "request_id": "r1"})
+    operation = mongodb_catalog.load_catalog(directory).operations["supplier_update"]
+    assert isinstance(operation.body, mongodb_operations.MongoWrite)
+    filled = mongodb_operations.fill(operation.body.update, {"name": "$where", "request_id": "r1"})
     name = filled[0]["$set"]["name"]["$cond"]
     assert name[2] == {"$ifNull": [{"$literal": "$where"}, "$name"]}   # a value, never a path
     assert name[0] == {"$in": [{"$literal": "r1"}, {"$ifNull": ["$_requests", []]}]}

@@ -12,7 +12,7 @@ from beds.errors import ConfigError
 from beds.scaffold.spec import load_spec, parse_spec
 from beds.scaffold.spectext import dump_spec
 from beds.templates.model import FieldType
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 EXAMPLE = ROOT / "docs/specs/supplier.toml"
 

@@ -1,6 +1,6 @@
 """The schema applier splits mysql-client scripts the way the mysql client does."""
 
-from beds.adapters.mysql_admin import split_statements
+from beds.adapters.mysql.schema import split_statements
 
 
 def test_delimiter_blocks_quotes_and_comments() -> None:

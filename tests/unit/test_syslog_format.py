@@ -82,7 +82,7 @@ async def test_the_unix_socket_transport_delivers_a_datagram(tmp_path: Path) -> 
     from beds.admin.syslog import SyslogForwarder
     from beds.config import load_settings
     from beds.ops.context import NodeContext
-    from tests.conftest import ROOT
+    from tests.support.services import ROOT
 
     path = tmp_path / "log.sock"
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -13,7 +13,7 @@ from beds.errors import TemplateError, ValidationFailed
 from beds.templates import FieldType, OpTarget, load_template, load_templates
 from beds.templates.model import Field
 from beds.templates.params import OpBinder, compile_field
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 
 def test_example_templates_load() -> None:

@@ -104,6 +104,7 @@ def test_inject_writes_the_current_span_and_nothing_outside_one() -> None:
     assert parent is not None and parent.trace_id == f"{span.get_span_context().trace_id:032x}"
 
 
+@pytest.mark.slow   # a fresh interpreter imports the node
 def test_a_node_without_tracing_never_imports_opentelemetry(tmp_path: Path) -> None:
     """The hot path with tracing off runs no OpenTelemetry code: it is not even loaded."""
     env = tmp_path / "env.toml"

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from beds.config import OpKind
 from beds.errors import TemplateError
 from beds.templates import OpTarget, load_template, load_templates
-from beds.templates.model import Op
+from beds.templates.model import Op, WarehousePolicy
+from beds.templates.warehouse import check_load, parse_duration
 from beds.warehouse.mover import batch_keys
-from beds.warehouse.policy import WarehousePolicy, check_load, parse_duration
-from tests.conftest import ROOT
+from tests.support.services import ROOT
 
 HOT = """
 name = "t"
@@ -152,7 +153,7 @@ def test_an_extracted_batch_must_keep_its_contract(tmp_path: Path) -> None:
     rows = [{"id": i, "made_at": at} for i in (4, 7, 9)]
     assert batch_keys(rows, policy, None) == [4, 7, 9]
     assert batch_keys(rows, policy, 3) == [4, 7, 9]
-    bad = [
+    bad: list[tuple[list[dict[str, Any]], int | None, str]] = [
         ([*rows, {"id": 10, "made_at": at}], None, "returned 4 rows for a batch of 3"),
         (rows, 4, "keys must rise in each batch and follow after_key; got 4 after 4"),
         ([rows[1], rows[0]], None, "got 4 after 7"),

@@ -1,6 +1,6 @@
 """What the SQL generators share: the file header, literals, CHECK constraints, comment text.
 
-Layer: scaffold. Pure. Names reaching SQL passed the spec's NAME_RE; every other spec text that
+Layer: tooling. Pure. Names reaching SQL passed the spec's NAME_RE; every other spec text that
 lands in a file (descriptions, choices) goes through `one_line` or an engine's string literal.
 """
 

@@ -1,8 +1,9 @@
-"""DynamoDB schema file for a spec, in the format of schema/dynamodb/ (`beds.adapters.dynamodb_ops`):
+"""DynamoDB schema file for a spec, in the format of schema/dynamodb/
+(`beds.adapters.dynamodb.catalog`):
 tables with their GSIs, the list view, and named operations (key-condition queries; one
 TransactWriteItems per write).
 
-Layer: scaffold. Pure text out. How the spec maps onto DynamoDB, and why:
+Layer: tooling. Pure text out. How the spec maps onto DynamoDB, and why:
 
 - The item's key is the primary key. DynamoDB keeps only keys unique, so each unique key gets a
   claim table `uq_NAME_COL` (one item per value in use), written in the same transaction as the
@@ -30,7 +31,7 @@ from typing import Any
 from beds.config import Engine
 from beds.scaffold import design
 from beds.scaffold.design import OpDesign
-from beds.scaffold.engines import Existing
+from beds.scaffold.engines.base import Existing
 from beds.scaffold.engines.common import REUSED_BY_ANOTHER_OP
 from beds.scaffold.engines.jsonfile import (
     O_DELETED,

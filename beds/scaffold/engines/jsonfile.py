@@ -1,6 +1,6 @@
 """What the JSON generators (MongoDB, DynamoDB) share: the file text, descriptions, value names.
 
-Layer: scaffold. Pure. A JSON schema file has no comments, so everything a DBA should know (what
+Layer: tooling. Pure. A JSON schema file has no comments, so everything a DBA should know (what
 was generated, what the engine cannot do) goes into the `description` of the object it concerns.
 """
 

@@ -1,8 +1,8 @@
-"""MongoDB schema file for a spec, in the format of schema/mongodb/ (`beds.adapters.mongodb_ops`):
+"""MongoDB schema file for a spec, in the format of schema/mongodb/ (`beds.adapters.mongodb.operations`):
 a collection with a $jsonSchema validator and indexes, a real view for reads, named operations
 (one write command each) and the application role's grants.
 
-Layer: scaffold. Pure text out. How the spec maps onto MongoDB, and why:
+Layer: tooling. Pure text out. How the spec maps onto MongoDB, and why:
 
 - `_id` is the primary key (a generated key comes from the `counters` collection, as in the
   example schema); unique keys are unique indexes; list filters get indexes.
@@ -25,7 +25,7 @@ from typing import Any
 from beds.config import Engine
 from beds.scaffold import design
 from beds.scaffold.design import OpDesign
-from beds.scaffold.engines import Existing
+from beds.scaffold.engines.base import Existing
 from beds.scaffold.engines.jsonfile import V_NOW, describe, generated_by, render
 from beds.scaffold.spec import Spec, SpecField
 from beds.templates.model import FieldType

@@ -2,7 +2,7 @@
 060_idempotency.sql and 090_grants.sql): tables, a SQL SECURITY DEFINER view, procedures between
 DELIMITER $$ lines, then grants for ${app_user}.
 
-Layer: scaffold. Pure text out.
+Layer: tooling. Pure text out.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from beds.config import Engine
 from beds.scaffold import design
 from beds.scaffold.design import OpDesign
-from beds.scaffold.engines import Existing
+from beds.scaffold.engines.base import Existing
 from beds.scaffold.engines.common import (
     PARAMS_MISMATCH,
     check_constraints,

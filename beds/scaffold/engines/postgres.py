@@ -3,7 +3,7 @@
 (IN params, then one INOUT per out, then one INOUT refcursor per result set) that are SECURITY
 DEFINER with a pinned search_path, then REVOKE ... FROM PUBLIC and grants for ${app_user}.
 
-Layer: scaffold. Pure text out.
+Layer: tooling. Pure text out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from beds.config import Engine
 from beds.scaffold import design
 from beds.scaffold.design import OpDesign
-from beds.scaffold.engines import Existing
+from beds.scaffold.engines.base import Existing
 from beds.scaffold.engines.common import (
     PARAMS_MISMATCH,
     check_constraints,
