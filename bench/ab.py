@@ -2,30 +2,56 @@
 
     python -m bench.ab --variant base=. --variant nolog=.,log_requests=false \
                        --variant acks=/tmp/beds-acks [--op fetch] [--concurrency 16] [--rounds 4]
+    python -m bench.ab --variant aiomysql=@5c1d2e0 --variant asyncmy=.     # a commit against .
 
-A variant is NAME=SOURCE_TREE[,log_requests=false][,workers=N]: a checkout (or scratch copy) of
-BEDS whose package, config and templates that server runs. Every variant serves the same database
-on its own exchange; each round runs one cell per variant, in rotated order. Prints per variant:
-req/s, req per server CPU-second, p50/p99, and the ratio of each to the first variant per round.
+A variant is NAME=SOURCE[,log_requests=false][,workers=N]. SOURCE is a checkout (or scratch copy)
+of BEDS whose package, config and templates that server runs, or @REF: that commit of this
+repository, exported to a scratch directory for the run (`git archive`; the repository is not
+touched). Every variant runs in this virtualenv, so a REF's dependencies must be installed in it
+(aiomysql stays a dev dependency for that A/B). Every variant serves the same database on its own
+exchange; each round runs one cell per variant, in rotated order. Prints per variant: req/s, req
+per server CPU-second, p50/p99, and the ratio of each to the first variant per round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import io
 import json
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.run import RESULTS, SYSTEMS, run_cell
-from bench.stack import Stack, Variant, require_services
+from bench.stack import ROOT, Stack, Variant, require_services
+
+
+def export_ref(ref: str) -> Path:
+    """`ref` of this repository as a scratch source tree (git archive), removed at exit."""
+    target = Path(tempfile.mkdtemp(prefix="beds-ab-ref-"))
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
+    git = ["git", "-C", str(ROOT), "archive", "--format=tar", ref]   # git from PATH
+    archive = subprocess.run(git, check=True,  # noqa: S603 - the ref is the operator's own
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    if (ROOT / ".env").exists():   # the local passwords `make install` wrote; never committed
+        shutil.copy(ROOT / ".env", target / ".env")
+    return target
 
 
 def parse_variant(text: str) -> tuple[str, Variant]:
     name, _, spec = text.partition("=")
     src, *options = spec.split(",")
+    if src.startswith("@"):
+        src = str(export_ref(src[1:]))
     node: dict[str, Any] = {}
     workers = 1
     for option in options:
@@ -93,7 +119,7 @@ async def main(args: argparse.Namespace) -> int:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.ab", description=__doc__.split("\n")[0])
     parser.add_argument("--variant", action="append", required=True,
-                        help="NAME=SOURCE_TREE[,log_requests=false][,workers=N]; first = base")
+                        help="NAME=SOURCE_TREE|@REF[,log_requests=false][,workers=N]; first = base")
     parser.add_argument("--op", default="fetch", choices=["fetch", "list", "create"])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=4)

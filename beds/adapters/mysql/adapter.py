@@ -1,18 +1,18 @@
-"""MariaDB / MySQL adapter on aiomysql: CALL procedures, SELECT functions, page through views.
+"""MariaDB / MySQL adapter: CALL procedures, SELECT functions, page through views.
 
-Layer: infrastructure. With `pool` and `errors`, the only serving modules that import aiomysql /
-pymysql. Driver errors are translated once, by `errors._translate`. DBA tooling (templates check,
-schema apply) lives in `schema`.
+Layer: infrastructure. The driver (asyncmy) is chosen in `pool`, the only module that imports
+it; its errors are translated once, by `errors._translate`. DBA tooling (templates check, schema
+apply) lives in `schema`.
+
+One round trip per call: `wire` sends a call's statements (a write's transaction around it, its
+OUT values after it) as one multi-statement query.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any
-
-import pymysql
 
 from beds.adapters.base import (
     Call,
@@ -26,7 +26,8 @@ from beds.adapters.base import (
 )
 from beds.adapters.batch import at_row
 from beds.adapters.mysql.errors import _errno, _is_connection_error, _reason, _translate
-from beds.adapters.mysql.pool import MysqlPool
+from beds.adapters.mysql.pool import MULTI_STATEMENTS, DriverError, MysqlPool
+from beds.adapters.mysql.wire import CallScript, MysqlStatement, limited
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import RequestError
 from beds.log import get_logger
@@ -37,16 +38,6 @@ _UNKNOWN_THREAD = 1094
 _log = get_logger("beds.mysql")
 SERVER_GRACE = 2.0      # seconds the client waits past a statement's limit for the server
 DEADLINE_GRACE = 0.25   # ... but at most this long past the caller's deadline
-
-
-@dataclass(frozen=True)
-class MysqlStatement:
-    target: OpTarget
-    sql: str                      # CALL / SELECT with %s placeholders
-    out_sql: str | None           # SELECT @beds_o0 AS `name`, ... after a CALL with OUT params
-    out_names: tuple[str, ...]
-    write: bool
-    order_sql: str = ""           # views: " ORDER BY ..."
 
 
 class MysqlAdapter:
@@ -68,9 +59,10 @@ class MysqlAdapter:
             # Reads must see fresh data, not a snapshot held open by a pooled connection;
             # writes open their own transaction.
             "autocommit": True,
+            "client_flag": MULTI_STATEMENTS,
         }
         if d.database:
-            kwargs["db"] = d.database
+            kwargs["database"] = d.database
         if "unix_socket" in d.options:
             kwargs["unix_socket"] = d.options["unix_socket"]
         return kwargs
@@ -186,8 +178,9 @@ class MysqlAdapter:
 
     async def _run_once(self, prepared: MysqlStatement, statements: list[tuple[str, list[Any]]],
                         call: Call, results: list[Result] | None = None) -> list[Result]:
-        """The statements on one connection (a write: in one transaction), each result appended
-        to `results` as it comes: on failure its length is the index of the failed one."""
+        """The statements on one connection (a write: in one transaction), one round trip each,
+        each result appended to `results` as it comes: on failure its length is the index of
+        the failed one (its length is len(statements) when the commit failed)."""
         results = [] if results is None else results
         conn = await self._acquire(call)
         broken = False
@@ -195,21 +188,17 @@ class MysqlAdapter:
         try:
             limit = time_left(call)   # after the pool wait, which came out of the caller's time
             clock = _Clock(limit, call.deadline)
-            if prepared.write:
-                async with asyncio.timeout(clock.client_wait()):
-                    await conn.begin()
-            for sql, args in statements:
+            last = len(statements) - 1
+            for i, (sql, args) in enumerate(statements):
+                script = CallScript(prepared, limited(sql, clock.left()),
+                                    begins=prepared.write and i == 0,
+                                    commits=prepared.write and i == last,
+                                    position=self.track_position and prepared.write and i == last)
                 # asyncio.timeout, not wait_for: no extra task per call on the hot path.
                 async with asyncio.timeout(clock.client_wait()):
-                    results.append(await self._execute(conn, prepared,
-                                                       _limited(sql, clock.left()), args))
-            if prepared.write:
-                async with asyncio.timeout(clock.client_wait()):
-                    await conn.commit()
-                if self.track_position and results:
-                    results[-1].position = await _last_gtid(conn, self.settings.connect_timeout)
+                    await script.run(conn, args, results)
             return results
-        except (TimeoutError, pymysql.Error, OSError) as exc:
+        except (TimeoutError, DriverError, OSError) as exc:
             broken = _is_connection_error(exc)
             error = _translate(exc, limit)
             if isinstance(exc, TimeoutError) and not isinstance(exc, _OutOfTime):
@@ -252,7 +241,7 @@ class MysqlAdapter:
                 conn = await self._pool.connect(self.connect_kwargs(dsn))
                 async with conn.cursor() as cur:
                     await cur.execute("KILL QUERY %s", (thread_id,))
-        except (TimeoutError, pymysql.Error, OSError) as exc:
+        except (TimeoutError, DriverError, OSError) as exc:
             if _errno(exc) == _UNKNOWN_THREAD:
                 return   # it finished meanwhile
             # The database is gone (the statement with it), or the kill was refused.
@@ -271,50 +260,8 @@ class MysqlAdapter:
         try:
             async with asyncio.timeout(acquire_budget(call, self.settings.connect_timeout)):
                 return await self._pool.acquire()
-        except (TimeoutError, pymysql.Error, OSError) as exc:
+        except (TimeoutError, DriverError, OSError) as exc:
             raise wait_failed(call, self.settings.name, _reason(exc)) from exc
-
-    @staticmethod
-    async def _execute(conn: Any, prepared: MysqlStatement, sql: str,
-                       args: list[Any]) -> Result:
-        async with conn.cursor() as cur:
-            await cur.execute(sql, args)
-            sets: list[list[dict[str, Any]]] = []
-            while True:
-                if cur.description:
-                    names = [d[0] for d in cur.description]
-                    sets.append([dict(zip(names, row, strict=True))
-                                 for row in await cur.fetchall()])
-                if not await cur.nextset():
-                    break
-            out = None
-            if prepared.out_sql is not None:
-                await cur.execute(prepared.out_sql)
-                row = await cur.fetchone()
-                out = dict(zip(prepared.out_names, row, strict=True))
-        rows = sets[0] if sets else []
-        return Result(rows=rows, out=out, sets=sets if len(sets) > 1 else None)
-
-
-async def _last_gtid(conn: Any, timeout: float) -> str | None:
-    """The GTID this session's last commit got (read-your-writes); None when it cannot be read:
-    the write did commit, so its caller must not hear of a failure."""
-    try:
-        async with asyncio.timeout(timeout), conn.cursor() as cur:
-            await cur.execute("SELECT @@last_gtid")
-            row = await cur.fetchone()
-    except (TimeoutError, pymysql.Error, OSError):
-        return None
-    return str(row[0]) if row and row[0] else None
-
-
-def _limited(sql: str, timeout: float | None) -> str:
-    # The server stops the statement itself: a client-side timeout alone would leave a write
-    # running to commit after the caller gave up.
-    if timeout:
-        return f"SET STATEMENT max_statement_time={timeout:.3f} FOR {sql}"
-    return sql
-
 
 class _StaleConnection(Exception):
     def __init__(self, error: RequestError) -> None:
@@ -358,7 +305,7 @@ async def _quiet_rollback(conn: Any, timeout: float) -> None:
     try:
         async with asyncio.timeout(timeout):
             await conn.rollback()
-    except (TimeoutError, pymysql.Error, OSError):
+    except (TimeoutError, DriverError, OSError):
         conn.close()
 
 

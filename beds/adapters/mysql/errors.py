@@ -1,13 +1,12 @@
 """MariaDB / MySQL errors -> BEDS errors: the one place a driver error is translated.
 
-Layer: infrastructure. Error numbers are the server's (`pymysql.Error.args[0]`); anything without
+Layer: infrastructure. Error numbers are the server's (the driver error's `args[0]`); anything without
 one (a socket error, a timeout) is a lost connection.
 """
 
 from __future__ import annotations
 
-import pymysql
-
+from beds.adapters.mysql.pool import DriverError, DriverInterfaceError
 from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
 
 # Connection lost / refused / server going away / too many connections / lock wait / deadlock:
@@ -19,20 +18,20 @@ _DUPLICATE_KEY = 1062
 
 
 def _errno(exc: BaseException) -> int | None:
-    if isinstance(exc, pymysql.Error) and exc.args and isinstance(exc.args[0], int):
+    if isinstance(exc, DriverError) and exc.args and isinstance(exc.args[0], int):
         return int(exc.args[0])
     return None
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, pymysql.Error) and len(exc.args) > 1:
+    if isinstance(exc, DriverError) and len(exc.args) > 1:
         return f"{exc.args[1]} (errno {exc.args[0]})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     # After a timeout the server may still send a result on that socket: never reuse it.
-    return (isinstance(exc, OSError | TimeoutError | pymysql.InterfaceError)
+    return (isinstance(exc, OSError | TimeoutError | DriverInterfaceError)
             or _errno(exc) in _CONNECTION_LOST)
 
 
@@ -45,6 +44,6 @@ def _translate(exc: BaseException, timeout: float | None) -> RequestError:
                                 "a write may or may not have committed", ran=True)
     if errno == _DUPLICATE_KEY:
         return Conflict(f"duplicate key: {exc.args[1]}", errno=errno)
-    if errno in _UNAVAILABLE or errno is None or isinstance(exc, pymysql.InterfaceError):
+    if errno in _UNAVAILABLE or errno is None or isinstance(exc, DriverInterfaceError):
         return DbUnavailable(f"database unavailable: {_reason(exc)}", errno=errno)
     return DbError(f"database error: {exc.args[1]}", errno=errno)

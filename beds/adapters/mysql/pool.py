@@ -1,11 +1,17 @@
-"""The MariaDB connection pool: aiomysql connections, at most `maxsize`, opened on demand.
+"""The MariaDB connection pool, and the one place the MySQL driver is chosen: asyncmy.
 
-Layer: infrastructure (used by `adapter` only). Why not aiomysql's own Pool: its `connect_timeout` bounds
-only the TCP open, not the handshake, and it connects while holding the lock every other
-acquirer waits on, so one server that accepts and never answers wedges every request; and
-releasing a connection that was closed in use wakes no waiter. Here a slot is a semaphore
-permit: the whole connect (TCP + handshake) is bounded, no lock is held while connecting, and a
-released slot wakes the next waiter whatever happened to its connection.
+Layer: infrastructure (used by `adapter`, `errors` and `schema` only). Every driver import
+lives here: the others see `connect`, `DriverError`, `DriverInterfaceError` and `is_closed`, so
+the driver can be swapped in this module alone (bench/ab.py measured asyncmy against aiomysql;
+README, Dependencies).
+
+The pool: connections at most `maxsize`, opened on demand. Why not the driver's own pool:
+aiomysql's (and asyncmy's, built the same way) bounds only the TCP open, not the handshake, and
+connects while holding the lock every other acquirer waits on, so one server that accepts and
+never answers wedges every request; and releasing a connection that was closed in use wakes no
+waiter. Here a slot is a semaphore permit: the whole connect (TCP + handshake) is bounded, no
+lock is held while connecting, and a released slot wakes the next waiter whatever happened to
+its connection.
 """
 
 from __future__ import annotations
@@ -16,9 +22,46 @@ import time
 from collections import deque
 from typing import Any
 
-import aiomysql
+import asyncmy
+from asyncmy.constants import CLIENT, CR
+from asyncmy.cursors import Cursor
+from asyncmy.errors import InterfaceError, MySQLError, OperationalError
 
 RECYCLE_SECONDS = 3600.0    # an idle connection older than this is closed, not reused
+
+DriverError = MySQLError                # every error the driver raises; args = (errno, message)
+DriverInterfaceError = InterfaceError   # the driver's own state is broken, not the server's
+# One COM_QUERY may carry several statements (CALL ...; SELECT @out): a procedure call with OUT
+# parameters, a write's transaction around it, is one round trip. Safe because the adapter
+# never sends text from a request: names come from validated templates, values are escaped by
+# the driver.
+MULTI_STATEMENTS = CLIENT.MULTI_STATEMENTS
+
+
+class _QuietCursor(Cursor):
+    """asyncmy's cursor sends SHOW WARNINGS after any statement that left warnings and logs
+    each one: an extra round trip and a log line per call a DBA's procedure may cause on
+    every request. BEDS reports what a procedure returns or raises, not its notes."""
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
+
+
+async def connect(kwargs: dict[str, Any]) -> Any:
+    """A new driver connection (the caller bounds the wait). `kwargs` as built by
+    `MysqlAdapter.connect_kwargs`: PyMySQL-style names, which asyncmy accepts."""
+    try:
+        return await asyncmy.connect(cursor_cls=_QuietCursor, **kwargs)
+    except RuntimeError as exc:
+        # asyncmy 0.2.18 lets uvloop's "Transport does not expose socket instance" through when
+        # the server resets the connection between the TCP open and the keep-alive set-up (seen
+        # in tests/e2e/test_cluster.py's outage): a failed connect like any other.
+        raise OperationalError(CR.CR_CONN_HOST_ERROR,
+                               f"Can't connect to MySQL server ({exc})") from exc
+
+
+def is_closed(conn: Any) -> bool:
+    return not conn.connected
 
 
 class MysqlPool:
@@ -46,7 +89,7 @@ class MysqlPool:
         """A new connection (pooled, or outside the pool with other `kwargs`, for KILL QUERY),
         TCP open and handshake bounded by connect_timeout."""
         async with asyncio.timeout(self._connect_timeout):
-            return await aiomysql.connect(**(kwargs or self._kwargs))
+            return await connect(kwargs or self._kwargs)
 
     async def acquire(self) -> Any:
         """A connection; the caller bounds the wait (for a slot, and for a new connection)."""
@@ -75,7 +118,7 @@ class MysqlPool:
         now = time.monotonic()
         while self._free:
             conn, since = self._free.pop()    # the most recently used first
-            if not conn.closed and now - since < RECYCLE_SECONDS:
+            if not is_closed(conn) and now - since < RECYCLE_SECONDS:
                 return conn
             conn.close()
         return None
@@ -85,7 +128,7 @@ class MysqlPool:
         if conn not in self._used:
             return
         self._used.discard(conn)
-        if self._closing or conn.closed or conn.get_transaction_status():
+        if self._closing or is_closed(conn) or conn.get_transaction_status():
             conn.close()
         else:
             self._free.append((conn, time.monotonic()))

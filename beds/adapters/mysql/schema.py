@@ -6,15 +6,12 @@ request path.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
-import aiomysql
-import pymysql
-
 from beds.adapters.base import parse_dsn
 from beds.adapters.mysql.adapter import MysqlAdapter
+from beds.adapters.mysql.pool import DriverError, connect
 from beds.adapters.schema import Problem, SchemaApplied, account_outcome
 from beds.errors import ConfigError, DbError, DbUnavailable
 from beds.templates.model import Op, OpTarget, Template
@@ -98,7 +95,7 @@ async def _dynamic_sql(adapter: MysqlAdapter, templates: list[Template]) -> list
         return [Problem(f"datasources.{settings.name}", "no admin_dsn: routine bodies were not "
                         "checked for dynamic SQL", warning=True)]
     kwargs = adapter.connect_kwargs(parse_dsn(settings, settings.admin_dsn))
-    kwargs["db"] = adapter.dsn.database
+    kwargs["database"] = adapter.dsn.database
     try:
         conn = await _connect(kwargs)
     except DbUnavailable as exc:
@@ -171,11 +168,11 @@ async def apply_schema(adapter: MysqlAdapter, files: list[Path],
     if not app.database:
         raise ConfigError(f"datasources.{settings.name}.dsn: names no database")
     kwargs = adapter.connect_kwargs(admin)
-    kwargs.pop("db", None)
+    kwargs.pop("database", None)
     conn = await _connect(kwargs)
     done: list[str] = []
-    # Re-applying is expected to hit "already exists" notes: they are not news.
-    warnings.filterwarnings("ignore", category=pymysql.Warning)
+    # Re-applying is expected to hit "already exists" notes: they are not news (the driver's
+    # cursor, set up in `pool`, neither fetches nor logs them).
     try:
         async with conn.cursor() as cur:
             await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{app.database}` "
@@ -194,7 +191,7 @@ async def apply_schema(adapter: MysqlAdapter, files: list[Path],
                         await cur.execute(statement)
                         while await cur.nextset():
                             pass
-                    except pymysql.Error as exc:
+                    except DriverError as exc:
                         raise DbError(f"{path}: {exc.args[-1]} in: {statement[:200]}") from exc
                 done.append(str(path))
     finally:
@@ -215,8 +212,8 @@ async def _ensure_account(cur: Any, account: str, user: str, password: str, rese
 
 async def _connect(kwargs: dict[str, Any]) -> Any:
     try:
-        return await aiomysql.connect(**kwargs)
-    except (pymysql.Error, OSError) as exc:
+        return await connect(kwargs)
+    except (DriverError, OSError) as exc:
         raise DbUnavailable(f"cannot connect to {kwargs.get('host')}:{kwargs.get('port')} as "
                             f"{kwargs.get('user')}: {exc}") from exc
 
