@@ -37,16 +37,26 @@ async def test_sigterm_under_load_answers_in_flight_and_loses_nothing(stack: Sta
         replies[cid] = json.loads(message.body)
 
     await channel.basic_consume("amq.rabbitmq.reply-to", on_reply, no_ack=True)
+    # The node is frozen while the load is queued: otherwise a fast node answers it all while
+    # it is being published and SIGTERM finds nothing in flight.
+    node_process.proc.send_signal(signal.SIGSTOP)
     for i in range(total):
         body = json.dumps({"template": "film", "op": "fetch", "params": {"film_id": 1 + i % 30}})
         await channel.basic_publish(
             body.encode(), exchange=stack.exchange, routing_key="film.fetch",
             properties=Basic.Properties(reply_to="amq.rabbitmq.reply-to", correlation_id=str(i)))
+    queue = stack.settings.brokers["rBroker"].queue
+
+    async def queued() -> bool:   # all but what RabbitMQ pushed to the frozen node (prefetch)
+        return await queue_depth(queue) >= total // 2
+
+    await wait_for(queued, 30, what="the load queued")
+    node_process.proc.send_signal(signal.SIGCONT)
     await wait_for(lambda: len(replies) >= 50, 30)
 
     assert await node_process.stop(signal.SIGTERM) == 0          # drained, clean exit
     answered_by_first = len(replies)
-    left = await queue_depth(stack.settings.brokers["rBroker"].queue)
+    left = await queue_depth(queue)
     assert answered_by_first + left == total, "a request was lost"
     assert answered_by_first < total, "the load finished before SIGTERM: nothing was tested"
     outcomes = {e["outcome"] for e in node_process.events("request")}
