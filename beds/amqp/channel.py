@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from beds.amqp import methods, spec
 from beds.amqp.codec import FRAME_END_BYTE, encode_shortstr
-from beds.amqp.errors import AMQPError, ChannelClosed
+from beds.amqp.errors import AMQPError, ChannelClosed, finish
 from beds.amqp.inbound import ChannelFrames, ConnectionSide
 from beds.amqp.properties import Properties, encode_properties
 from beds.log import get_logger
@@ -297,10 +297,5 @@ class Channel(ChannelFrames):
         self._unconfirmed.clear()
         self._mandatory.clear()
         self._consumers.clear()
-        if not self.closing.done():
-            if exc is None:
-                self.closing.set_result(None)
-            else:
-                self.closing.set_exception(exc)
-                self.closing.exception()
+        finish(self.closing, exc)
 

@@ -23,6 +23,7 @@ from beds.amqp.errors import (
     ConnectionClosed,
     ConnectionLost,
     FrameError,
+    finish,
 )
 from beds.amqp.inbound import ProtocolViolation
 from beds.amqp.params import Params, client_properties
@@ -337,15 +338,8 @@ class Connection(asyncio.Protocol):
         for channel in list(self._channels.values()):
             channel.fail(error if exc is not None else None)
         self._channels.clear()
-        if not self.opened.done():
-            self.opened.set_exception(error)
-            self.opened.exception()
-        if not self.closing.done():
-            if exc is None:
-                self.closing.set_result(None)
-            else:
-                self.closing.set_exception(exc)
-                self.closing.exception()
+        finish(self.opened, error)
+        finish(self.closing, exc)
 
     def release(self, channel: Channel) -> None:
         if self._channels.get(channel.number) is channel:

@@ -16,6 +16,8 @@ Layer: infrastructure.
 
 from __future__ import annotations
 
+import asyncio
+
 
 class AMQPError(Exception):
     """Anything beds.amqp raises about the broker or the protocol."""
@@ -97,3 +99,16 @@ class PublishReturned(AMQPError):
         self.reply_text = reply_text
         self.exchange = exchange
         self.routing_key = routing_key
+
+
+def finish(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    """Complete `future` (closing, opened) once: with `exc`, marked retrieved so that a future
+    nobody awaits never logs "exception was never retrieved", or with None for a close we asked
+    for."""
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+        future.exception()
