@@ -10,8 +10,8 @@ header, but RabbitMQ still takes them in) would need a bigger probe on every sta
 docs/security.md tells operators what to set instead.
 RabbitMQ measures the assembled body, so the probe sends every byte, but one frame at a time from
 one reused zero chunk, each written before the next is queued: a plain basic_publish would hold
-the body, its frames and their join at once (~50 MB at the default 16 MiB, measured with aiormq:
-it made the node's peak RSS).
+the body, its frames and their join at once (tens of MB at the default 16 MiB: enough to set the
+node's peak RSS).
 """
 
 from __future__ import annotations
