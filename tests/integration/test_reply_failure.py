@@ -107,13 +107,16 @@ async def test_a_reply_to_a_queue_that_is_gone_is_logged_not_silently_acked(
 
 
 async def test_requeue_is_a_counted_basic_reject_never_a_nack(rabbitmq: str) -> None:
-    # F1: RabbitMQ 4.3+ counts only basic.reject in x-delivery-count; a nack-based retry never
+    # RabbitMQ 4.3+ counts only basic.reject in x-delivery-count; a nack-based retry never
     # ends there. Pin the method on a real channel, and that the broker counted the requeue.
     queue = f"beds-test-requeue-{secrets.token_hex(4)}"
     conn = await amqp.connect(AMQP_URL)
     try:
         channel = await conn.channel()
-        await channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+        # x-expires: a run cut short (a failed assertion, an interrupted session) must not leave
+        # the queue on the shared broker.
+        await channel.queue_declare(queue, durable=True,
+                                    arguments={"x-queue-type": "quorum", "x-expires": 60_000})
         channel.basic_publish(b"{}", exchange="", routing_key=queue)
 
         def no_nack(*args: Any, **kwargs: Any) -> None:
@@ -135,8 +138,8 @@ async def test_requeue_is_a_counted_basic_reject_never_a_nack(rabbitmq: str) -> 
 
 
 async def test_an_operations_channel_error_never_fails_a_reply_in_flight(rabbitmq: str) -> None:
-    # F2 (b): snapshots, events and log batches used to share the replies' channel; one channel
-    # error there (an oversized snapshot, a missing exchange) failed every reply in flight.
+    # Snapshots, events and log batches publish on a channel of their own: one channel error
+    # there (an oversized snapshot, a missing exchange) must never fail a reply in flight.
     stop = asyncio.Event()
     link = AmqpLink(AMQP_URL, "beds-test-publisher", 10, 1.0, stop)
     publisher = ReplyPublisher(link)
