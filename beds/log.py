@@ -46,7 +46,7 @@ def setup_logging(level: str = "info", json: bool | None = None, **context: Any)
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(**context)
-    # asyncmy and other drivers use stdlib logging; keep their warnings, drop their chatter.
+    # Drivers (asyncpg, motor, aioboto3) use stdlib logging; keep their warnings, drop their chatter.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
 

@@ -34,10 +34,11 @@ GROUPS: dict[str, str] = {
     "aiomysql": "MySQL driver (aiomysql + PyMySQL, or asyncmy)",
     "pymysql": "MySQL driver (aiomysql + PyMySQL, or asyncmy)",
     "asyncmy": "MySQL driver (aiomysql + PyMySQL, or asyncmy)",
+    "beds/mysql": "BEDS's own MySQL client (beds/mysql)",
     "uvloop": "event loop (uvloop, asyncio)",
     "msgspec": "msgspec",
 }
-BEDS = "BEDS (beds/*, its AMQP client apart)"
+BEDS = "BEDS (beds/*, its AMQP and MySQL clients apart)"
 OTHER = "other (structlog, yarl, ...)"
 ORDER = [*dict.fromkeys(GROUPS.values()), BEDS, OTHER]
 LIBRARY_GROUPS = {GROUPS["aiormq"], GROUPS["aiomysql"], GROUPS["uvloop"], GROUPS["msgspec"], OTHER}
@@ -130,8 +131,8 @@ def summarize(raw: Path, top: int = 25) -> str:
            "| share | where |", "|---:|---|",
            *[f"| {n / total:.1%} | {g} |" for g, n in groups.items()],
            f"| **{libraries / total:.1%}** | **libraries** (all but BEDS's rows) |",
-           f"| **{(total - libraries) / total:.1%}** | **BEDS** (beds/*, its AMQP client "
-           "included) |", ""]
+           f"| **{(total - libraries) / total:.1%}** | **BEDS** (beds/*, its AMQP and MySQL "
+           "clients included) |", ""]
     out += table("By owner package", owners)
     out += table("Self time (innermost frame)", self_t)
     out += table("Inclusive time (function anywhere on the stack; the entry frames omitted)",

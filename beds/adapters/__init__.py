@@ -19,7 +19,7 @@ from beds.errors import ConfigError
 
 # engine -> (package, adapter class, schema tool class, driver, extra)
 _ENGINES = {
-    Engine.MYSQL: ("beds.adapters.mysql", "MysqlAdapter", "MysqlSchemaTool", "asyncmy", None),
+    Engine.MYSQL: ("beds.adapters.mysql", "MysqlAdapter", "MysqlSchemaTool", "beds.mysql", None),
     Engine.POSTGRES: ("beds.adapters.postgres", "PostgresAdapter", "PostgresSchemaTool",
                       "asyncpg", "postgres"),
     Engine.MONGODB: ("beds.adapters.mongodb", "MongoAdapter", "MongoSchemaTool", "motor",

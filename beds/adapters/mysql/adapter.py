@@ -1,6 +1,6 @@
 """MariaDB / MySQL adapter: CALL procedures, SELECT functions, page through views.
 
-Layer: infrastructure. The driver (asyncmy) is chosen in `pool`, the only module that imports
+Layer: infrastructure. The client (beds.mysql) is chosen in `pool`, the only module that imports
 it; its errors are translated once, by `errors._translate`. DBA tooling (templates check, schema
 apply) lives in `schema`.
 
@@ -26,11 +26,12 @@ from beds.adapters.base import (
 )
 from beds.adapters.batch import at_row
 from beds.adapters.mysql.errors import _errno, _is_connection_error, _reason, _translate
-from beds.adapters.mysql.pool import MULTI_STATEMENTS, DriverError, MysqlPool
+from beds.adapters.mysql.pool import DriverError, MysqlPool
 from beds.adapters.mysql.wire import CallScript, MysqlStatement, limited
 from beds.config import DatasourceSettings, OpKind
 from beds.errors import RequestError
 from beds.log import get_logger
+from beds.mysql import Connection
 from beds.protocol import Result
 from beds.templates.model import Op, OpTarget, Template
 
@@ -46,7 +47,7 @@ class MysqlAdapter:
     def __init__(self, settings: DatasourceSettings) -> None:
         self.settings = settings
         self.dsn: Dsn = parse_dsn(settings)
-        self._pool: Any = None
+        self._pool: MysqlPool | None = None
         self._kills: set[asyncio.Task[None]] = set()   # KILL QUERY side connections running
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -54,12 +55,15 @@ class MysqlAdapter:
         d = dsn or self.dsn
         kwargs: dict[str, Any] = {
             "host": d.host, "port": d.port or 3306, "user": d.user or "root",
-            "password": d.password or "", "charset": "utf8mb4",
-            "connect_timeout": self.settings.connect_timeout,
+            "password": d.password or "",
             # Reads must see fresh data, not a snapshot held open by a pooled connection;
             # writes open their own transaction.
             "autocommit": True,
-            "client_flag": MULTI_STATEMENTS,
+            # One COM_QUERY may carry several statements (CALL ...; SELECT @out): a procedure
+            # call with OUT parameters, a write's transaction around it, is one round trip.
+            # Safe because the adapter never sends text from a request: names come from
+            # validated templates, values are escaped by beds.mysql.
+            "multi_statements": True,
         }
         if d.database:
             kwargs["database"] = d.database
@@ -77,8 +81,8 @@ class MysqlAdapter:
 
     async def _warm(self) -> None:
         async with asyncio.timeout(self.settings.connect_timeout):
-            conn = await self._pool.acquire()
-        self._pool.release(conn)
+            conn = await self._pooled().acquire()
+        self._pooled().release(conn)
 
     def pool_usage(self) -> tuple[int, int] | None:
         """(connections open, connections in use), for /metrics."""
@@ -206,23 +210,23 @@ class MysqlAdapter:
                 # statement inside a procedure, and a stalled server answers nothing): stop it
                 # ourselves, or a write runs on to commit. In the background: the caller's
                 # answer must not wait for a side connection to a server that may not answer.
-                self._kill_later(conn.thread_id())
+                self._kill_later(conn.thread_id)
             if broken and not isinstance(exc, TimeoutError):
-                self._pool.discard_idle()
+                self._pooled().discard_idle()
                 raise _StaleConnection(error) from exc
             raise error from exc
         except asyncio.CancelledError:
             # The node stopped waiting (a drain ran past its grace): the server would run the
             # statement on, holding its locks while the redelivered copy waits on them.
             broken = True
-            self._kill_later(conn.thread_id())
+            self._kill_later(conn.thread_id)
             raise
         finally:
             if broken:
                 conn.close()
-            elif prepared.write and conn.get_transaction_status():
+            elif prepared.write and conn.in_transaction:
                 await _quiet_rollback(conn, self.settings.connect_timeout)
-            self._pool.release(conn)
+            self._pooled().release(conn)
 
     def _kill_later(self, thread_id: int) -> None:
         task = asyncio.ensure_future(self._kill_query(thread_id))
@@ -238,9 +242,8 @@ class MysqlAdapter:
             else None
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
-                conn = await self._pool.connect(self.connect_kwargs(dsn))
-                async with conn.cursor() as cur:
-                    await cur.execute("KILL QUERY %s", (thread_id,))
+                conn = await self._pooled().connect(self.connect_kwargs(dsn))
+                await conn.query("KILL QUERY %s", (thread_id,))
         except (TimeoutError, DriverError, OSError) as exc:
             if _errno(exc) == _UNKNOWN_THREAD:
                 return   # it finished meanwhile
@@ -253,13 +256,20 @@ class MysqlAdapter:
             if conn is not None:
                 conn.close()
 
-    async def _acquire(self, call: Call) -> Any:
+    def _pooled(self) -> MysqlPool:
         if self._pool is None:
             self._pool = MysqlPool(self.settings.pool_max, self.connect_kwargs(),
                                    self.settings.connect_timeout)
+        return self._pool
+
+    async def _acquire(self, call: Call) -> Connection:
+        pool = self._pooled()
+        conn = pool.take_idle()
+        if conn is not None:
+            return conn
         try:
             async with asyncio.timeout(acquire_budget(call, self.settings.connect_timeout)):
-                return await self._pool.acquire()
+                return await pool.acquire()
         except (TimeoutError, DriverError, OSError) as exc:
             raise wait_failed(call, self.settings.name, _reason(exc)) from exc
 
@@ -301,7 +311,7 @@ class _Clock:
         return max(wait, 0.0)
 
 
-async def _quiet_rollback(conn: Any, timeout: float) -> None:
+async def _quiet_rollback(conn: Connection, timeout: float) -> None:
     try:
         async with asyncio.timeout(timeout):
             await conn.rollback()

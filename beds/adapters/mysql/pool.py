@@ -1,11 +1,12 @@
-"""The MariaDB connection pool, and the one place the MySQL driver is chosen: asyncmy.
+"""The MariaDB connection pool, and the one place the MySQL client is chosen: BEDS's own
+(beds.mysql).
 
-Layer: infrastructure (used by `adapter`, `errors` and `schema` only). Every driver import
+Layer: infrastructure (used by `adapter`, `errors` and `schema` only). Every client import
 lives here: the others see `connect`, `DriverError`, `DriverInterfaceError` and `is_closed`, so
-the driver can be swapped in this module alone (bench/ab.py measured asyncmy against aiomysql;
-README, Dependencies).
+the client can be swapped in this module alone (bench/ab.py and bench/adapter_micro.py measured
+aiomysql, asyncmy and beds.mysql; README, Dependencies).
 
-The pool: connections at most `maxsize`, opened on demand. Why not the driver's own pool:
+The pool: connections at most `maxsize`, opened on demand. Why not a driver's own pool:
 aiomysql's (and asyncmy's, built the same way) bounds only the TCP open, not the handshake, and
 connects while holding the lock every other acquirer waits on, so one server that accepts and
 never answers wedges every request; and releasing a connection that was closed in use wakes no
@@ -22,46 +23,58 @@ import time
 from collections import deque
 from typing import Any
 
-import asyncmy
-from asyncmy.constants import CLIENT, CR
-from asyncmy.cursors import Cursor
-from asyncmy.errors import InterfaceError, MySQLError, OperationalError
+from beds.mysql import Connection, InterfaceError, MysqlError
+from beds.mysql import connect as _connect
 
 RECYCLE_SECONDS = 3600.0    # an idle connection older than this is closed, not reused
 
-DriverError = MySQLError                # every error the driver raises; args = (errno, message)
-DriverInterfaceError = InterfaceError   # the driver's own state is broken, not the server's
-# One COM_QUERY may carry several statements (CALL ...; SELECT @out): a procedure call with OUT
-# parameters, a write's transaction around it, is one round trip. Safe because the adapter
-# never sends text from a request: names come from validated templates, values are escaped by
-# the driver.
-MULTI_STATEMENTS = CLIENT.MULTI_STATEMENTS
+DriverError = MysqlError                # every error the client raises; args = (errno, message)
+DriverInterfaceError = InterfaceError   # the client's own state is broken, not the server's
 
 
-class _QuietCursor(Cursor):
-    """asyncmy's cursor sends SHOW WARNINGS after any statement that left warnings and logs
-    each one: an extra round trip and a log line per call a DBA's procedure may cause on
-    every request. BEDS reports what a procedure returns or raises, not its notes."""
-
-    async def _show_warnings(self, conn: Any) -> None:
-        return None
+async def connect(kwargs: dict[str, Any]) -> Connection:
+    """A new connection (the caller bounds the wait). `kwargs` as built by
+    `MysqlAdapter.connect_kwargs`: beds.mysql.connect's parameters."""
+    return await _connect(**kwargs)
 
 
-async def connect(kwargs: dict[str, Any]) -> Any:
-    """A new driver connection (the caller bounds the wait). `kwargs` as built by
-    `MysqlAdapter.connect_kwargs`: PyMySQL-style names, which asyncmy accepts."""
-    try:
-        return await asyncmy.connect(cursor_cls=_QuietCursor, **kwargs)
-    except RuntimeError as exc:
-        # asyncmy 0.2.18 lets uvloop's "Transport does not expose socket instance" through when
-        # the server resets the connection between the TCP open and the keep-alive set-up (seen
-        # in tests/e2e/test_cluster.py's outage): a failed connect like any other.
-        raise OperationalError(CR.CR_CONN_HOST_ERROR,
-                               f"Can't connect to MySQL server ({exc})") from exc
-
-
-def is_closed(conn: Any) -> bool:
+def is_closed(conn: Connection) -> bool:
     return not conn.connected
+
+
+class _Slots:
+    """A counting semaphore whose free slot can also be taken without an await (`try_take`):
+    a request that finds an idle connection pays for no coroutine and no timer."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()   # handed a slot just as the wait was given up: pass it on
+            raise
+
+    def give(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():   # a waiter whose wait was given up is skipped
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 class MysqlPool:
@@ -70,9 +83,9 @@ class MysqlPool:
         self.maxsize = maxsize
         self._kwargs = connect_kwargs
         self._connect_timeout = connect_timeout
-        self._slots = asyncio.Semaphore(maxsize)
-        self._free: deque[tuple[Any, float]] = deque()   # (connection, when it was released)
-        self._used: set[Any] = set()
+        self._slots = _Slots(maxsize)
+        self._free: deque[tuple[Connection, float]] = deque()   # (connection, when it was released)
+        self._used: set[Connection] = set()
         self._closing = False
         self._returned = asyncio.Event()   # set whenever a connection comes back
         self.waiting = 0                   # acquirers waiting for a slot now (for /metrics)
@@ -85,36 +98,48 @@ class MysqlPool:
     def freesize(self) -> int:
         return len(self._free)
 
-    async def connect(self, kwargs: dict[str, Any] | None = None) -> Any:
+    async def connect(self, kwargs: dict[str, Any] | None = None) -> Connection:
         """A new connection (pooled, or outside the pool with other `kwargs`, for KILL QUERY),
         TCP open and handshake bounded by connect_timeout."""
         async with asyncio.timeout(self._connect_timeout):
             return await connect(kwargs or self._kwargs)
 
-    async def acquire(self) -> Any:
+    async def acquire(self) -> Connection:
         """A connection; the caller bounds the wait (for a slot, and for a new connection)."""
         if self._closing:
             raise ConnectionError("the pool is closed")
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            await self._slots.take()
         finally:
             self.waiting -= 1
         try:
             conn = self._idle() or await self.connect()
         except BaseException:
-            self._slots.release()
+            self._slots.give()
             raise
+        self._used.add(conn)
+        return conn
+
+    def take_idle(self) -> Connection | None:
+        """An idle connection now, when a slot is free and nobody waits for one; else None
+        (then `acquire`)."""
+        if self._closing or not self._slots.try_take():
+            return None
+        conn = self._idle()
+        if conn is None:
+            self._slots.give()
+            return None
         self._used.add(conn)
         return conn
 
     def server_version(self) -> str | None:
         """The version string an open connection's server announced, if one is open."""
         for conn in (*(c for c, _ in self._free), *self._used):
-            return str(conn.get_server_info())
+            return conn.server_version
         return None
 
-    def _idle(self) -> Any:
+    def _idle(self) -> Connection | None:
         now = time.monotonic()
         while self._free:
             conn, since = self._free.pop()    # the most recently used first
@@ -123,16 +148,16 @@ class MysqlPool:
             conn.close()
         return None
 
-    def release(self, conn: Any) -> None:
+    def release(self, conn: Connection) -> None:
         """Back to the pool if it is still good, else closed; either way the slot is free."""
         if conn not in self._used:
             return
         self._used.discard(conn)
-        if self._closing or is_closed(conn) or conn.get_transaction_status():
+        if self._closing or is_closed(conn) or conn.in_transaction:
             conn.close()
         else:
             self._free.append((conn, time.monotonic()))
-        self._slots.release()
+        self._slots.give()
         self._returned.set()
 
     def discard_idle(self) -> None:

@@ -14,6 +14,7 @@ from beds.adapters.mysql.adapter import MysqlAdapter
 from beds.adapters.mysql.pool import DriverError, connect
 from beds.adapters.schema import Problem, SchemaApplied, account_outcome
 from beds.errors import ConfigError, DbError, DbUnavailable
+from beds.mysql import Connection, Rows
 from beds.templates.model import Op, OpTarget, Template
 
 _PARAMS_SQL = (
@@ -37,12 +38,11 @@ async def check_templates(adapter: MysqlAdapter, templates: list[Template]) -> l
     problems: list[Problem] = []
     conn = await _connect(adapter.connect_kwargs())
     try:
-        async with conn.cursor() as cur:
-            for template in templates:
-                for op in template.ops.values():
-                    where = f"{template.path}: ops.{op.name}"
-                    problems += [Problem(where, m) for m in await _check_op(cur, op)]
-            problems += await _least_privilege(cur, adapter.settings.name)
+        for template in templates:
+            for op in template.ops.values():
+                where = f"{template.path}: ops.{op.name}"
+                problems += [Problem(where, m) for m in await _check_op(conn, op)]
+        problems += await _least_privilege(conn, adapter.settings.name)
     finally:
         conn.close()
     problems += await _dynamic_sql(adapter, templates)
@@ -64,18 +64,16 @@ _WIDE_GRANTS_SQL = (
 )
 
 
-async def _least_privilege(cur: Any, datasource: str) -> list[Problem]:
+async def _least_privilege(conn: Connection, datasource: str) -> list[Problem]:
     """Warn when the configured account can touch base tables itself: then the templates are
     not the only way in (information_schema lists the grants of the current account)."""
     where = f"datasources.{datasource}"
     found: list[Problem] = []
-    await cur.execute(_WIDE_GRANTS_SQL)
-    for level, privilege in await cur.fetchall():
+    for level, privilege in await _rows(conn, _WIDE_GRANTS_SQL):
         found.append(Problem(where, f"the configured account has {privilege} on the whole "
                              f"{level}: grant EXECUTE on routines and SELECT on views only",
                              warning=True))
-    await cur.execute(_TABLE_GRANTS_SQL)
-    for table, privileges in await cur.fetchall():
+    for table, privileges in await _rows(conn, _TABLE_GRANTS_SQL):
         found.append(Problem(where, f"the configured account has {privileges} on base table "
                              f"{table!r}: callers should reach it only through routines and "
                              "views", warning=True))
@@ -103,28 +101,26 @@ async def _dynamic_sql(adapter: MysqlAdapter, templates: list[Template]) -> list
                         warning=True)]
     found: list[Problem] = []
     try:
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION "
-                              "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()")
-            for name, kind, body in await cur.fetchall():
-                text = (body or "").upper()
-                if (name, kind) in names and "PREPARE" in text and "CONCAT" in text:
-                    template, op = names[(name, kind)]
-                    found.append(Problem(
-                        f"{template.path}: ops.{op.name}",
-                        f"{kind.lower()} {name!r} builds SQL text (CONCAT + PREPARE): a value "
-                        "pasted into it can change the statement; use bound parameters "
-                        "(EXECUTE ... USING)", warning=True))
+        routines = await _rows(conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION "
+                               "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()")
+        for name, kind, body in routines:
+            text = (body or "").upper()
+            if (name, kind) in names and "PREPARE" in text and "CONCAT" in text:
+                template, op = names[(name, kind)]
+                found.append(Problem(
+                    f"{template.path}: ops.{op.name}",
+                    f"{kind.lower()} {name!r} builds SQL text (CONCAT + PREPARE): a value "
+                    "pasted into it can change the statement; use bound parameters "
+                    "(EXECUTE ... USING)", warning=True))
     finally:
         conn.close()
     return found
 
 
-async def _check_op(cur: Any, op: Op) -> list[str]:
+async def _check_op(conn: Connection, op: Op) -> list[str]:
     name = op.object_name
     if op.target is OpTarget.VIEW:
-        await cur.execute(_COLUMNS_SQL, (name,))
-        rows = await cur.fetchall()
+        rows = await _rows(conn, _COLUMNS_SQL, (name,))
         if not rows:
             return [f"view {name!r} does not exist (or the configured user cannot see it)"]
         columns = {r[0] for r in rows}
@@ -133,12 +129,10 @@ async def _check_op(cur: Any, op: Op) -> list[str]:
         return found + [f"{kind} column {col!r} is not a column of view {name!r}"
                         for kind, col in wanted if col not in columns]
     routine = "PROCEDURE" if op.target is OpTarget.PROCEDURE else "FUNCTION"
-    await cur.execute(_ROUTINE_SQL, (name, routine))
-    if (await cur.fetchone())[0] == 0:
+    if (await _rows(conn, _ROUTINE_SQL, (name, routine)))[0][0] == 0:
         return [f"{routine.lower()} {name!r} does not exist (or the configured user cannot "
                 "execute it)"]
-    await cur.execute(_PARAMS_SQL, (name, routine))
-    modes = [r[0] or "IN" for r in await cur.fetchall()]
+    modes = [r[0] or "IN" for r in await _rows(conn, _PARAMS_SQL, (name, routine))]
     ins = modes.count("IN")
     outs = len(modes) - ins
     expected = ["IN"] * len(op.params) + ["OUT"] * len(op.out)
@@ -171,46 +165,53 @@ async def apply_schema(adapter: MysqlAdapter, files: list[Path],
     kwargs.pop("database", None)
     conn = await _connect(kwargs)
     done: list[str] = []
-    # Re-applying is expected to hit "already exists" notes: they are not news (the driver's
-    # cursor, set up in `pool`, neither fetches nor logs them).
+    # Re-applying is expected to hit "already exists" notes: they are not news (beds.mysql
+    # neither fetches nor logs warnings).
     try:
-        async with conn.cursor() as cur:
-            await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{app.database}` "
-                              "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            await cur.execute(f"USE `{app.database}`")
-            account = "''"
-            outcome = f"no application account: the dsn's user is the admin user {admin.user}"
-            if app.user and app.user != (admin.user or "root"):
-                account = f"'{app.user}'@'%'"
-                outcome = await _ensure_account(cur, account, app.user, app.password or "",
-                                                reset_password)
-            for path in files:
-                text = path.read_text(encoding="utf-8").replace("${app_user}", account)
-                for statement in split_statements(text):
-                    try:
-                        await cur.execute(statement)
-                        while await cur.nextset():
-                            pass
-                    except DriverError as exc:
-                        raise DbError(f"{path}: {exc.args[-1]} in: {statement[:200]}") from exc
-                done.append(str(path))
+        await conn.query(f"CREATE DATABASE IF NOT EXISTS `{app.database}` "
+                         "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        await conn.query(f"USE `{app.database}`")
+        account = "''"
+        outcome = f"no application account: the dsn's user is the admin user {admin.user}"
+        if app.user and app.user != (admin.user or "root"):
+            account = f"'{app.user}'@'%'"
+            outcome = await _ensure_account(conn, account, app.user, app.password or "",
+                                            reset_password)
+        for path in files:
+            text = path.read_text(encoding="utf-8").replace("${app_user}", account)
+            for statement in split_statements(text):
+                try:
+                    await conn.query(statement)
+                except DriverError as exc:
+                    raise DbError(f"{path}: {exc.args[-1]} in: {statement[:200]}") from exc
+            done.append(str(path))
     finally:
         conn.close()
     return SchemaApplied(done, outcome)
 
 
-async def _ensure_account(cur: Any, account: str, user: str, password: str, reset: bool) -> str:
-    await cur.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = '%%'", (user,))
-    existed = bool((await cur.fetchone())[0])
+async def _ensure_account(conn: Connection, account: str, user: str, password: str,
+                          reset: bool) -> str:
+    existed = bool((await _rows(conn, "SELECT COUNT(*) FROM mysql.user "
+                                "WHERE User = %s AND Host = '%%'", (user,)))[0][0])
     escaped = account.replace("%", "%%")   # the host wildcard, not a placeholder
     if not existed:
-        await cur.execute(f"CREATE USER {escaped} IDENTIFIED BY %s", (password,))
+        await conn.query(f"CREATE USER {escaped} IDENTIFIED BY %s", (password,))
     elif reset:
-        await cur.execute(f"ALTER USER {escaped} IDENTIFIED BY %s", (password,))
+        await conn.query(f"ALTER USER {escaped} IDENTIFIED BY %s", (password,))
     return account_outcome(account, existed, reset)
 
 
-async def _connect(kwargs: dict[str, Any]) -> Any:
+async def _rows(conn: Connection, sql: str, args: tuple[Any, ...] | None = None
+                ) -> list[tuple[Any, ...]]:
+    """The rows of the statement's result set."""
+    for outcome in await conn.query(sql, args):
+        if isinstance(outcome, Rows):
+            return outcome.rows
+    return []
+
+
+async def _connect(kwargs: dict[str, Any]) -> Connection:
     try:
         return await connect(kwargs)
     except (DriverError, OSError) as exc:

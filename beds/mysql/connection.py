@@ -1,0 +1,344 @@
+"""`connect()` and `Connection`, the asyncio.Protocol: handshake, COM_QUERY, and the results of
+every statement of a multi-statement query, read in one pass.
+
+Layer: infrastructure. Received bytes are cut into packets where they arrive (`data_received`),
+straight from the chunk when nothing is left over from the previous one, and each packet goes to
+the handler of the state the exchange is in: no task, stream reader or await per packet, which
+is what a general-purpose driver spends most of a one-row call on. A query is one write and one
+awaited future; it resolves to the outcome of each statement in order (a `Rows` per result set,
+a `Done` per OK), or raises the server's error carrying the outcomes that came before it.
+
+One query at a time per connection. A query whose caller stops waiting (cancelled, timed out)
+leaves the connection in an unknown place of the exchange: it is closed, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from beds.mysql import handshake
+from beds.mysql import packets as p
+from beds.mysql.errors import (
+    CR_AUTH_PLUGIN_CANNOT_LOAD,
+    CR_CONN_HOST_ERROR,
+    CR_MALFORMED_PACKET,
+    CR_SERVER_GONE_ERROR,
+    CR_SERVER_LOST,
+    InterfaceError,
+    MysqlError,
+    OperationalError,
+)
+from beds.mysql.values import bind
+
+_COM_QUIT = p.frame(b"\x01")
+_STATUS_AUTOCOMMIT = 0x0002
+
+
+@dataclass(slots=True)
+class Rows:
+    """A result set: its column names, and its rows as tuples in that order."""
+    names: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        names = self.names
+        return [dict(zip(names, row, strict=True)) for row in self.rows]
+
+
+Outcome = Rows | p.Done
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, password: str = "", unix_socket: bool = False) -> None:
+        self.server_version = ""
+        self.thread_id = 0
+        self.status = 0                 # the server status flags of the last OK / EOF
+        self._password, self._unix_socket = password, unix_socket
+        self._transport: asyncio.Transport | None = None
+        self._closed = False
+        self._left = b""                # a partial packet carried to the next chunk
+        self._large: bytearray | None = None   # a payload split over 16 MiB packets
+        self._seq = 0
+        self._capabilities = 0
+        self._on_packet: Callable[[bytes], None] = self._unexpected
+        self._waiter: asyncio.Future[Any] | None = None
+        self._outcomes: list[Outcome] = []
+        self._names: list[str] = []
+        self._readers: list[Callable[[bytes], Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._columns_left = 0
+        self._greeting: handshake.Greeting | None = None
+        self._login: tuple[str, str | None, bool] = ("", None, False)
+        self._lost: MysqlError | None = None
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return not self._closed and self._transport is not None \
+            and not self._transport.is_closing()
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.status & p.STATUS_IN_TRANS)
+
+    def close(self) -> None:
+        """Say goodbye (COM_QUIT) if the connection is idle, and close it; no I/O is awaited."""
+        if self._closed:
+            return
+        self._closed = True
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            if self._waiter is None:
+                with contextlib.suppress(Exception):
+                    transport.write(_COM_QUIT)
+            transport.close()
+
+    # -- queries ------------------------------------------------------------------------------
+    async def query(self, sql: str, args: Sequence[Any] | None = None) -> list[Outcome]:
+        """Run `sql` (its %s bound to `args`' literals, as PyMySQL does); the outcome of each
+        statement, in order. Raises ServerError (with the outcomes before the failed statement),
+        OperationalError (connection lost) or InterfaceError (closed, busy, unreadable)."""
+        if self._waiter is not None:
+            raise InterfaceError(0, "another query is running on this connection")
+        if not self.connected:
+            why = f": {self._lost.message}" if self._lost else ""
+            raise InterfaceError(CR_SERVER_GONE_ERROR, f"the connection is closed{why}")
+        text = bind(sql, args, not self.status & p.STATUS_NO_BACKSLASH_ESCAPES)
+        self._outcomes = []
+        self._on_packet = self._result_head
+        waiter = self._expect()
+        assert self._transport is not None
+        self._transport.write(p.frame(b"\x03" + text.encode("utf-8")))
+        outcomes: list[Outcome] = await self._wait(waiter)
+        return outcomes
+
+    async def rollback(self) -> None:
+        await self.query("ROLLBACK")
+
+    def _expect(self) -> asyncio.Future[Any]:
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    async def _wait(self, waiter: asyncio.Future[Any]) -> Any:
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # The server goes on sending this query's results: nobody would read them right.
+            self._fail(OperationalError(CR_SERVER_LOST, "the query was abandoned by its caller"))
+            raise
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+    def _finish(self, result: Any) -> None:
+        waiter, self._waiter = self._waiter, None
+        self._on_packet = self._unexpected
+        if waiter is not None and not waiter.done():
+            waiter.set_result(result)
+
+    def _fail(self, error: MysqlError) -> None:
+        """The connection cannot go on: fail the waiter with `error` and close."""
+        self._lost = self._lost or error
+        waiter, self._waiter = self._waiter, None
+        self._on_packet = self._unexpected
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)   # uvloop's is no subclass
+        self._on_packet = self._read_greeting
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f" ({exc})" if exc else ""
+        self._fail(self._lost or OperationalError(
+            CR_SERVER_LOST, f"Lost connection to MySQL server during query{reason}"))
+
+    def data_received(self, data: bytes) -> None:
+        if self._left:
+            data = self._left + data
+            self._left = b""
+        pos, size = 0, len(data)
+        try:
+            while size - pos >= 4:
+                head = p.header(data, pos)[0]
+                end = pos + 4 + (head & 0xFFFFFF)
+                if end > size:
+                    break
+                payload = data[pos + 4:end]
+                pos = end
+                self._seq = (head >> 24) + 1
+                if self._large is not None or len(payload) == p.MAX_PAYLOAD:
+                    payload = self._join(payload)
+                    if not payload:
+                        continue
+                self._on_packet(payload)
+                if self._closed:
+                    return
+        except MysqlError as exc:
+            self._fail(exc)
+            return
+        except (IndexError, ValueError, struct.error) as exc:   # UnicodeDecodeError included
+            self._fail(InterfaceError(CR_MALFORMED_PACKET, f"malformed packet: {exc}"))
+            return
+        if pos < size:
+            self._left = data[pos:]
+
+    def _join(self, payload: bytes) -> bytes:
+        """Pieces of a payload of 16 MiB or more; b"" until its last piece."""
+        if self._large is None:
+            self._large = bytearray()
+        self._large += payload
+        if len(payload) == p.MAX_PAYLOAD:
+            return b""
+        whole, self._large = bytes(self._large), None
+        return whole
+
+    # -- packet handlers: one per state of the exchange -----------------------------------------
+    def _unexpected(self, payload: bytes) -> None:
+        if payload[:1] == b"\xff":   # the server closes us: killed, idle timeout, shutdown
+            error = p.parse_err(payload)
+            raise OperationalError(error.errno, error.message)
+        raise InterfaceError(CR_MALFORMED_PACKET, "a packet arrived while no query was running")
+
+    def _result_head(self, payload: bytes) -> None:
+        first = payload[0]
+        if first == p.OK:
+            done = p.parse_ok(payload)
+            self.status = done.status
+            self._outcomes.append(done)
+            if not done.status & p.STATUS_MORE_RESULTS:
+                self._finish(self._outcomes)
+        elif first == p.ERR:
+            self._finish_error(payload)
+        elif first == p.LOCAL_INFILE:
+            raise InterfaceError(CR_MALFORMED_PACKET, "LOAD DATA LOCAL is not supported")
+        else:
+            self._columns_left = p.lenenc_int(payload, 0)[0]
+            self._names, self._readers, self._rows = [], [], []
+            self._on_packet = self._column
+
+    def _column(self, payload: bytes) -> None:
+        name, read = p.parse_column(payload)
+        self._names.append(name)
+        self._readers.append(read)
+        self._columns_left -= 1
+        if not self._columns_left:
+            self._on_packet = self._row if self._capabilities & p.DEPRECATE_EOF \
+                else self._columns_end
+
+    def _columns_end(self, payload: bytes) -> None:
+        if payload[0] != p.EOF:
+            raise InterfaceError(CR_MALFORMED_PACKET, "expected EOF after column definitions")
+        self._on_packet = self._row
+
+    def _row(self, payload: bytes) -> None:
+        first = payload[0]
+        if first == p.EOF and len(payload) < p.MAX_PAYLOAD:
+            # The end of the rows: an EOF packet, or an OK under DEPRECATE_EOF.
+            self.status = p.parse_ok(payload).status if self._capabilities & p.DEPRECATE_EOF \
+                else p.parse_eof_status(payload)
+            self._outcomes.append(Rows(self._names, self._rows))
+            if self.status & p.STATUS_MORE_RESULTS:
+                self._on_packet = self._result_head
+            else:
+                self._finish(self._outcomes)
+        elif first == p.ERR:   # e.g. the statement was killed while sending rows
+            self._finish_error(payload)
+        else:
+            self._rows.append(p.parse_row(payload, self._readers))
+
+    def _finish_error(self, payload: bytes) -> None:
+        error = p.parse_err(payload, self._outcomes)
+        waiter, self._waiter = self._waiter, None
+        self._on_packet = self._unexpected
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    # -- the connection phase -------------------------------------------------------------------
+    def _read_greeting(self, payload: bytes) -> None:
+        if payload[0] == p.ERR:   # too many connections, host blocked, ...
+            error = p.parse_err(payload)
+            raise OperationalError(error.errno, error.message)
+        greeting = handshake.read_greeting(payload)
+        self._greeting = greeting
+        self.server_version, self.thread_id = greeting.server_version, greeting.thread_id
+        user, database, multi = self._login
+        body, self._capabilities = handshake.answer(greeting, user, self._password, database,
+                                                    multi)
+        self._send(body)
+        self._on_packet = self._auth_reply
+
+    def _auth_reply(self, payload: bytes) -> None:
+        first = payload[0]
+        if first == p.OK:
+            self.status = p.parse_ok(payload).status
+            self._finish(None)
+        elif first == p.ERR:
+            error = p.parse_err(payload)
+            raise OperationalError(error.errno, error.message)
+        elif first == p.EOF:   # AuthSwitchRequest: answer the plugin the server asks for
+            plugin, salt = handshake.switch_request(payload)
+            self._send(handshake.scramble(plugin, self._password, salt))
+        elif first == 0x01 and payload[1:2] == b"\x04":   # caching_sha2: full authentication
+            if not self._unix_socket:
+                raise InterfaceError(CR_AUTH_PLUGIN_CANNOT_LOAD, (
+                    "caching_sha2_password asks for full authentication, which needs TLS or "
+                    "RSA key exchange (not done by BEDS's MySQL client): create the account "
+                    f"IDENTIFIED WITH {handshake.NATIVE}, or connect over unix_socket"))
+            self._send(self._password.encode("utf-8") + b"\0")
+        # 0x01 0x03: caching_sha2's fast path succeeded; the OK follows.
+
+    def _send(self, payload: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(p.frame(payload, self._seq))
+
+
+async def connect(host: str = "127.0.0.1", port: int = 3306, user: str = "root",
+                  password: str = "", database: str | None = None,
+                  unix_socket: str | None = None, autocommit: bool = True,
+                  multi_statements: bool = False) -> Connection:
+    """A logged-in connection (the caller bounds the wait). Character set utf8mb4; autocommit
+    on unless asked otherwise; `multi_statements` lets one query carry several statements."""
+    loop = asyncio.get_running_loop()
+    conn = Connection(password, unix_socket is not None)
+    conn._login = (user, database, multi_statements)
+    waiter = conn._expect()
+    try:
+        if unix_socket is not None:
+            await loop.create_unix_connection(lambda: conn, unix_socket)
+        else:
+            await loop.create_connection(lambda: conn, host, port)
+    except OSError as exc:
+        conn._waiter = None
+        where = unix_socket or f"{host}:{port}"
+        raise OperationalError(CR_CONN_HOST_ERROR,
+                               f"Can't connect to MySQL server on {where} ({exc})") from exc
+    try:
+        await conn._wait(waiter)
+        _keepalive(conn)
+        if autocommit != bool(conn.status & _STATUS_AUTOCOMMIT):
+            await conn.query(f"SET autocommit={int(autocommit)}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _keepalive(conn: Connection) -> None:
+    """TCP keep-alive on a pooled connection: a server that vanished without a FIN is noticed
+    by the kernel, not only by the next query's time limit."""
+    transport = conn._transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
