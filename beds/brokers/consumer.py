@@ -26,7 +26,7 @@ from beds.brokers.retry import backoff, delivery_count, may_run_again, retry_del
 from beds.config import BrokerSettings, OpKind
 from beds.dispatch import Dispatcher, Route
 from beds.errors import Disposition, Internal, ReplyTooLarge, RequestError
-from beds.log import get_logger
+from beds.log import get_logger, log_line
 from beds.ops.metrics import NodeMetrics
 from beds.protocol import (
     Request,
@@ -247,13 +247,16 @@ class Consumer:
             if delivery.redelivered:
                 shared.metrics.count(self.broker.name, "redelivered")
         if shared.log_requests or outcome in SERVER_SIDE:
-            emit = log.warning if outcome in SERVER_SIDE else log.info
-            emit("request", template=meta["template"], op=meta["op"], outcome=outcome,
-                 rows=rows, elapsed_ms=round(elapsed * 1000, 3),
-                 correlation_id=props.correlation_id, message_id=props.message_id,
-                 user=props.user_id, redelivered=delivery.redelivered or None,
-                 attempt=attempt + 1,
-                 node=shared.node, broker=self.broker.name, **self._trace_fields(props.headers))
+            # The order of these keys is the order of the line's fields (log_line keeps it).
+            fields = {"template": meta["template"], "op": meta["op"], "outcome": outcome,
+                      "rows": rows, "elapsed_ms": round(elapsed * 1000, 3),
+                      "correlation_id": props.correlation_id, "message_id": props.message_id,
+                      "user": props.user_id, "redelivered": delivery.redelivered or None,
+                      "attempt": attempt + 1, "node": shared.node, "broker": self.broker.name}
+            trace = self._trace_fields(props.headers)
+            if trace:
+                fields.update(trace)
+            log_line(log, "warning" if outcome in SERVER_SIDE else "info", "request", fields)
         if shared.audit is not None and outcome != "retry":
             route = shared.dispatcher.routes.get((meta["template"], meta["op"]))
             if route is not None and route.op.kind in (OpKind.WRITE, OpKind.BULK):
