@@ -138,8 +138,9 @@ def markdown(rows: list[dict[str, Any]], targets: list[dict[str, Any]],
         f"`{meta['command']}` on {meta['machine']}; RabbitMQ, MariaDB, the load generator and the "
         f"servers share the machine. {meta['rounds']} round(s) x {meta['duration']} s per cell "
         f"(after {meta['warmup']} s warm-up), queues: {meta['queue_type']} (the classic peer: "
-        "classic, replies without confirms); every server on uvloop, aiomysql pool of 16, "
-        "prefetch 64 in flight per process.",
+        "classic, replies without confirms); every server on uvloop with a MariaDB pool of 16 "
+        "(BEDS: its own client, beds.mysql; the peers: aiomysql), prefetch 64 in flight per "
+        "process.",
         "",
         "| system | in flight | req/s | p50 ms | p99 ms | server cores | req per server "
         "CPU-s | peak RSS MB | errors | cores: loadgen / RabbitMQ / MariaDB / other |",
