@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -187,8 +186,9 @@ class Connection(asyncio.Protocol):
         except MysqlError as exc:
             self._fail(exc)
             return
-        except (IndexError, ValueError, struct.error) as exc:   # UnicodeDecodeError included
-            self._fail(InterfaceError(CR_MALFORMED_PACKET, f"malformed packet: {exc}"))
+        except Exception as exc:   # bytes no server sends: cut lengths, bad text or numbers
+            self._fail(InterfaceError(CR_MALFORMED_PACKET,
+                                      f"malformed packet: {type(exc).__name__}: {exc}"))
             return
         if pos < size:
             self._left = data[pos:]
