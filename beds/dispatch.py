@@ -212,12 +212,14 @@ class Dispatcher:
 
     async def dispatch(self, request: Request, broker: str | None = None,
                        deadline: float | None = None, user_id: str | None = None,
-                       message_id: str | None = None,
-                       read_after: str | None = None) -> tuple[Route, Result]:
+                       message_id: str | None = None, read_after: str | None = None,
+                       max_result_bytes: int | None = None) -> tuple[Route, Result]:
         """Run one request. `deadline`: the caller's absolute deadline, epoch seconds;
         `user_id`: the caller's AMQP user, as RabbitMQ validated it; `message_id`: the AMQP
         message id, the default idempotency key of write ops that declare one; `read_after`:
-        the x-read-after header, a write's position a read must not be older than."""
+        the x-read-after header, a write's position a read must not be older than;
+        `max_result_bytes`: the reply's size limit, for adapters that stop reading rows past
+        it."""
         route = self.route(request, broker, user_id)
         remaining = None
         if deadline is not None:
@@ -232,6 +234,7 @@ class Dispatcher:
         else:
             call = self.bind(route, request, remaining, message_id, deadline, user_id)
             call.read_after = read_after
+            call.max_result_bytes = max_result_bytes
             result = await route.adapter.run(route.prepared, call)
         if route.protected or route.bools:
             _shape(result, route.protected, route.bools)

@@ -38,6 +38,9 @@ class Call:
     cursor: str | None = None                              # continuation token (DynamoDB views)
     deadline: float | None = None                          # the caller's, epoch seconds
     read_after: str | None = None                          # x-read-after: a write's position
+    # The reply's size limit: an adapter that can count a result's bytes as they arrive stops
+    # keeping rows past it (REPLY_TOO_LARGE either way; the node's memory stays bounded).
+    max_result_bytes: int | None = None
 
 
 def time_left(call: Call) -> float | None:

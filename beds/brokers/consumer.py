@@ -189,7 +189,8 @@ class Consumer:
         own coroutine: no extra frame per message."""
         return self.shared.dispatcher.dispatch(request, self.broker.name, deadline,
                                                props.user_id, props.message_id,
-                                               read_after_of(props.headers))
+                                               read_after_of(props.headers),
+                                               self.shared.max_reply_bytes)
 
     async def _reply_failed(self, channel: Channel, tag: int, meta: dict[str, Any],
                             outcome: str, disposition: Disposition, ran: bool, attempt: int,

@@ -8,9 +8,15 @@ beyond that (a `mysql` client session) is the `mysql` command line's job.
 """
 
 from beds.mysql.connection import Connection, Outcome, Rows, connect
-from beds.mysql.errors import InterfaceError, MysqlError, OperationalError, ServerError
+from beds.mysql.errors import (
+    InterfaceError,
+    MysqlError,
+    OperationalError,
+    ResultTooLarge,
+    ServerError,
+)
 from beds.mysql.packets import Done
 from beds.mysql.values import bind, literal
 
 __all__ = ["Connection", "Done", "InterfaceError", "MysqlError", "OperationalError", "Outcome",
-           "Rows", "ServerError", "bind", "connect", "literal"]
+           "ResultTooLarge", "Rows", "ServerError", "bind", "connect", "literal"]

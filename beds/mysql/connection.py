@@ -32,6 +32,7 @@ from beds.mysql.errors import (
     InterfaceError,
     MysqlError,
     OperationalError,
+    ResultTooLarge,
 )
 from beds.mysql.values import bind
 
@@ -72,6 +73,8 @@ class Connection(asyncio.Protocol):
         self._readers: list[Callable[[bytes], Any]] = []
         self._rows: list[tuple[Any, ...]] = []
         self._columns_left = 0
+        self._row_budget: int | None = None   # bytes of rows a query may keep
+        self._row_bytes = 0
         self._greeting: handshake.Greeting | None = None
         self._login: tuple[str, str | None, bool] = ("", None, False)
         self._lost: MysqlError | None = None
@@ -99,10 +102,15 @@ class Connection(asyncio.Protocol):
             transport.close()
 
     # -- queries ------------------------------------------------------------------------------
-    async def query(self, sql: str, args: Sequence[Any] | None = None) -> list[Outcome]:
+    async def query(self, sql: str, args: Sequence[Any] | None = None,
+                    max_row_bytes: int | None = None) -> list[Outcome]:
         """Run `sql` (its %s bound to `args`' literals, as PyMySQL does); the outcome of each
         statement, in order. Raises ServerError (with the outcomes before the failed statement),
-        OperationalError (connection lost) or InterfaceError (closed, busy, unreadable)."""
+        OperationalError (connection lost) or InterfaceError (closed, busy, unreadable).
+
+        `max_row_bytes` bounds what a query can make this process hold: past that many bytes of
+        rows (as the server sent them) the rows are dropped, the answer is read to its end, and
+        ResultTooLarge is raised; the connection serves on."""
         if self._waiter is not None:
             raise InterfaceError(0, "another query is running on this connection")
         if not self.connected:
@@ -110,6 +118,7 @@ class Connection(asyncio.Protocol):
             raise InterfaceError(CR_SERVER_GONE_ERROR, f"the connection is closed{why}")
         text = bind(sql, args, not self.status & p.STATUS_NO_BACKSLASH_ESCAPES)
         self._outcomes = []
+        self._row_budget, self._row_bytes = max_row_bytes, 0
         self._on_packet = self._result_head
         waiter = self._expect()
         assert self._transport is not None
@@ -138,7 +147,11 @@ class Connection(asyncio.Protocol):
     def _finish(self, result: Any) -> None:
         waiter, self._waiter = self._waiter, None
         self._on_packet = self._unexpected
-        if waiter is not None and not waiter.done():
+        if waiter is None or waiter.done():
+            return
+        if self._row_budget is not None and self._row_bytes > self._row_budget:
+            waiter.set_exception(ResultTooLarge(self._row_budget))
+        else:
             waiter.set_result(result)
 
     def _fail(self, error: MysqlError) -> None:
@@ -254,8 +267,21 @@ class Connection(asyncio.Protocol):
                 self._finish(self._outcomes)
         elif first == p.ERR:   # e.g. the statement was killed while sending rows
             self._finish_error(payload)
-        else:
+        elif self._row_budget is None:
             self._rows.append(p.parse_row(payload, self._readers))
+        else:
+            self._bounded_row(payload, self._row_budget)
+
+    def _bounded_row(self, payload: bytes, budget: int) -> None:
+        self._row_bytes += len(payload)
+        if self._row_bytes <= budget:
+            self._rows.append(p.parse_row(payload, self._readers))
+            return
+        # Over the budget: let go of every row of this answer, and keep none of the rest.
+        self._rows.clear()
+        for outcome in self._outcomes:
+            if isinstance(outcome, Rows):
+                outcome.rows.clear()
 
     def _finish_error(self, payload: bytes) -> None:
         error = p.parse_err(payload, self._outcomes)

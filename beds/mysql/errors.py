@@ -9,6 +9,8 @@ Layer: infrastructure.
       OperationalError   the connection could not be opened, or was lost (2003, 2013, ...)
       InterfaceError     this client's state refuses the call (closed, busy) or the server
                          sent bytes this client cannot read
+      ResultTooLarge     the rows of a query came to more than its `max_row_bytes`: they were
+                         read to the end and dropped; the connection serves on
 """
 
 from __future__ import annotations
@@ -48,3 +50,9 @@ class OperationalError(MysqlError):
 
 class InterfaceError(MysqlError):
     pass
+
+
+class ResultTooLarge(MysqlError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(0, f"the rows came to more than {limit} bytes")
+        self.limit = limit

@@ -37,7 +37,8 @@ DESCRIPTIONS = {
     "amqp.dlq": "Queue bound to the dead-letter exchange: what was dead-lettered, for a human",
     "amqp.max_message_bytes": "BEDS's own request size cap (RabbitMQ's is 128 MiB): "
                               "a bigger body is answered `TOO_LARGE`",
-    "amqp.max_reply_bytes": "A bigger result is answered `REPLY_TOO_LARGE`",
+    "amqp.max_reply_bytes": "A bigger result is answered `REPLY_TOO_LARGE` (MariaDB/MySQL: the "
+                            "node stops holding a result's rows once they pass this size)",
     "amqp.heartbeat": "AMQP heartbeat, seconds (0 = off)",
     "amqp.reconnect_max_seconds": "Reconnect backoff cap while RabbitMQ is away",
     "datasources.NAME.engine": "Database engine; its driver is imported only when used",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
+import tracemalloc
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beds.mysql import Connection, Done, InterfaceError, OperationalError, Rows, ServerError
+from beds.mysql import (
+    Connection,
+    Done,
+    InterfaceError,
+    OperationalError,
+    ResultTooLarge,
+    Rows,
+    ServerError,
+)
 from beds.mysql import connect as mysql_connect
 from tests.support.services import MYSQL_ADMIN_DSN, host_port
 
@@ -130,3 +139,19 @@ async def test_autocommit_is_on_and_can_be_off() -> None:
     finally:
         on.close()
         off.close()
+
+
+async def test_a_result_past_its_budget_is_not_held_in_memory(conn: Connection) -> None:
+    # 10,000 rows of 1 KB against a 64 KiB budget: read to the end, dropped as they come.
+    digits = "(" + " UNION ALL ".join(f"SELECT {i} AS d" for i in range(10)) + ")"
+    sql = (f"SELECT a.d, REPEAT('x', 1000) AS pad FROM {digits} a, {digits} b, {digits} c, "
+           f"{digits} e")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResultTooLarge):
+            await conn.query(sql, max_row_bytes=64 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * 1024 * 1024, f"peak {peak} bytes while reading a 10 MB result"
+    assert (await one_row(conn, "SELECT 1 AS one")) == {"one": 1}   # the connection serves on

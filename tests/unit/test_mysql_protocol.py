@@ -13,7 +13,15 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from beds.mysql import Done, InterfaceError, OperationalError, Rows, ServerError, connect
+from beds.mysql import (
+    Done,
+    InterfaceError,
+    OperationalError,
+    ResultTooLarge,
+    Rows,
+    ServerError,
+    connect,
+)
 from beds.mysql import packets as p
 from beds.mysql.handshake import NATIVE, SHA2, scramble
 
@@ -274,3 +282,23 @@ async def test_nothing_listening_is_cant_connect() -> None:
     with pytest.raises(OperationalError) as caught:
         await connect(port=port)
     assert caught.value.args[0] == 2003
+
+
+async def test_rows_past_the_budget_are_dropped_and_the_connection_serves_on() -> None:
+    many = result_set([("id", 3), ("title", 253)],
+                      [[str(i).encode(), b"x" * 100] for i in range(50)])
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await login(reader, writer)
+        while True:
+            await read_packet(reader)
+            send(writer, many)
+
+    async with server(script) as port:
+        conn = await connect(port=port)
+        with pytest.raises(ResultTooLarge) as caught:
+            await conn.query("SELECT big", max_row_bytes=1000)
+        assert caught.value.limit == 1000 and conn.connected
+        (rows,) = await conn.query("SELECT big", max_row_bytes=50 * 200)   # within the budget
+        assert isinstance(rows, Rows) and len(rows.rows) == 50
+        conn.close()

@@ -200,7 +200,7 @@ class MysqlAdapter:
                                     position=self.track_position and prepared.write and i == last)
                 # asyncio.timeout, not wait_for: no extra task per call on the hot path.
                 async with asyncio.timeout(clock.client_wait()):
-                    await script.run(conn, args, results)
+                    await script.run(conn, args, results, call.max_result_bytes)
             return results
         except (TimeoutError, DriverError, OSError) as exc:
             broken = _is_connection_error(exc)

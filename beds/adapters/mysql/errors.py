@@ -6,8 +6,15 @@ one (a socket error, a timeout) is a lost connection.
 
 from __future__ import annotations
 
-from beds.adapters.mysql.pool import DriverError, DriverInterfaceError
-from beds.errors import Conflict, DbError, DbUnavailable, DeadlineExceeded, RequestError
+from beds.adapters.mysql.pool import DriverError, DriverInterfaceError, ResultTooLarge
+from beds.errors import (
+    Conflict,
+    DbError,
+    DbUnavailable,
+    DeadlineExceeded,
+    ReplyTooLarge,
+    RequestError,
+)
 
 # Connection lost / refused / server going away / too many connections / lock wait / deadlock:
 # worth retrying later, the request itself is fine.
@@ -37,6 +44,11 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 def _translate(exc: BaseException, timeout: float | None) -> RequestError:
     """The one place a MariaDB/MySQL error becomes a BEDS error."""
+    if isinstance(exc, ResultTooLarge):
+        # The same words as the consumer's check of an encoded reply: one outcome, whichever
+        # saw it first.
+        return ReplyTooLarge(f"reply: the result exceeds the limit of {exc.limit} bytes; ask "
+                             "for a smaller page (limit)")
     errno = _errno(exc)
     if errno in _TIMED_OUT or isinstance(exc, TimeoutError):
         limit = f"{timeout * 1000:.0f} ms" if timeout else "its limit"

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from typing import Any
 
-from beds.mysql import Connection, InterfaceError, MysqlError
+from beds.mysql import Connection, InterfaceError, MysqlError, ResultTooLarge
 from beds.mysql import connect as _connect
 
 RECYCLE_SECONDS = 3600.0    # an idle connection older than this is closed, not reused
@@ -179,3 +179,7 @@ class MysqlPool:
         for conn in list(self._used):
             conn.close()
         self._used.clear()
+
+
+__all__ = ["DriverError", "DriverInterfaceError", "MysqlPool", "ResultTooLarge", "connect",
+           "is_closed"]

@@ -53,12 +53,15 @@ class CallScript:
         # the other parts carry none.
         self.sql = "; ".join(parts)
 
-    async def run(self, conn: Connection, args: list[Any], results: list[Result]) -> None:
+    async def run(self, conn: Connection, args: list[Any], results: list[Result],
+                  max_row_bytes: int | None = None) -> None:
         """Appends the call's Result to `results` once its own statements came back, before
-        the commit's outcome: a failed commit leaves `results` one longer than a failed call."""
+        the commit's outcome: a failed commit leaves `results` one longer than a failed call.
+        Rows over `max_row_bytes` raise ResultTooLarge (after the whole answer, commit included,
+        came back)."""
         failure: ServerError | None = None
         try:
-            outcomes = await conn.query(self.sql, args)
+            outcomes = await conn.query(self.sql, args, max_row_bytes)
         except ServerError as exc:   # the server stopped at the statement that failed
             outcomes, failure = exc.outcomes, exc
         taken = _Outcomes(outcomes, failure)
