@@ -7,7 +7,7 @@ caching_sha2_password (fast path) logins, utf8mb4 only, no TLS. What a DBA's too
 beyond that (a `mysql` client session) is the `mysql` command line's job.
 """
 
-from beds.mysql.connection import Connection, Outcome, Rows, connect
+from beds.mysql.connection import Connection, Login, Outcome, Rows, connect
 from beds.mysql.errors import (
     InterfaceError,
     MysqlError,
@@ -18,5 +18,5 @@ from beds.mysql.errors import (
 from beds.mysql.packets import Done
 from beds.mysql.values import bind, literal
 
-__all__ = ["Connection", "Done", "InterfaceError", "MysqlError", "OperationalError", "Outcome",
-           "ResultTooLarge", "Rows", "ServerError", "bind", "connect", "literal"]
+__all__ = ["Connection", "Done", "InterfaceError", "Login", "MysqlError", "OperationalError",
+           "Outcome", "ResultTooLarge", "Rows", "ServerError", "bind", "connect", "literal"]

@@ -54,12 +54,21 @@ class Rows:
 Outcome = Rows | p.Done
 
 
+@dataclass(frozen=True)
+class Login:
+    user: str = "root"
+    password: str = ""
+    database: str | None = None
+    multi_statements: bool = False
+    over_unix_socket: bool = False   # where a password may go in the clear (caching_sha2)
+
+
 class Connection(asyncio.Protocol):
-    def __init__(self, password: str = "", unix_socket: bool = False) -> None:
+    def __init__(self, login: Login | None = None) -> None:
         self.server_version = ""
         self.thread_id = 0
         self.status = 0                 # the server status flags of the last OK / EOF
-        self._password, self._unix_socket = password, unix_socket
+        self._login = login or Login()
         self._transport: asyncio.Transport | None = None
         self._closed = False
         self._left = b""                # a partial packet carried to the next chunk
@@ -76,7 +85,6 @@ class Connection(asyncio.Protocol):
         self._row_budget: int | None = None   # bytes of rows a query may keep
         self._row_bytes = 0
         self._greeting: handshake.Greeting | None = None
-        self._login: tuple[str, str | None, bool] = ("", None, False)
         self._lost: MysqlError | None = None
 
     # -- state --------------------------------------------------------------------------------
@@ -298,9 +306,9 @@ class Connection(asyncio.Protocol):
         greeting = handshake.read_greeting(payload)
         self._greeting = greeting
         self.server_version, self.thread_id = greeting.server_version, greeting.thread_id
-        user, database, multi = self._login
-        body, self._capabilities = handshake.answer(greeting, user, self._password, database,
-                                                    multi)
+        login = self._login
+        body, self._capabilities = handshake.answer(greeting, login.user, login.password,
+                                                    login.database, login.multi_statements)
         self._send(body)
         self._on_packet = self._auth_reply
 
@@ -314,19 +322,52 @@ class Connection(asyncio.Protocol):
             raise OperationalError(error.errno, error.message)
         elif first == p.EOF:   # AuthSwitchRequest: answer the plugin the server asks for
             plugin, salt = handshake.switch_request(payload)
-            self._send(handshake.scramble(plugin, self._password, salt))
+            self._send(handshake.scramble(plugin, self._login.password, salt))
         elif first == 0x01 and payload[1:2] == b"\x04":   # caching_sha2: full authentication
-            if not self._unix_socket:
+            if not self._login.over_unix_socket:
                 raise InterfaceError(CR_AUTH_PLUGIN_CANNOT_LOAD, (
                     "caching_sha2_password asks for full authentication, which needs TLS or "
                     "RSA key exchange (not done by BEDS's MySQL client): create the account "
                     f"IDENTIFIED WITH {handshake.NATIVE}, or connect over unix_socket"))
-            self._send(self._password.encode("utf-8") + b"\0")
+            self._send(self._login.password.encode("utf-8") + b"\0")
         # 0x01 0x03: caching_sha2's fast path succeeded; the OK follows.
 
     def _send(self, payload: bytes) -> None:
         assert self._transport is not None
         self._transport.write(p.frame(payload, self._seq))
+
+    async def open(self, host: str, port: int, unix_socket: str | None,
+                   autocommit: bool) -> None:
+        """Connect, log in, and set autocommit if the server's default differs."""
+        loop = asyncio.get_running_loop()
+        waiter = self._expect()
+        try:
+            if unix_socket is not None:
+                await loop.create_unix_connection(lambda: self, unix_socket)
+            else:
+                await loop.create_connection(lambda: self, host, port)
+        except OSError as exc:
+            self._waiter = None
+            where = unix_socket or f"{host}:{port}"
+            raise OperationalError(CR_CONN_HOST_ERROR,
+                                   f"Can't connect to MySQL server on {where} ({exc})") from exc
+        try:
+            await self._wait(waiter)
+            self._keepalive()
+            if autocommit != bool(self.status & _STATUS_AUTOCOMMIT):
+                await self.query(f"SET autocommit={int(autocommit)}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _keepalive(self) -> None:
+        """TCP keep-alive on a pooled connection: a server that vanished without a FIN is
+        noticed by the kernel, not only by the next query's time limit."""
+        transport = self._transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
 
 async def connect(host: str = "127.0.0.1", port: int = 3306, user: str = "root",
@@ -335,36 +376,6 @@ async def connect(host: str = "127.0.0.1", port: int = 3306, user: str = "root",
                   multi_statements: bool = False) -> Connection:
     """A logged-in connection (the caller bounds the wait). Character set utf8mb4; autocommit
     on unless asked otherwise; `multi_statements` lets one query carry several statements."""
-    loop = asyncio.get_running_loop()
-    conn = Connection(password, unix_socket is not None)
-    conn._login = (user, database, multi_statements)
-    waiter = conn._expect()
-    try:
-        if unix_socket is not None:
-            await loop.create_unix_connection(lambda: conn, unix_socket)
-        else:
-            await loop.create_connection(lambda: conn, host, port)
-    except OSError as exc:
-        conn._waiter = None
-        where = unix_socket or f"{host}:{port}"
-        raise OperationalError(CR_CONN_HOST_ERROR,
-                               f"Can't connect to MySQL server on {where} ({exc})") from exc
-    try:
-        await conn._wait(waiter)
-        _keepalive(conn)
-        if autocommit != bool(conn.status & _STATUS_AUTOCOMMIT):
-            await conn.query(f"SET autocommit={int(autocommit)}")
-    except BaseException:
-        conn.close()
-        raise
+    conn = Connection(Login(user, password, database, multi_statements, unix_socket is not None))
+    await conn.open(host, port, unix_socket, autocommit)
     return conn
-
-
-def _keepalive(conn: Connection) -> None:
-    """TCP keep-alive on a pooled connection: a server that vanished without a FIN is noticed
-    by the kernel, not only by the next query's time limit."""
-    transport = conn._transport
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)

@@ -60,7 +60,7 @@ def wire(packets: list[bytes]) -> bytes:
 async def answer_with(data: bytes, cuts: list[int]) -> tuple[Connection, Any]:
     """Run one query against `data`, delivered in chunks at `cuts`; then the server hangs up.
     Returns the connection and the query's outcomes or the exception it raised."""
-    conn = Connection()
+    conn = Connection()   # the default Login: the tests start at the query
     transport = FakeTransport()
     conn.connection_made(transport)   # type: ignore[arg-type]
     conn._on_packet = conn._unexpected   # logged in: the tests start at the query
