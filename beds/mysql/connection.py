@@ -71,7 +71,8 @@ class Connection(asyncio.Protocol):
         self._login = login or Login()
         self._transport: asyncio.Transport | None = None
         self._closed = False
-        self._left = b""                # a partial packet carried to the next chunk
+        self._left = bytearray()        # a partial packet carried to the next chunks
+        self._need = 0                  # how many bytes it must reach before it is parsed
         self._large: bytearray | None = None   # a payload split over 16 MiB packets
         self._seq = 0
         self._capabilities = 0
@@ -185,8 +186,13 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._left:
-            data = self._left + data
-            self._left = b""
+            # A packet cut across chunks: gather (amortised, no copy of what came before)
+            # until it is whole, then parse from one bytes object.
+            self._left += data
+            if len(self._left) < self._need:
+                return
+            data = bytes(self._left)
+            self._left = bytearray()
         pos, size = 0, len(data)
         try:
             while size - pos >= 4:
@@ -212,7 +218,8 @@ class Connection(asyncio.Protocol):
                                       f"malformed packet: {type(exc).__name__}: {exc}"))
             return
         if pos < size:
-            self._left = data[pos:]
+            self._left = bytearray(data[pos:])
+            self._need = 4 + (p.header(data, pos)[0] & 0xFFFFFF) if size - pos >= 4 else 4
 
     def _join(self, payload: bytes) -> bytes:
         """Pieces of a payload of 16 MiB or more; b"" until its last piece."""

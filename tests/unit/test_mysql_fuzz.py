@@ -129,3 +129,15 @@ async def test_a_damaged_answer_ends_in_outcomes_or_one_clear_error(
 async def test_garbage_alone_ends_in_one_clear_error(raw: bytes, cuts: list[int]) -> None:
     conn, outcome = await answer_with(raw, cuts)
     check(conn, outcome)
+
+
+async def test_a_row_much_longer_than_the_chunks_it_comes_in_reads_whole() -> None:
+    # A 1 MB value in 1,000-byte chunks: its packet is gathered over a thousand chunks and read
+    # whole, once.
+    big = b"y" * 1_000_000
+    answer = [b"\x01", column("pad", v.VAR_STRING), b"\xfe\x00\x00\x02\x00",
+              p.pack_lenenc(big), b"\xfe\x00\x00\x02\x00"]
+    data = wire(answer)
+    conn, outcome = await answer_with(data, list(range(1000, len(data), 1000)))
+    (rows,) = outcome
+    assert isinstance(rows, Rows) and rows.rows == [(big.decode(),)] and conn.connected
