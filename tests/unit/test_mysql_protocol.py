@@ -138,6 +138,25 @@ async def test_an_auth_switch_is_answered_with_the_new_salt() -> None:
     assert answers == [bytes(a ^ b for a, b in zip(stage1, stage2, strict=True))]
 
 
+async def test_sha2_fast_authentication_logs_in() -> None:
+    answers: list[bytes] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(p.frame(greeting(SHA2), 0))
+        _, answer = await read_packet(reader)
+        answers.append(answer)
+        send(writer, [b"\x01\x03", ok()], 2)   # the server had the password cached
+        await reader.read()
+
+    async with server(script) as port:
+        (await connect(port=port, user="app", password="pw")).close()
+    stage1 = hashlib.sha256(b"pw").digest()
+    stage2 = hashlib.sha256(hashlib.sha256(stage1).digest() + SALT).digest()
+    expected = bytes(a ^ b for a, b in zip(stage1, stage2, strict=True))
+    assert answers[0][32:].startswith(b"app\0" + bytes([32]) + expected)
+    assert answers[0].endswith(SHA2.encode() + b"\0")
+
+
 async def test_sha2_full_authentication_over_tcp_is_refused_clearly() -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(p.frame(greeting(SHA2), 0))
