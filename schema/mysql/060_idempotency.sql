@@ -10,7 +10,10 @@
 -- timeout, a redelivery after a node died before its ack, two copies racing - finds the key and
 -- returns the stored outcome instead of doing the work again:
 --   * the INSERT into request_log comes first: a concurrent duplicate blocks on its row lock
---     until the first commits, then fails with 1062 and reads the stored result;
+--     until the first commits, then fails with 1062 and reads the stored result, with a
+--     locking read (LOCK IN SHARE MODE): that reads the latest committed row, where a plain
+--     SELECT under REPEATABLE READ reads the transaction's snapshot, which can be older than
+--     the first copy's commit and miss its row (a NULL id: seen once in 8 racing copies);
 --   * if the first rolled back, the duplicate's INSERT succeeds and it does the work itself;
 --   * the same key with different params is a caller's bug, not a repeat: error 1062 with
 --     'idempotency key reused with different params' (CONFLICT), nothing runs.
@@ -53,7 +56,7 @@ BEGIN
     END;
     IF v_repeat THEN
         SELECT result_id, params_hash INTO p_payment_id, v_stored
-          FROM request_log WHERE request_id = p_request_id;
+          FROM request_log WHERE request_id = p_request_id LOCK IN SHARE MODE;
         IF v_stored <> v_hash THEN
             SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062,
                 MESSAGE_TEXT = 'idempotency key reused with different params';

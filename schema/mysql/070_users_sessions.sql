@@ -61,8 +61,10 @@ BEGIN
         VALUES (p_request_id, 'user_create', v_hash);
     END;
     IF v_repeat THEN
+        -- A locking read: the latest committed row, not this transaction's snapshot
+        -- (060_idempotency.sql says why).
         SELECT result_id, params_hash INTO p_user_id, v_stored
-          FROM request_log WHERE request_id = p_request_id;
+          FROM request_log WHERE request_id = p_request_id LOCK IN SHARE MODE;
         IF v_stored <> v_hash THEN
             SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062,
                 MESSAGE_TEXT = 'idempotency key reused with different params';

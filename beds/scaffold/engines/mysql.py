@@ -180,7 +180,8 @@ def _write_body(spec: Spec, op: OpDesign) -> str:
         VALUES (p_request_id, '{op.object_name}', v_hash);
     END;
     IF v_repeat THEN
-        SELECT {stored} FROM request_log WHERE request_id = p_request_id;
+        -- A locking read: the first copy's committed row, not this transaction's snapshot.
+        SELECT {stored} FROM request_log WHERE request_id = p_request_id LOCK IN SHARE MODE;
         IF v_stored <> v_hash THEN
             SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062, MESSAGE_TEXT = '{PARAMS_MISMATCH}';
         END IF;
