@@ -130,10 +130,6 @@ def get_logger(name: str) -> Any:
 # logger would run exactly the JSON chain setup_logging configured; otherwise (console output,
 # capture_logs in a test, structlog configured again) it hands the line to structlog.
 
-_METHOD_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-                  "error": logging.ERROR}
-
-
 _DIGITS3 = tuple(f"{i:03d}" for i in range(1000))
 
 
@@ -212,7 +208,7 @@ def log_line(logger: Any, method: str, event: str, fields: dict[str, Any]) -> No
         bound: Any = logger.bind()
         if (type(bound) is chain.wrapper and bound._processors == chain.processors
                 and type(bound._logger) is LineLogger):
-            if _METHOD_LEVELS[method] < chain.min_level:
+            if _LEVELS[method] < chain.min_level:
                 return                            # the filtering logger's no-op method
             # The event dict as BoundLoggerBase._process_event and the chain build it: context,
             # then the call's keywords, "event", merge_contextvars (setdefault: a key already

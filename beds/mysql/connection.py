@@ -85,7 +85,6 @@ class Connection(asyncio.Protocol):
         self._columns_left = 0
         self._row_budget: int | None = None   # bytes of rows a query may keep
         self._row_bytes = 0
-        self._greeting: handshake.Greeting | None = None
         self._lost: MysqlError | None = None
 
     # -- state --------------------------------------------------------------------------------
@@ -153,23 +152,24 @@ class Connection(asyncio.Protocol):
             if self._waiter is waiter:
                 self._waiter = None
 
-    def _finish(self, result: Any) -> None:
+    def _settle(self, result: Any = None, error: MysqlError | None = None) -> None:
+        """The exchange is over: its waiter gets `result`, or `error`; the next packet, if
+        any, arrives unexpected."""
         waiter, self._waiter = self._waiter, None
         self._on_packet = self._unexpected
         if waiter is None or waiter.done():
             return
-        if self._row_budget is not None and self._row_bytes > self._row_budget:
-            waiter.set_exception(ResultTooLarge(self._row_budget))
-        else:
+        if error is None and self._row_budget is not None and self._row_bytes > self._row_budget:
+            error = ResultTooLarge(self._row_budget)
+        if error is None:
             waiter.set_result(result)
+        else:
+            waiter.set_exception(error)
 
     def _fail(self, error: MysqlError) -> None:
         """The connection cannot go on: fail the waiter with `error` and close."""
         self._lost = self._lost or error
-        waiter, self._waiter = self._waiter, None
-        self._on_packet = self._unexpected
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+        self._settle(error=error)
         self._closed = True
         if self._transport is not None:
             self._transport.close()
@@ -234,8 +234,7 @@ class Connection(asyncio.Protocol):
     # -- packet handlers: one per state of the exchange -----------------------------------------
     def _unexpected(self, payload: bytes) -> None:
         if payload[:1] == b"\xff":   # the server closes us: killed, idle timeout, shutdown
-            error = p.parse_err(payload)
-            raise OperationalError(error.errno, error.message)
+            raise _refusal(payload)
         raise InterfaceError(CR_MALFORMED_PACKET, "a packet arrived while no query was running")
 
     def _result_head(self, payload: bytes) -> None:
@@ -245,9 +244,9 @@ class Connection(asyncio.Protocol):
             self.status = done.status
             self._outcomes.append(done)
             if not done.status & p.STATUS_MORE_RESULTS:
-                self._finish(self._outcomes)
+                self._settle(self._outcomes)
         elif first == p.ERR:
-            self._finish_error(payload)
+            self._settle(error=p.parse_err(payload, self._outcomes))
         elif first == p.LOCAL_INFILE:
             raise InterfaceError(CR_MALFORMED_PACKET, "LOAD DATA LOCAL is not supported")
         else:
@@ -279,9 +278,9 @@ class Connection(asyncio.Protocol):
             if self.status & p.STATUS_MORE_RESULTS:
                 self._on_packet = self._result_head
             else:
-                self._finish(self._outcomes)
+                self._settle(self._outcomes)
         elif first == p.ERR:   # e.g. the statement was killed while sending rows
-            self._finish_error(payload)
+            self._settle(error=p.parse_err(payload, self._outcomes))
         elif self._row_budget is None:
             self._rows.append(p.parse_row(payload, self._readers))
         else:
@@ -298,20 +297,11 @@ class Connection(asyncio.Protocol):
             if isinstance(outcome, Rows):
                 outcome.rows.clear()
 
-    def _finish_error(self, payload: bytes) -> None:
-        error = p.parse_err(payload, self._outcomes)
-        waiter, self._waiter = self._waiter, None
-        self._on_packet = self._unexpected
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-
     # -- the connection phase -------------------------------------------------------------------
     def _read_greeting(self, payload: bytes) -> None:
         if payload[0] == p.ERR:   # too many connections, host blocked, ...
-            error = p.parse_err(payload)
-            raise OperationalError(error.errno, error.message)
+            raise _refusal(payload)
         greeting = handshake.read_greeting(payload)
-        self._greeting = greeting
         self.server_version, self.thread_id = greeting.server_version, greeting.thread_id
         login = self._login
         body, self._capabilities = handshake.answer(greeting, login.user, login.password,
@@ -323,10 +313,9 @@ class Connection(asyncio.Protocol):
         first = payload[0]
         if first == p.OK:
             self.status = p.parse_ok(payload).status
-            self._finish(None)
+            self._settle()
         elif first == p.ERR:
-            error = p.parse_err(payload)
-            raise OperationalError(error.errno, error.message)
+            raise _refusal(payload)
         elif first == p.EOF:   # AuthSwitchRequest: answer the plugin the server asks for
             plugin, salt = handshake.switch_request(payload)
             self._send(handshake.scramble(plugin, self._login.password, salt))
@@ -386,3 +375,10 @@ async def connect(host: str = "127.0.0.1", port: int = 3306, user: str = "root",
     conn = Connection(Login(user, password, database, multi_statements, unix_socket is not None))
     await conn.open(host, port, unix_socket, autocommit)
     return conn
+
+
+def _refusal(payload: bytes) -> OperationalError:
+    """An ERR the server sends outside a query (at login, or as it closes an idle connection):
+    the connection is over, whatever its number."""
+    error = p.parse_err(payload)
+    return OperationalError(error.errno, error.message)

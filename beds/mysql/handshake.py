@@ -75,16 +75,18 @@ def scramble(plugin: str, password: str, salt: bytes) -> bytes:
     if plugin == NATIVE:
         # The protocol's own scramble (SHA-1 is what the server checks), not a stored hash.
         stage1 = hashlib.sha1(secret).digest()  # noqa: S324
-        stage2 = hashlib.sha1(salt + hashlib.sha1(stage1).digest()).digest()  # noqa: S324
-        return bytes(a ^ b for a, b in zip(stage1, stage2, strict=True))
+        return _xor(stage1, hashlib.sha1(salt + hashlib.sha1(stage1).digest()).digest())  # noqa: S324
     if plugin == SHA2:
         stage1 = hashlib.sha256(secret).digest()
-        stage2 = hashlib.sha256(hashlib.sha256(stage1).digest() + salt).digest()
-        return bytes(a ^ b for a, b in zip(stage1, stage2, strict=True))
+        return _xor(stage1, hashlib.sha256(hashlib.sha256(stage1).digest() + salt).digest())
     raise InterfaceError(CR_AUTH_PLUGIN_CANNOT_LOAD,
                          f"authentication plugin {plugin!r} is not supported by BEDS's MySQL "
                          f"client (it speaks {NATIVE} and {SHA2}): create the account "
                          f"IDENTIFIED WITH {NATIVE}")
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def answer(greeting: Greeting, user: str, password: str, database: str | None,

@@ -78,9 +78,7 @@ def literal(value: Any, backslashes: bool = True) -> str:
     if isinstance(value, dt.datetime):
         return f"'{value:%Y-%m-%d %H:%M:%S}" + (f".{value.microsecond:06}'"
                                                  if value.microsecond else "'")
-    if isinstance(value, dt.date):
-        return f"'{value.isoformat()}'"
-    if isinstance(value, dt.time):
+    if isinstance(value, dt.date | dt.time):   # a datetime was taken above
         return f"'{value.isoformat()}'"
     if isinstance(value, dt.timedelta):
         return _timedelta(value)

@@ -122,9 +122,11 @@ async def check_templates(adapter: DynamoAdapter, templates: list[Template]) -> 
     return problems
 
 
-async def _describe(adapter: DynamoAdapter, physical: str) -> dict[str, Any] | None:
+async def _describe(caller: DynamoAdapter | _Admin, physical: str) -> dict[str, Any] | None:
+    """The table's description (its key, indexes, status), or None when it does not exist;
+    through the node's client (`templates check`) or the admin's (`schema apply`)."""
     try:
-        response = await adapter.call("describe_table", TableName=physical)
+        response = await caller.call("describe_table", TableName=physical)
     except DbError as exc:
         if exc.details.get("code") == "ResourceNotFoundException":
             return None
@@ -210,14 +212,7 @@ class _Admin:
             raise translate(exc) from exc
 
     async def describe(self, physical: str) -> dict[str, Any] | None:
-        try:
-            response = await self.call("describe_table", TableName=physical)
-        except DbError as exc:
-            if exc.details.get("code") == "ResourceNotFoundException":
-                return None
-            raise
-        info: dict[str, Any] = response["Table"]
-        return info
+        return await _describe(self, physical)
 
     async def ensure_table(self, table: TableDef) -> bool:
         """Create the table or its missing indexes; True when the table is new."""
